@@ -1,0 +1,144 @@
+// Package hal declares the cabinet's hardware as small interfaces, one per
+// physical thing. The firmware sees only these; drivers (periph.io for real
+// boards, hal/sim for the simulator) implement them.
+//
+// hal owns no policy: it never imports firmware, payment, telemetry or
+// simulator. Every blocking call takes a context.
+package hal
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrFault means the device answered but its answer cannot be trusted
+	// (saturated load cell, missing chip, jammed lock).
+	ErrFault = errors.New("hal: device fault")
+	// ErrClosed means the device was halted or its backend went away.
+	ErrClosed = errors.New("hal: device closed")
+)
+
+// Lock is one door's lock. A fail-secure lock is locked when released.
+// Halt returns the lock to its safe (released) level.
+type Lock interface {
+	// Energise pulls the bolt so the door can be opened.
+	Energise(ctx context.Context) error
+	// Release lets the bolt go back; the door locks once it is closed.
+	Release(ctx context.Context) error
+	// Locked reports the lock's feedback: whether the bolt is engaged.
+	// Locks without a feedback pin report the commanded state.
+	Locked(ctx context.Context) (bool, error)
+	String() string
+	Halt() error
+}
+
+// DoorSensor is a door's reed switch, already debounced.
+type DoorSensor interface {
+	// Closed reports the debounced state of the door.
+	Closed(ctx context.Context) (bool, error)
+	String() string
+	Halt() error
+}
+
+// RawScale is a load-cell amplifier giving raw signed counts (an HX711).
+// ReadRaw blocks until the chip has a new sample.
+type RawScale interface {
+	ReadRaw(ctx context.Context) (int32, error)
+	String() string
+	Halt() error
+}
+
+// Reading is a shelf's filtered weight.
+type Reading struct {
+	Grams   float64   // mean over the filter window
+	NoiseG  float64   // standard deviation of the samples in the window
+	Samples int       // samples in the window
+	Settled bool      // the load is steady: no trend and little spread
+	At      time.Time // UTC time of the newest sample
+}
+
+// Scale is one shelf's scale: calibrated, filtered grams with a settled
+// judgement.
+type Scale interface {
+	// Reading returns the newest filtered reading. It fails with ErrFault
+	// when the load cell is dead or saturated.
+	Reading() (Reading, error)
+	String() string
+}
+
+// Screen is what the display shows: a QR code and short status text.
+type Screen struct {
+	QR     string // text encoded in the QR code; empty shows no code
+	Status string // one or two short lines under the code
+}
+
+// Display shows the QR code and status text.
+type Display interface {
+	Show(ctx context.Context, s Screen) error
+	String() string
+	Halt() error
+}
+
+// Thermometer reads the cabinet's air temperature.
+type Thermometer interface {
+	Celsius(ctx context.Context) (float64, error)
+	String() string
+}
+
+// Signal is what the indicator shows.
+type Signal int
+
+// Signals an Indicator can show.
+const (
+	SignalOff   Signal = iota
+	SignalReady        // idle, waiting for a scan
+	SignalOpen         // door may be opened
+	SignalAlarm        // something needs a person
+)
+
+func (s Signal) String() string {
+	switch s {
+	case SignalOff:
+		return "off"
+	case SignalReady:
+		return "ready"
+	case SignalOpen:
+		return "open"
+	case SignalAlarm:
+		return "alarm"
+	}
+	return "unknown"
+}
+
+// Indicator is the LED and buzzer.
+type Indicator interface {
+	Set(ctx context.Context, s Signal) error
+	String() string
+	Halt() error
+}
+
+// Shelf ties a shelf number to its door and scale.
+type Shelf struct {
+	Number int
+	Door   int
+	Scale  Scale
+}
+
+// Door ties a door number to its lock and switch.
+type Door struct {
+	Number int
+	Lock   Lock
+	Sensor DoorSensor
+}
+
+// Cabinet is the whole set of hardware the firmware drives.
+type Cabinet struct {
+	Doors       []Door
+	Shelves     []Shelf
+	Display     Display
+	Thermometer Thermometer // may be nil on ambient cabinets
+	Indicator   Indicator   // may be nil
+}

@@ -1,0 +1,370 @@
+// Package msg is the platform contract v1 (PROTOCOL.md) as Go types: the
+// topics, the signed envelope and every message body. It is the only
+// definition of the wire format; nothing else in the repository declares a
+// JSON shape that crosses MQTT.
+//
+// Field names and types here are fixed for v1: add fields, never rename,
+// drop or re-type them. The JSON Schemas in docs/ describe the same shapes
+// and the end-to-end tests check every emitted message against them.
+package msg
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultPrefix is the topic prefix P of PROTOCOL.md.
+const DefaultPrefix = "bangfu/v1"
+
+// TimeLayout is RFC 3339 in UTC with millisecond precision.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// MaxPayloadBytes caps any inbound MQTT payload; larger ones are refused
+// before parsing.
+const MaxPayloadBytes = 256 << 10
+
+var cabinetIDRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// ValidCabinetID reports whether id is a legal cabinet id.
+func ValidCabinetID(id string) bool { return cabinetIDRE.MatchString(id) }
+
+// Time is a UTC timestamp that marshals as RFC 3339 with milliseconds.
+type Time struct{ time.Time }
+
+// At wraps t, converted to UTC and truncated to milliseconds.
+func At(t time.Time) Time { return Time{t.UTC().Truncate(time.Millisecond)} }
+
+// MarshalJSON writes the timestamp; the zero time is written as null.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + t.UTC().Format(TimeLayout) + `"`), nil
+}
+
+// UnmarshalJSON accepts RFC 3339 (any precision) or null.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("msg: time: %w", err)
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("msg: time %q: %w", s, err)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+// Topics builds the topic names of one cabinet under a prefix.
+type Topics struct {
+	Prefix  string
+	Cabinet string
+}
+
+func (t Topics) c(leaf string) string { return t.Prefix + "/c/" + t.Cabinet + "/" + leaf }
+
+// State is the retained online/offline topic.
+func (t Topics) State() string     { return t.c("state") }
+func (t Topics) Heartbeat() string { return t.c("heartbeat") }
+func (t Topics) Sale() string      { return t.c("sale") }
+func (t Topics) Restock() string   { return t.c("restock") }
+func (t Topics) Alarm() string     { return t.c("alarm") }
+func (t Topics) Reply() string     { return t.c("reply") }
+func (t Topics) Planogram() string { return t.c("planogram") }
+func (t Topics) Cmd() string       { return t.c("cmd") }
+func (t Topics) Ack() string       { return t.c("ack") }
+func (t Topics) Catalog() string   { return t.Prefix + "/catalog" }
+
+// ParseCabinetTopic splits "P/c/C/leaf" into cabinet id and leaf.
+func ParseCabinetTopic(prefix, topic string) (cabinet, leaf string, ok bool) {
+	rest, found := strings.CutPrefix(topic, prefix+"/c/")
+	if !found {
+		return "", "", false
+	}
+	cabinet, leaf, ok = strings.Cut(rest, "/")
+	if !ok || !ValidCabinetID(cabinet) || leaf == "" || strings.Contains(leaf, "/") {
+		return "", "", false
+	}
+	return cabinet, leaf, true
+}
+
+// ---- retained state (plain JSON, not signed) ----
+
+// State is the body of P/c/C/state; the last will carries Online=false.
+type State struct {
+	Online bool   `json:"online"`
+	FW     string `json:"fw,omitempty"`
+	At     *Time  `json:"at,omitempty"`
+}
+
+// ---- platform → cabinet ----
+
+// Product status values.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+)
+
+// Product is one certified product of the catalog.
+type Product struct {
+	SKU         string  `json:"sku"`
+	CertNo      string  `json:"cert_no"`
+	Name        string  `json:"name"`
+	SupplierID  string  `json:"supplier_id"`
+	Supplier    string  `json:"supplier"`
+	OriginCode  string  `json:"origin_code"`
+	Origin      string  `json:"origin"`
+	UnitWeightG float64 `json:"unit_weight_g"`
+	WeightTolG  float64 `json:"weight_tol_g"`
+	PriceFen    int64   `json:"price_fen"`
+	ValidUntil  Time    `json:"valid_until"`
+	Status      string  `json:"status"`
+}
+
+// Catalog is the certified catalog snapshot on P/catalog.
+type Catalog struct {
+	Version  int64     `json:"version"`
+	IssuedAt Time      `json:"issued_at"`
+	Region   string    `json:"region"`
+	Products []Product `json:"products"`
+}
+
+// PlanogramShelf names the SKUs on one shelf.
+type PlanogramShelf struct {
+	Shelf int      `json:"shelf"`
+	Door  int      `json:"door"`
+	SKUs  []string `json:"skus"`
+}
+
+// Planogram is the body of P/c/C/planogram.
+type Planogram struct {
+	Version   int64            `json:"version"`
+	CabinetID string           `json:"cabinet_id"`
+	Shelves   []PlanogramShelf `json:"shelves"`
+}
+
+// Command types.
+const (
+	CmdUnlock      = "unlock"
+	CmdRestockOpen = "restock_open"
+	CmdCancel      = "cancel"
+	CmdResend      = "resend"
+	CmdConfig      = "config"
+	CmdReboot      = "reboot"
+)
+
+// Buyer kinds.
+const (
+	BuyerPerson = "person"
+	BuyerUnion  = "union"
+	BuyerUnit   = "unit"
+)
+
+// Buyer is who pays, as the platform tells the cabinet.
+type Buyer struct {
+	Ref  string `json:"ref"`
+	Kind string `json:"kind"`
+	Org  string `json:"org"`
+}
+
+// Command is the body of P/c/C/cmd: the common header plus the fields of
+// every command type (unused ones are omitted on the wire).
+type Command struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	CabinetID string `json:"cabinet_id"`
+	IssuedAt  Time   `json:"issued_at"`
+	ExpiresAt Time   `json:"expires_at"`
+
+	// unlock, restock_open, cancel
+	SessionID string `json:"session_id,omitempty"`
+	// unlock
+	QRNonce  string `json:"qr_nonce,omitempty"`
+	Buyer    *Buyer `json:"buyer,omitempty"`
+	LimitFen int64  `json:"limit_fen,omitempty"`
+	Door     int    `json:"door,omitempty"`
+	// restock_open
+	StaffID string `json:"staff_id,omitempty"`
+	// resend
+	FromSeq uint64 `json:"from_seq,omitempty"`
+	ToSeq   uint64 `json:"to_seq,omitempty"`
+	// config
+	Settings map[string]json.RawMessage `json:"settings,omitempty"`
+}
+
+// Ack is the platform's cumulative acknowledgement of sales.
+type Ack struct {
+	SalesUptoSeq uint64 `json:"sales_upto_seq"`
+	At           Time   `json:"at"`
+}
+
+// ---- cabinet → platform ----
+
+// Reply error codes.
+const (
+	ErrBadRequest     = "bad_request"
+	ErrWrongCabinet   = "wrong_cabinet"
+	ErrExpired        = "expired"
+	ErrReplayed       = "replayed"
+	ErrStaleQR        = "stale_qr"
+	ErrBusy           = "busy"
+	ErrOutOfService   = "out_of_service"
+	ErrNoCatalog      = "no_catalog"
+	ErrLockFault      = "lock_fault"
+	ErrUnknownSession = "unknown_session"
+)
+
+// Reply answers one command. Warnings is an addition to v1 (allowed: new
+// fields only); the planogram lint reports through it.
+type Reply struct {
+	CmdID    string   `json:"cmd_id"`
+	OK       bool     `json:"ok"`
+	Error    string   `json:"error"`
+	Detail   string   `json:"detail"`
+	At       Time     `json:"at"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Sale status values.
+const (
+	SaleExact     = "exact"
+	SaleAmbiguous = "ambiguous"
+	SaleEmpty     = "empty"
+	SaleCancelled = "cancelled"
+)
+
+// SaleLine is one product line of a sale.
+type SaleLine struct {
+	SKU          string `json:"sku"`
+	CertNo       string `json:"cert_no"`
+	Name         string `json:"name"`
+	SupplierID   string `json:"supplier_id"`
+	Supplier     string `json:"supplier"`
+	OriginCode   string `json:"origin_code"`
+	Shelf        int    `json:"shelf"`
+	Qty          int    `json:"qty"`
+	UnitPriceFen int64  `json:"unit_price_fen"`
+	AmountFen    int64  `json:"amount_fen"`
+}
+
+// Evidence is one shelf's weights behind a sale or restock.
+type Evidence struct {
+	Shelf     int     `json:"shelf"`
+	BeforeG   float64 `json:"before_g"`
+	AfterG    float64 `json:"after_g"`
+	DeltaG    float64 `json:"delta_g"`
+	ResidualG float64 `json:"residual_g"`
+}
+
+// Sale is the body of P/c/C/sale: one per authorised shopping session.
+type Sale struct {
+	SaleID         string     `json:"sale_id"`
+	Seq            uint64     `json:"seq"`
+	CabinetID      string     `json:"cabinet_id"`
+	SessionID      string     `json:"session_id"`
+	Buyer          Buyer      `json:"buyer"`
+	OpenedAt       Time       `json:"opened_at"`
+	ClosedAt       Time       `json:"closed_at"`
+	SettledAt      Time       `json:"settled_at"`
+	Status         string     `json:"status"`
+	Lines          []SaleLine `json:"lines"`
+	TotalFen       int64      `json:"total_fen"`
+	Evidence       []Evidence `json:"evidence"`
+	CatalogVersion int64      `json:"catalog_version"`
+	FW             string     `json:"fw"`
+}
+
+// RestockChange is a counted stock movement.
+type RestockChange struct {
+	Shelf    int    `json:"shelf"`
+	SKU      string `json:"sku"`
+	DeltaQty int    `json:"delta_qty"`
+}
+
+// Restock is the body of P/c/C/restock.
+type Restock struct {
+	RestockID string          `json:"restock_id"`
+	SessionID string          `json:"session_id"`
+	StaffID   string          `json:"staff_id"`
+	OpenedAt  Time            `json:"opened_at"`
+	ClosedAt  Time            `json:"closed_at"`
+	Changes   []RestockChange `json:"changes"`
+	Evidence  []Evidence      `json:"evidence"`
+}
+
+// Alarm kinds.
+const (
+	AlarmDoorOpenTooLong   = "door_open_too_long"
+	AlarmDoorForced        = "door_forced"
+	AlarmWeightWhileLocked = "weight_changed_while_locked"
+	AlarmUnknownObject     = "unknown_object"
+	AlarmScaleFault        = "scale_fault"
+	AlarmLockFault         = "lock_fault"
+	AlarmTemperature       = "temperature"
+	AlarmRevokedInStock    = "revoked_product_in_stock"
+	AlarmPowerRestored     = "power_restored"
+	AlarmStorageFault      = "storage_fault"
+	AlarmBadMessage        = "bad_message"
+)
+
+// Severities.
+const (
+	SevInfo     = "info"
+	SevWarning  = "warning"
+	SevCritical = "critical"
+)
+
+// Alarm is the body of P/c/C/alarm.
+type Alarm struct {
+	AlarmID  string         `json:"alarm_id"`
+	Kind     string         `json:"kind"`
+	Severity string         `json:"severity"`
+	At       Time           `json:"at"`
+	Cleared  bool           `json:"cleared"`
+	Detail   map[string]any `json:"detail"`
+}
+
+// HeartbeatShelf is one shelf's health in a heartbeat.
+type HeartbeatShelf struct {
+	Shelf int     `json:"shelf"`
+	OK    bool    `json:"ok"`
+	Grams float64 `json:"grams"`
+}
+
+// Counters are cumulative over the cabinet's life; they never go back.
+type Counters struct {
+	Sales     uint64 `json:"sales"`
+	LastSeq   uint64 `json:"last_seq"`
+	AmountFen int64  `json:"amount_fen"`
+}
+
+// Modes reported in the heartbeat.
+const (
+	ModeIdle         = "idle"
+	ModeShopping     = "shopping"
+	ModeRestock      = "restock"
+	ModeOutOfService = "out_of_service"
+)
+
+// Heartbeat is the body of P/c/C/heartbeat.
+type Heartbeat struct {
+	At               Time             `json:"at"`
+	UptimeS          int64            `json:"uptime_s"`
+	FW               string           `json:"fw"`
+	Mode             string           `json:"mode"`
+	Door             string           `json:"door"`
+	Shelves          []HeartbeatShelf `json:"shelves"`
+	TempC            *float64         `json:"temp_c"`
+	OutboxDepth      int              `json:"outbox_depth"`
+	CatalogVersion   int64            `json:"catalog_version"`
+	PlanogramVersion int64            `json:"planogram_version"`
+	Counters         Counters         `json:"counters"`
+}
