@@ -1,0 +1,170 @@
+// Command cabinet is the device binary: the firmware daemon and the
+// technician's subcommands.
+//
+//	cabinet run --config FILE --hal sim   run the firmware on simulated hardware
+//	cabinet check-config FILE             validate a config file and exit
+//	cabinet keygen --out FILE             make the device's Ed25519 key (mode 0600)
+//	cabinet version
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/bangfu/cabinet/firmware"
+	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/hal/sim"
+)
+
+const usage = `usage:
+  cabinet run --config FILE --hal sim [--shelves N]
+  cabinet check-config FILE
+  cabinet keygen --out FILE
+  cabinet version`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version":
+		fmt.Println("cabinet", firmware.FW)
+		return 0
+	case "check-config":
+		if len(args) != 2 {
+			fmt.Fprintln(os.Stderr, usage)
+			return 2
+		}
+		if _, err := config.Load(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("config ok")
+		return 0
+	case "keygen":
+		fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+		out := fs.String("out", "", "where to write the key seed")
+		if err := fs.Parse(args[1:]); err != nil || *out == "" {
+			fmt.Fprintln(os.Stderr, usage)
+			return 2
+		}
+		if _, err := os.Stat(*out); err == nil {
+			fmt.Fprintf(os.Stderr, "cabinet: %s exists; refusing to replace a device key\n", *out)
+			return 1
+		}
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err == nil {
+			err = os.WriteFile(*out, k.Seed(), 0o600)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cabinet:", err)
+			return 1
+		}
+		return 0
+	case "run":
+		return runDaemon(args[1:])
+	}
+	fmt.Fprintln(os.Stderr, usage)
+	return 2
+}
+
+func runDaemon(args []string) int {
+	fset := flag.NewFlagSet("run", flag.ContinueOnError)
+	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "config file")
+	halKind := fset.String("hal", "", "hardware backend: sim")
+	shelves := fset.Int("shelves", 4, "with --hal sim: shelves behind door 1")
+	verbose := fset.Bool("v", false, "debug logging")
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if *halKind != "sim" {
+		fmt.Fprintln(os.Stderr, "cabinet: only --hal sim is available in this version (board files come with the hardware drivers)")
+		return 2
+	}
+	key, err := loadKey(filepath.Join(cfg.DataDir, "device.key"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	hwCfg := sim.Config{Doors: 1}
+	for i := 1; i <= *shelves; i++ {
+		hwCfg.Shelves = append(hwCfg.Shelves, sim.ShelfConfig{Shelf: i, Door: 1})
+	}
+	hw, err := sim.New(hwCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		if err := hw.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("virtual hardware", "err", err)
+			stop()
+		}
+	}()
+	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw.Hardware(), DeviceKey: key, Logger: log})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	err = dev.Run(ctx)
+	if cerr := dev.Close(); cerr != nil {
+		log.Error("close", "err", cerr)
+	}
+	if err != nil {
+		log.Error("firmware stopped", "err", err)
+		if errors.Is(err, firmware.ErrReboot) {
+			return 3 // the supervisor restarts us
+		}
+		return 1
+	}
+	return 0
+}
+
+// loadKey reads the device key, refusing a file others can read.
+func loadKey(path string) (ed25519.PrivateKey, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cabinet: no device key at %s (make one with `cabinet keygen --out %s`)", path, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("cabinet: %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != ed25519.SeedSize {
+		return nil, fmt.Errorf("cabinet: %s is not an Ed25519 seed", path)
+	}
+	return ed25519.NewKeyFromSeed(b), nil
+}

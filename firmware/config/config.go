@@ -1,0 +1,204 @@
+// Package config is the cabinet's one typed configuration: defaults,
+// strict decoding (unknown keys are errors) and validation. It owns no
+// behaviour; calibration and catalogs are data in bbolt, not config, and
+// prices never come from here.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// Config is everything a cabinet needs to run. Durations are whole seconds
+// with the unit in the name, as the platform's `config` command sends them.
+type Config struct {
+	CabinetID   string `json:"cabinet_id"`
+	Site        string `json:"site"`
+	Region      string `json:"region"` // catalog region this cabinet accepts; empty: any
+	Broker      string `json:"broker"`
+	TopicPrefix string `json:"topic_prefix"`
+	DataDir     string `json:"data_dir"`
+	// PlatformKeys are the platform's Ed25519 public keys by kid
+	// (base64url, no padding).
+	PlatformKeys map[string]string `json:"platform_keys"`
+	QRBase       string            `json:"qr_base"`
+
+	QRRotateS      int     `json:"qr_rotate_s"`       // new QR nonce at least this often
+	HeartbeatS     int     `json:"heartbeat_s"`       // heartbeat period
+	AckWaitS       int     `json:"ack_wait_s"`        // republish an unacked sale after this
+	AckMode        string  `json:"ack_mode"`          // platform | broker
+	LedgerDays     int     `json:"ledger_days"`       // keep sales this long for resend and audit
+	UnlockWindowS  int     `json:"unlock_window_s"`   // the door must open within this after unlock
+	DoorOpenAlarmS int     `json:"door_open_alarm_s"` // alarm when a door stays open longer
+	SettleTimeoutS int     `json:"settle_timeout_s"`  // give up waiting for a steady scale after this
+	WeightAlarmG   float64 `json:"weight_alarm_g"`    // idle weight change that raises an alarm
+	ForeignMinG    float64 `json:"foreign_min_g"`     // unexplained weight below this is noise, not an object
+	MaxLimitFen    int64   `json:"max_limit_fen"`     // reject unlocks authorising more than this; 0: no cap
+}
+
+// Default returns the defaults of PROTOCOL.md and DESIGN.md.
+func Default() Config {
+	return Config{
+		Broker:         "tcp://127.0.0.1:1883",
+		TopicPrefix:    msg.DefaultPrefix,
+		DataDir:        "/var/lib/bangfu",
+		PlatformKeys:   map[string]string{},
+		QRBase:         "https://pay.bangfu.example/q",
+		QRRotateS:      30,
+		HeartbeatS:     60,
+		AckWaitS:       60,
+		AckMode:        "platform",
+		LedgerDays:     90,
+		UnlockWindowS:  30,
+		DoorOpenAlarmS: 120,
+		SettleTimeoutS: 10,
+		WeightAlarmG:   20,
+		ForeignMinG:    10,
+	}
+}
+
+// Durations, for callers.
+func (c Config) QRRotate() time.Duration     { return secs(c.QRRotateS) }
+func (c Config) Heartbeat() time.Duration    { return secs(c.HeartbeatS) }
+func (c Config) AckWait() time.Duration      { return secs(c.AckWaitS) }
+func (c Config) UnlockWindow() time.Duration { return secs(c.UnlockWindowS) }
+func (c Config) DoorOpenAlarm() time.Duration {
+	return secs(c.DoorOpenAlarmS)
+}
+func (c Config) SettleTimeout() time.Duration { return secs(c.SettleTimeoutS) }
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
+	if !msg.ValidCabinetID(c.CabinetID) {
+		bad("cabinet_id %q: letters, digits and '-', 1 to 64 characters", c.CabinetID)
+	}
+	if u, err := url.Parse(c.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtts") || u.Host == "" {
+		bad("broker %q: want tcp://host:port or ssl://host:port", c.Broker)
+	}
+	if c.TopicPrefix == "" || strings.ContainsAny(c.TopicPrefix, "#+") || strings.HasSuffix(c.TopicPrefix, "/") {
+		bad("topic_prefix %q: non-empty, no wildcards, no trailing '/'", c.TopicPrefix)
+	}
+	if c.DataDir == "" {
+		bad("data_dir is empty")
+	}
+	if len(c.PlatformKeys) == 0 {
+		bad("platform_keys: at least one platform key is needed to trust anything")
+	}
+	for kid, k := range c.PlatformKeys {
+		if _, err := msg.DecodeKey(k); err != nil {
+			bad("platform_keys[%q]: %v", kid, err)
+		}
+	}
+	if u, err := url.Parse(c.QRBase); err != nil || u.Scheme != "https" && u.Scheme != "http" {
+		bad("qr_base %q: want an http(s) URL", c.QRBase)
+	}
+	pos := func(name string, v int, max int) {
+		if v <= 0 || v > max {
+			bad("%s = %d: want 1..%d", name, v, max)
+		}
+	}
+	pos("qr_rotate_s", c.QRRotateS, 3600)
+	pos("heartbeat_s", c.HeartbeatS, 86400)
+	pos("ack_wait_s", c.AckWaitS, 86400)
+	pos("ledger_days", c.LedgerDays, 3650)
+	pos("unlock_window_s", c.UnlockWindowS, 600)
+	pos("door_open_alarm_s", c.DoorOpenAlarmS, 86400)
+	pos("settle_timeout_s", c.SettleTimeoutS, 600)
+	if c.AckMode != "platform" && c.AckMode != "broker" {
+		bad("ack_mode %q: want platform or broker", c.AckMode)
+	}
+	if c.WeightAlarmG <= 0 || c.WeightAlarmG > 10000 {
+		bad("weight_alarm_g = %g: want (0, 10000]", c.WeightAlarmG)
+	}
+	if c.ForeignMinG <= 0 || c.ForeignMinG > 10000 {
+		bad("foreign_min_g = %g: want (0, 10000]", c.ForeignMinG)
+	}
+	if c.MaxLimitFen < 0 {
+		bad("max_limit_fen = %d: negative", c.MaxLimitFen)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Decode reads a JSON config over the defaults, refusing unknown keys, and
+// validates it.
+func Decode(r io.Reader) (Config, error) {
+	c := Default()
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: read: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if dec.More() {
+		return Config{}, errors.New("config: trailing data after the JSON object")
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Decode(f)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Apply merges run-time settings from a platform `config` command into a
+// copy of c. Only the interval and threshold keys may change at run time;
+// identity, keys and broker may not. The result is validated; on error c is
+// unchanged.
+func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
+	allowed := map[string]bool{
+		"qr_rotate_s": true, "heartbeat_s": true, "ack_wait_s": true, "ack_mode": true,
+		"ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
+		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
+	}
+	for k := range settings {
+		if !allowed[k] {
+			return c, fmt.Errorf("config: setting %q cannot be changed at run time", k)
+		}
+	}
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	n := c
+	n.PlatformKeys = c.PlatformKeys
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := n.Validate(); err != nil {
+		return c, err
+	}
+	return n, nil
+}

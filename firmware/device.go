@@ -1,0 +1,528 @@
+// Package firmware is the cabinet's brain: the session state machine, the
+// wiring of hardware, ledger, catalog, payment checks and telemetry, and
+// the recovery of an interrupted session at start-up.
+//
+// It sees hardware only through hal's interfaces, the platform only through
+// telemetry, and money only through payment. Sub-packages: config (typed
+// settings), ledger (the durable record), catalog (certified catalog and
+// planogram cache), infer (basket inference). firmware/cmd/cabinet is the
+// device binary.
+package firmware
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/catalog"
+	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/payment"
+	"github.com/bangfu/cabinet/telemetry"
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// FW is the firmware version reported in sales, state and heartbeats.
+const FW = "0.1.0"
+
+// ErrReboot is returned by Run after a platform `reboot` command; the
+// supervisor (systemd, the simulator) starts the firmware again.
+var ErrReboot = errors.New("firmware: reboot requested")
+
+// Opts wires a Device.
+type Opts struct {
+	Config    config.Config
+	Hardware  hal.Cabinet
+	DeviceKey ed25519.PrivateKey // the cabinet's own signing key
+	Logger    *slog.Logger
+	Now       func() time.Time // default time.Now
+	Tick      time.Duration    // state machine poll period, default 50ms
+	// SettleMin is the least time after the door closes before a reading
+	// may count as the "after" weight (default 300ms).
+	SettleMin time.Duration
+	// Hooks for measurement; nil when unused. They run on the device loop.
+	OnUnlock func(received, energised time.Time)
+	OnSale   func(s msg.Sale)
+}
+
+// Status is a snapshot of the device for the simulator and diagnostics.
+type Status struct {
+	Mode             string          `json:"mode"`
+	Session          *ledger.Session `json:"session"`
+	CatalogVersion   int64           `json:"catalog_version"`
+	PlanogramVersion int64           `json:"planogram_version"`
+	OutboxDepth      int             `json:"outbox_depth"`
+	Counters         msg.Counters    `json:"counters"`
+	Connected        bool            `json:"connected"`
+	BadMessages      uint64          `json:"bad_messages"`
+	Warnings         []string        `json:"warnings,omitempty"` // planogram lint
+	Faults           []string        `json:"faults,omitempty"`
+}
+
+// Device is one cabinet's firmware.
+type Device struct {
+	cfg     config.Config
+	hw      hal.Cabinet
+	log     *slog.Logger
+	now     func() time.Time
+	tick    time.Duration
+	settle  time.Duration
+	onUnl   func(received, energised time.Time)
+	onSale  func(s msg.Sale)
+	topics  msg.Topics
+	keys    msg.KeyRing
+	signer  msg.Signer
+	devPub  ed25519.PublicKey
+	ledger  *ledger.Ledger
+	catalog *catalog.Store
+	link    *telemetry.Link
+	qr      *payment.QR
+	auth    payment.Authorizer
+	badLog  *telemetry.RateLimited
+
+	// Owned by the Run goroutine.
+	sess       *ledger.Session
+	readings   map[int]hal.Reading
+	readErr    map[int]error
+	settled    map[int]hal.Reading // last settled reading per shelf
+	baseline   map[int]float64     // idle weight per shelf, for the locked-weight alarm
+	doorClosed map[int]bool
+	forced     map[int]bool // door_forced raised for the current opening
+	faulted    map[int]bool // scale_fault raised and not cleared
+	shown      hal.Screen
+	started    time.Time
+	lastBadAt  time.Time
+	warnings   []string
+
+	mu     sync.Mutex
+	status Status
+	bad    uint64
+}
+
+// New opens the device's files in cfg.DataDir and wires its parts. It does
+// not touch the hardware beyond what the hal constructors did.
+func New(o Opts) (*Device, error) {
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if len(o.DeviceKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("firmware: no device key")
+	}
+	if len(o.Hardware.Doors) == 0 || len(o.Hardware.Shelves) == 0 || o.Hardware.Display == nil {
+		return nil, errors.New("firmware: hardware needs at least one door, one shelf and a display")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Tick == 0 {
+		o.Tick = 50 * time.Millisecond
+	}
+	if o.SettleMin == 0 {
+		o.SettleMin = 300 * time.Millisecond
+	}
+	cfg := o.Config
+	log := o.Logger.With("cabinet", cfg.CabinetID)
+	keys := msg.KeyRing{}
+	for kid, k := range cfg.PlatformKeys {
+		pub, err := msg.DecodeKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("firmware: platform key %q: %w", kid, err)
+		}
+		keys[kid] = pub
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("firmware: data dir: %w", err)
+	}
+	led, err := ledger.Open(filepath.Join(cfg.DataDir, "ledger.db"))
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Open(filepath.Join(cfg.DataDir, "catalog.db"), log)
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	topics := msg.Topics{Prefix: cfg.TopicPrefix, Cabinet: cfg.CabinetID}
+	link, err := telemetry.New(telemetry.Opts{
+		Broker: cfg.Broker, ClientID: cfg.CabinetID, Topics: topics, FW: FW, Logger: log,
+		Subscribe: []string{topics.Cmd(), topics.Ack(), topics.Planogram(), topics.Catalog()},
+	})
+	if err != nil {
+		led.Close()
+		cat.Close()
+		return nil, err
+	}
+	qr, err := payment.NewQR(cfg.CabinetID, o.DeviceKey, &payment.QROpts{Base: cfg.QRBase, Rotate: cfg.QRRotate()})
+	if err != nil {
+		led.Close()
+		cat.Close()
+		return nil, err
+	}
+	d := &Device{
+		cfg: cfg, hw: o.Hardware, log: log, now: o.Now, tick: o.Tick, settle: o.SettleMin,
+		onUnl: o.OnUnlock, onSale: o.OnSale,
+		topics: topics, keys: keys,
+		signer:  msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
+		devPub:  o.DeviceKey.Public().(ed25519.PublicKey),
+		ledger:  led, catalog: cat, link: link, qr: qr,
+		auth:    payment.Authorizer{CabinetID: cfg.CabinetID},
+		badLog:  telemetry.NewRateLimited(log, time.Minute),
+		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
+		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
+	}
+	return d, nil
+}
+
+// PublicKey is the cabinet's signing key, which the platform registers.
+func (d *Device) PublicKey() ed25519.PublicKey { return d.devPub }
+
+// Ledger exposes the ledger to tests and tools.
+func (d *Device) Ledger() *ledger.Ledger { return d.ledger }
+
+// Close closes the device's files. Call it after Run has returned.
+func (d *Device) Close() error {
+	return errors.Join(d.ledger.Close(), d.catalog.Close())
+}
+
+// Status returns the latest snapshot.
+func (d *Device) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.status
+	s.BadMessages = d.bad
+	return s
+}
+
+// Run drives the cabinet until ctx ends (returning nil) or the platform
+// asks for a reboot (ErrReboot). It owns the link and the outbox drain and
+// stops both before returning; on return every lock is at its safe level.
+func (d *Device) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.started = d.now()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = d.link.Run(ctx) }() // Run returns nil on ctx end; errors are logged inside
+	drain := &telemetry.Drainer{
+		Outbox: d.ledger.Outbox, Link: d.link, Signer: d.signer,
+		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log,
+	}
+	go func() { defer wg.Done(); _ = drain.Run(ctx) }()
+	defer func() {
+		cancel()
+		wg.Wait()
+		d.halt()
+	}()
+
+	if err := d.recover(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(d.tick)
+	defer t.Stop()
+	hb := time.NewTicker(d.cfg.Heartbeat())
+	defer hb.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-d.link.Inbound():
+			if err := d.handle(ctx, in); err != nil {
+				return err
+			}
+		case <-t.C:
+			d.step(ctx)
+		case <-hb.C:
+			d.heartbeat(ctx)
+		case <-prune.C:
+			now := d.now()
+			if n, err := d.ledger.Prune(now.Add(-time.Hour), now.AddDate(0, 0, -d.cfg.LedgerDays)); err != nil {
+				d.log.Error("ledger prune", "err", err)
+			} else if n > 0 {
+				d.log.Info("ledger pruned", "sales", n)
+			}
+		}
+	}
+}
+
+// halt puts every lock at its safe level.
+func (d *Device) halt() {
+	for _, door := range d.hw.Doors {
+		if err := door.Lock.Halt(); err != nil {
+			d.log.Error("lock halt", "door", door.Number, "err", err)
+		}
+	}
+}
+
+// recover finishes whatever the last run left, before anything new starts.
+func (d *Device) recover(ctx context.Context) error {
+	// Safe state first: a lock energised at a power cut must not stay so.
+	for _, door := range d.hw.Doors {
+		if err := door.Lock.Release(ctx); err != nil {
+			d.log.Error("release lock at start-up", "door", door.Number, "err", err)
+		}
+	}
+	s, err := d.ledger.Session()
+	switch {
+	case errors.Is(err, ledger.ErrNoSession):
+		s = nil
+	case err != nil:
+		d.log.Error("ledger session unreadable", "err", err)
+		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error()})
+		return nil
+	}
+	detail := map[string]any{"fw": FW}
+	if s != nil {
+		detail["session"] = s.ID
+		detail["state"] = s.State
+		d.log.Info("recovering session", "session", s.ID, "state", s.State)
+	}
+	d.alarm(msg.AlarmPowerRestored, msg.SevInfo, detail)
+	d.sess = s
+	d.sample(ctx)
+	if s == nil {
+		return nil
+	}
+	switch s.State {
+	case ledger.StateAuthorised, ledger.StateUnlocked:
+		if !d.doorClosed[s.Door] {
+			// The door was opened while we were down: the shopper is in.
+			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = d.now().UTC() })
+		} else if d.now().Before(s.Deadline) {
+			if err := d.lockFor(s.Door).Energise(ctx); err != nil {
+				d.lockFault(s, err)
+				return nil
+			}
+			d.transition(s, ledger.StateUnlocked, nil)
+		} else {
+			d.cancelSession(s, "unlock window passed while the cabinet was down")
+		}
+	}
+	return nil
+}
+
+func (d *Device) lockFor(door int) hal.Lock {
+	for _, dr := range d.hw.Doors {
+		if dr.Number == door {
+			return dr.Lock
+		}
+	}
+	return nil
+}
+
+// sample reads every door and scale once.
+func (d *Device) sample(ctx context.Context) {
+	for _, door := range d.hw.Doors {
+		closed, err := door.Sensor.Closed(ctx)
+		if err != nil {
+			d.badLog.Warn(fmt.Sprintf("door%d", door.Number), "door sensor", "door", door.Number, "err", err)
+			continue
+		}
+		d.doorClosed[door.Number] = closed
+	}
+	for _, sh := range d.hw.Shelves {
+		r, err := sh.Scale.Reading()
+		d.readErr[sh.Number] = err
+		if err != nil {
+			continue
+		}
+		d.readings[sh.Number] = r
+		if r.Settled {
+			d.settled[sh.Number] = r
+		}
+	}
+}
+
+// step advances the state machine by one tick.
+func (d *Device) step(ctx context.Context) {
+	d.sample(ctx)
+	now := d.now()
+	d.checkScales()
+	if s := d.sess; s != nil {
+		d.advance(ctx, s, now)
+	}
+	d.checkDoors()
+	d.checkIdleWeights()
+	d.refreshDisplay(ctx, now)
+	d.publishStatus()
+}
+
+func (d *Device) advance(ctx context.Context, s *ledger.Session, now time.Time) {
+	closed := d.doorClosed[s.Door]
+	switch s.State {
+	case ledger.StateUnlocked:
+		if !closed {
+			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = now.UTC() })
+			// Let the bolt go as soon as the door is open: it latches when
+			// the door shuts, and a shopper cannot leave it unlocked.
+			if err := d.lockFor(s.Door).Release(ctx); err != nil {
+				d.log.Error("release lock", "session", s.ID, "err", err)
+			}
+			return
+		}
+		if !now.Before(s.Deadline) {
+			if err := d.lockFor(s.Door).Release(ctx); err != nil {
+				d.log.Error("release lock", "session", s.ID, "err", err)
+			}
+			d.cancelSession(s, "door not opened in time")
+		}
+	case ledger.StateDoorOpen:
+		if closed {
+			d.transition(s, ledger.StateSettling, func() { s.ClosedAt = now.UTC() })
+			return
+		}
+		if !s.Alarmed && now.Sub(s.OpenedAt) > d.cfg.DoorOpenAlarm() {
+			d.transition(s, s.State, func() { s.Alarmed = true })
+			d.alarm(msg.AlarmDoorOpenTooLong, msg.SevWarning, map[string]any{"door": s.Door, "session": s.ID,
+				"open_s": int(now.Sub(s.OpenedAt).Seconds())})
+		}
+	case ledger.StateDoorClosed, ledger.StateSettling:
+		if !closed {
+			// Reopened before the bolt latched: back to shopping.
+			d.transition(s, ledger.StateDoorOpen, func() { s.ClosedAt = time.Time{} })
+			return
+		}
+		ready, timedOut := d.afterReady(s, now)
+		if ready || timedOut {
+			d.finish(s, now, timedOut)
+		}
+	}
+}
+
+// afterReady reports whether every shelf behind the session's door has a
+// settled reading taken wholly after the door closed.
+func (d *Device) afterReady(s *ledger.Session, now time.Time) (ready, timedOut bool) {
+	if now.Sub(s.ClosedAt) < d.settle {
+		return false, false
+	}
+	timedOut = now.Sub(s.ClosedAt) > d.cfg.SettleTimeout()
+	for _, sh := range d.hw.Shelves {
+		if sh.Door != s.Door {
+			continue
+		}
+		r, ok := d.readings[sh.Number]
+		if d.readErr[sh.Number] != nil || !ok || !r.Settled || r.Oldest.Before(s.ClosedAt) {
+			return false, timedOut
+		}
+	}
+	return true, false
+}
+
+func (d *Device) transition(s *ledger.Session, state string, mutate func()) {
+	prev := *s
+	if mutate != nil {
+		mutate()
+	}
+	s.State = state
+	if err := d.ledger.SaveSession(s, nil); err != nil {
+		*s = prev
+		d.log.Error("persist session", "session", s.ID, "state", state, "err", err)
+		return
+	}
+	d.log.Info("session", "session", s.ID, "state", state)
+}
+
+// heartbeat publishes the cabinet's health at QoS 0 (lost ones do not
+// matter: the counters in the next one are cumulative).
+func (d *Device) heartbeat(ctx context.Context) {
+	if !d.link.Connected() {
+		return
+	}
+	st := d.Status()
+	hb := msg.Heartbeat{
+		At: msg.At(d.now()), UptimeS: int64(d.now().Sub(d.started).Seconds()), FW: FW,
+		Mode: st.Mode, Door: "closed", OutboxDepth: st.OutboxDepth,
+		CatalogVersion: st.CatalogVersion, PlanogramVersion: st.PlanogramVersion, Counters: st.Counters,
+	}
+	for _, door := range d.hw.Doors {
+		if !d.doorClosed[door.Number] {
+			hb.Door = "open"
+		}
+	}
+	for _, sh := range d.hw.Shelves {
+		r := d.readings[sh.Number]
+		hb.Shelves = append(hb.Shelves, msg.HeartbeatShelf{Shelf: sh.Number, OK: d.readErr[sh.Number] == nil, Grams: round1(r.Grams)})
+	}
+	if d.hw.Thermometer != nil {
+		if c, err := d.hw.Thermometer.Celsius(ctx); err == nil {
+			c = round1(c)
+			hb.TempC = &c
+		}
+	}
+	body, err := d.signer.Seal(hb)
+	if err != nil {
+		d.log.Error("seal heartbeat", "err", err)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.link.Publish(pctx, d.topics.Heartbeat(), 0, false, body); err != nil {
+		d.log.Debug("heartbeat", "err", err)
+	}
+}
+
+func round1(v float64) float64 {
+	if v < 0 {
+		return -round1(-v)
+	}
+	return float64(int64(v*10+0.5)) / 10
+}
+
+// mode is what the heartbeat and display report.
+func (d *Device) mode() string {
+	if d.outOfService() != "" {
+		if d.sess == nil {
+			return msg.ModeOutOfService
+		}
+	}
+	if d.sess != nil {
+		return msg.ModeShopping
+	}
+	return msg.ModeIdle
+}
+
+// outOfService says why the cabinet cannot take shoppers, or "".
+func (d *Device) outOfService() string {
+	for _, sh := range d.hw.Shelves {
+		if err := d.readErr[sh.Number]; err != nil {
+			return fmt.Sprintf("shelf %d scale fault: %v", sh.Number, err)
+		}
+	}
+	if _, ok := d.catalog.Planogram(); !ok {
+		return "no planogram"
+	}
+	return ""
+}
+
+func (d *Device) publishStatus() {
+	depth, _ := d.ledger.Outbox.Depth() // a read error shows as 0; the drain logs it
+	counters, _ := d.ledger.Counters()
+	st := Status{
+		Mode: d.mode(), CatalogVersion: d.catalog.Version(),
+		OutboxDepth: depth, Counters: counters, Connected: d.link.Connected(), Warnings: d.warnings,
+	}
+	if p, ok := d.catalog.Planogram(); ok {
+		st.PlanogramVersion = p.Version
+	}
+	if d.sess != nil {
+		c := *d.sess
+		st.Session = &c
+	}
+	if why := d.outOfService(); why != "" {
+		st.Faults = append(st.Faults, why)
+	}
+	d.mu.Lock()
+	d.status = st
+	d.mu.Unlock()
+}

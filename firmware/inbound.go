@@ -1,0 +1,255 @@
+package firmware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/catalog"
+	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/payment"
+	"github.com/bangfu/cabinet/telemetry"
+	"github.com/bangfu/cabinet/telemetry/msg"
+	"github.com/bangfu/cabinet/telemetry/outbox"
+)
+
+// handle acts on one inbound message. Nothing that fails verification
+// changes state: it is dropped, counted and alarmed (rate-limited).
+func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
+	switch in.Topic {
+	case d.topics.Catalog():
+		var c msg.Catalog
+		if _, err := d.keys.OpenInto(in.Payload, &c); err != nil {
+			d.badMessage(in.Topic, err)
+			return nil
+		}
+		if err := d.catalog.ApplyCatalog(c, d.cfg.Region); err != nil {
+			if errors.Is(err, catalog.ErrStale) {
+				d.log.Debug("catalog ignored", "err", err) // the retained copy comes on every connect
+				return nil
+			}
+			d.log.Warn("catalog refused", "version", c.Version, "err", err)
+			return nil
+		}
+		d.log.Info("catalog accepted", "version", c.Version, "products", len(c.Products))
+	case d.topics.Planogram():
+		var p msg.Planogram
+		if _, err := d.keys.OpenInto(in.Payload, &p); err != nil {
+			d.badMessage(in.Topic, err)
+			return nil
+		}
+		d.applyPlanogram(p)
+	case d.topics.Ack():
+		var a msg.Ack
+		if _, err := d.keys.OpenInto(in.Payload, &a); err != nil {
+			d.badMessage(in.Topic, err)
+			return nil
+		}
+		c, err := d.ledger.Counters()
+		if err != nil {
+			d.log.Error("ack: counters", "err", err)
+			return nil
+		}
+		if a.SalesUptoSeq > c.LastSeq {
+			d.log.Warn("ack beyond our last sale ignored", "upto", a.SalesUptoSeq, "last_seq", c.LastSeq)
+			return nil
+		}
+		if n, err := d.ledger.Outbox.AckSales(a.SalesUptoSeq); err != nil {
+			d.log.Error("ack", "err", err)
+		} else if n > 0 {
+			d.log.Info("sales acknowledged", "upto", a.SalesUptoSeq, "released", n)
+		}
+	case d.topics.Cmd():
+		var cmd msg.Command
+		if _, err := d.keys.OpenInto(in.Payload, &cmd); err != nil {
+			d.badMessage(in.Topic, err)
+			return nil
+		}
+		return d.command(ctx, cmd, in.Received)
+	default:
+		d.log.Debug("message on unexpected topic", "topic", in.Topic)
+	}
+	return nil
+}
+
+func (d *Device) applyPlanogram(p msg.Planogram) {
+	shelves := map[int]int{}
+	for _, sh := range d.hw.Shelves {
+		shelves[sh.Number] = sh.Door
+	}
+	warns, err := d.catalog.ApplyPlanogram(p, d.cfg.CabinetID, shelves)
+	id := fmt.Sprintf("planogram/%d", p.Version)
+	if err != nil {
+		if errors.Is(err, catalog.ErrStale) {
+			return
+		}
+		d.log.Warn("planogram refused", "version", p.Version, "err", err)
+		d.reply(nil, id, msg.ErrBadRequest, err.Error(), nil)
+		return
+	}
+	var texts []string
+	for _, w := range warns {
+		texts = append(texts, w.Text)
+		d.log.Warn("planogram lint", "version", p.Version, "shelf", w.Shelf, "skus", strings.Join(w.SKUs, ","), "warning", w.Text)
+	}
+	d.warnings = texts
+	d.log.Info("planogram accepted", "version", p.Version, "warnings", len(texts))
+	d.reply(nil, id, "", "planogram accepted", texts)
+}
+
+// badMessage counts and alarms an envelope that did not verify.
+func (d *Device) badMessage(topic string, err error) {
+	d.mu.Lock()
+	d.bad++
+	n := d.bad
+	d.mu.Unlock()
+	d.badLog.Warn("bad_message", "message refused", "topic", topic, "err", err)
+	if now := d.now(); now.Sub(d.lastBadAt) >= time.Minute {
+		d.lastBadAt = now
+		d.alarm(msg.AlarmBadMessage, msg.SevWarning, map[string]any{"topic": topic, "err": err.Error(), "count": n})
+	}
+}
+
+// reply queues a reply; code "" means ok. cmd, when set, enters the replay
+// cache in the same transaction.
+func (d *Device) reply(cmd *msg.Command, id, code, detail string, warnings []string) {
+	r := msg.Reply{CmdID: id, OK: code == "", Error: code, Detail: detail, At: msg.At(d.now()), Warnings: warnings}
+	if err := d.ledger.Enqueue(cmd, ledger.Item{Kind: outbox.KindReply, Topic: d.topics.Reply(), Body: r}); err != nil {
+		d.log.Error("queue reply", "cmd", id, "err", err)
+	}
+}
+
+func (d *Device) refuse(cmd msg.Command, r *payment.Refusal) {
+	d.log.Warn("command refused", "cmd", cmd.ID, "type", cmd.Type, "code", r.Code, "detail", r.Detail)
+	d.reply(nil, cmd.ID, r.Code, r.Detail, nil)
+}
+
+// command acts on a verified command.
+func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Time) error {
+	now := d.now()
+	if cmd.Type == msg.CmdUnlock {
+		d.unlock(ctx, cmd, received, now)
+		return nil
+	}
+	if r := d.auth.CheckCommand(cmd, now, d.ledger); r != nil {
+		d.refuse(cmd, r)
+		return nil
+	}
+	switch cmd.Type {
+	case msg.CmdCancel:
+		s := d.sess
+		switch {
+		case s == nil || s.ID != cmd.SessionID:
+			d.reply(&cmd, cmd.ID, msg.ErrUnknownSession, "no such session in progress", nil)
+		case s.State != ledger.StateAuthorised && s.State != ledger.StateUnlocked:
+			d.reply(&cmd, cmd.ID, msg.ErrBusy, "the door has been opened; the session ends when it closes", nil)
+		default:
+			if err := d.lockFor(s.Door).Release(ctx); err != nil {
+				d.log.Error("release lock", "err", err)
+			}
+			d.reply(&cmd, cmd.ID, "", "cancelled", nil)
+			d.cancelSession(s, "cancelled by the platform")
+		}
+	case msg.CmdResend:
+		if cmd.FromSeq == 0 || cmd.ToSeq < cmd.FromSeq {
+			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, "want 1 ≤ from_seq ≤ to_seq", nil)
+			return nil
+		}
+		n, err := d.ledger.ResendSales(d.topics.Sale(), cmd.FromSeq, cmd.ToSeq)
+		if err != nil {
+			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
+			return nil
+		}
+		d.reply(&cmd, cmd.ID, "", fmt.Sprintf("%d sales queued", n), nil)
+	case msg.CmdConfig:
+		c, err := d.cfg.Apply(cmd.Settings)
+		if err != nil {
+			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
+			return nil
+		}
+		d.cfg = c
+		d.reply(&cmd, cmd.ID, "", "settings applied until restart", nil)
+	case msg.CmdReboot:
+		if d.sess != nil {
+			d.reply(&cmd, cmd.ID, msg.ErrBusy, "a session is in progress", nil)
+			return nil
+		}
+		d.reply(&cmd, cmd.ID, "", "rebooting", nil)
+		return ErrReboot
+	case msg.CmdRestockOpen:
+		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, "restock sessions are not supported by this firmware version", nil)
+	default:
+		d.reply(nil, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("unknown command type %q", cmd.Type), nil)
+	}
+	return nil
+}
+
+// unlock opens a shopping session: checks, then the session and its
+// "before" weights are committed, then the lock is energised.
+func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time.Time) {
+	// Unsteady scales count as busy, so the refusal leaves the QR nonce
+	// unspent and the shopper can simply try again.
+	before, werr := d.beforeWeights(now)
+	st := payment.CabinetState{Busy: d.sess != nil || werr != nil, HasCatalog: d.catalog.Version() > 0}
+	why := d.outOfService()
+	st.OutOfService = why != ""
+	door := payment.UnlockDoor(cmd)
+	if r := d.auth.CheckUnlock(cmd, now, d.ledger, d.qr, st); r != nil {
+		switch {
+		case r.Code == msg.ErrOutOfService:
+			r.Detail = why
+		case r.Code == msg.ErrBusy && d.sess == nil && werr != nil:
+			r.Detail = werr.Error()
+		}
+		d.refuse(cmd, r)
+		return
+	}
+	// From here the QR nonce is spent; every refusal below still answers.
+	if d.lockFor(door) == nil {
+		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("no door %d", door), nil)
+		return
+	}
+	if d.cfg.MaxLimitFen > 0 && cmd.LimitFen > d.cfg.MaxLimitFen {
+		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("limit_fen %d over this cabinet's cap %d", cmd.LimitFen, d.cfg.MaxLimitFen), nil)
+		return
+	}
+	s := &ledger.Session{
+		ID: cmd.SessionID, CmdID: cmd.ID, Kind: "shopping", Buyer: *cmd.Buyer, LimitFen: cmd.LimitFen,
+		Door: door, State: ledger.StateAuthorised, Received: received.UTC(),
+		Deadline: now.Add(d.cfg.UnlockWindow()).UTC(), Before: before, CatalogVersion: d.catalog.Version(),
+	}
+	if err := d.ledger.SaveSession(s, &cmd); err != nil {
+		d.log.Error("persist session", "err", err)
+		d.reply(nil, cmd.ID, msg.ErrOutOfService, "storage fault", nil)
+		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error()})
+		return
+	}
+	d.sess = s
+	if err := d.lockFor(door).Energise(ctx); err != nil {
+		d.lockFault(s, err)
+		return
+	}
+	energised := time.Now()
+	d.transition(s, ledger.StateUnlocked, nil)
+	d.reply(nil, cmd.ID, "", "unlocked", nil)
+	d.log.Info("unlocked", "session", s.ID, "door", door, "buyer_kind", s.Buyer.Kind)
+	if d.onUnl != nil {
+		d.onUnl(received, energised)
+	}
+}
+
+// beforeWeights returns every shelf's settled weight, refusing when a
+// shelf has no recent steady reading (someone is touching it).
+func (d *Device) beforeWeights(now time.Time) ([]ledger.ShelfWeight, error) {
+	var out []ledger.ShelfWeight
+	for _, sh := range d.hw.Shelves {
+		r, ok := d.settled[sh.Number]
+		if !ok || now.Sub(r.At) > 3*time.Second {
+			return nil, fmt.Errorf("shelf %d is not steady; try again in a moment", sh.Number)
+		}
+		out = append(out, ledger.ShelfWeight{Shelf: sh.Number, Grams: r.Grams, NoiseG: r.NoiseG, Samples: r.Samples, At: r.At.UTC()})
+	}
+	return out, nil
+}

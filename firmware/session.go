@@ -1,0 +1,301 @@
+package firmware
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/infer"
+	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/payment"
+	"github.com/bangfu/cabinet/telemetry/msg"
+	"github.com/bangfu/cabinet/telemetry/outbox"
+)
+
+// finish judges the basket and commits the sale, ending the session.
+func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
+	plan, _ := d.catalog.Planogram() // a session only starts with one; an empty one prices nothing
+	onShelf := map[int][]string{}
+	for _, sh := range plan.Shelves {
+		onShelf[sh.Shelf] = sh.SKUs
+	}
+	skuOf := func(code string) (infer.SKU, bool) {
+		p, ok := d.catalog.Product(code)
+		if !ok {
+			return infer.SKU{}, false
+		}
+		return infer.SKU{SKU: code, UnitG: p.UnitWeightG, TolG: p.WeightTolG, PriceFen: p.PriceFen}, true
+	}
+	var all []infer.SKU
+	seen := map[string]bool{}
+	var inputs []infer.Shelf
+	var faulty []int
+	for _, b := range s.Before {
+		sh := d.shelf(b.Shelf)
+		if sh == nil || sh.Door != s.Door {
+			continue
+		}
+		after, ok := d.readings[b.Shelf]
+		if d.readErr[b.Shelf] != nil || !ok {
+			faulty = append(faulty, b.Shelf)
+			continue
+		}
+		in := infer.Shelf{Shelf: b.Shelf, BeforeG: b.Grams, AfterG: after.Grams,
+			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1)))}
+		for _, code := range onShelf[b.Shelf] {
+			if k, ok := skuOf(code); ok {
+				in.SKUs = append(in.SKUs, k)
+				if !seen[code] {
+					seen[code] = true
+					all = append(all, k)
+				}
+			}
+		}
+		inputs = append(inputs, in)
+	}
+	res := infer.Infer(inputs, all, nil)
+
+	// Price only what the certified catalog still allows; anything else is
+	// not charged and the sale goes to review.
+	status := string(res.Status)
+	var items []payment.Item
+	var unsellable []string
+	for _, l := range res.Lines {
+		p, _ := d.catalog.Product(l.SKU)
+		if ok, why := payment.Sellable(p, now); !ok {
+			unsellable = append(unsellable, l.SKU+": "+why)
+			continue
+		}
+		items = append(items, payment.Item{Shelf: l.Shelf, SKU: l.SKU, Qty: l.Qty})
+	}
+	lines, total, err := payment.Price(items, d.catalog, now)
+	if err != nil {
+		d.log.Error("pricing failed; charging nothing", "session", s.ID, "err", err)
+		lines, total = nil, 0
+		status = msg.SaleAmbiguous
+	}
+	if len(unsellable) > 0 || len(res.Unexplained) > 0 || len(faulty) > 0 || timedOut {
+		status = msg.SaleAmbiguous
+	}
+	if status == msg.SaleExact && len(lines) == 0 {
+		status = msg.SaleEmpty
+	}
+	if lines == nil {
+		lines = []msg.SaleLine{}
+	}
+
+	var extra []ledger.Item
+	for _, sr := range res.Shelves {
+		if slices.Contains(res.Unexplained, sr.Shelf) {
+			extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, map[string]any{
+				"shelf": sr.Shelf, "delta_g": round1(sr.DeltaG), "session": s.ID}))
+		}
+	}
+	if len(unsellable) > 0 {
+		d.log.Warn("items not sellable were not charged", "session", s.ID, "items", unsellable)
+	}
+	if err := payment.Limit(total, s.LimitFen); err != nil {
+		d.log.Warn("sale over the authorised limit", "session", s.ID, "total_fen", total, "limit_fen", s.LimitFen)
+	}
+	evidence := []msg.Evidence{}
+	for _, sr := range res.Shelves {
+		ev := msg.Evidence{Shelf: sr.Shelf, DeltaG: round1(sr.DeltaG), ResidualG: round1(sr.ResidualG)}
+		for _, in := range inputs {
+			if in.Shelf == sr.Shelf {
+				ev.BeforeG, ev.AfterG = round1(in.BeforeG), round1(in.AfterG)
+			}
+		}
+		evidence = append(evidence, ev)
+	}
+	sale, err := d.ledger.CommitSale(d.topics.Sale(), func(seq uint64) msg.Sale {
+		return msg.Sale{
+			SaleID: msg.NewID(now), Seq: seq, CabinetID: d.cfg.CabinetID, SessionID: s.ID, Buyer: s.Buyer,
+			OpenedAt: msg.At(s.OpenedAt), ClosedAt: msg.At(s.ClosedAt), SettledAt: msg.At(now),
+			Status: status, Lines: lines, TotalFen: total, Evidence: evidence,
+			CatalogVersion: d.catalog.Version(), FW: FW,
+		}
+	}, extra...)
+	if err != nil {
+		d.log.Error("commit sale; will retry", "session", s.ID, "err", err)
+		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
+		return
+	}
+	d.endSession(sale)
+	if len(faulty) > 0 {
+		d.log.Error("sale judged without faulty shelves", "session", s.ID, "shelves", faulty)
+	}
+}
+
+// cancelSession ends an authorised session whose door never opened: it
+// still produces its one sale, status cancelled, charging nothing.
+func (d *Device) cancelSession(s *ledger.Session, why string, extra ...ledger.Item) {
+	now := d.now()
+	sale, err := d.ledger.CommitSale(d.topics.Sale(), func(seq uint64) msg.Sale {
+		return msg.Sale{
+			SaleID: msg.NewID(now), Seq: seq, CabinetID: d.cfg.CabinetID, SessionID: s.ID, Buyer: s.Buyer,
+			Status: msg.SaleCancelled, Lines: []msg.SaleLine{}, Evidence: []msg.Evidence{},
+			CatalogVersion: d.catalog.Version(), FW: FW,
+		}
+	}, extra...)
+	if err != nil {
+		d.log.Error("commit cancelled session", "session", s.ID, "err", err)
+		return
+	}
+	d.log.Info("session cancelled", "session", s.ID, "why", why)
+	d.endSession(sale)
+}
+
+func (d *Device) endSession(sale msg.Sale) {
+	d.sess = nil
+	d.qr.Rotate(d.now())
+	for _, ev := range sale.Evidence {
+		d.baseline[ev.Shelf] = ev.AfterG
+	}
+	d.log.Info("sale committed", "sale_id", sale.SaleID, "seq", sale.Seq, "status", sale.Status, "total_fen", sale.TotalFen)
+	if d.onSale != nil {
+		d.onSale(sale)
+	}
+}
+
+// lockFault cancels a session whose lock would not energise.
+func (d *Device) lockFault(s *ledger.Session, err error) {
+	d.log.Error("lock fault", "session", s.ID, "door", s.Door, "err", err)
+	if rerr := d.lockFor(s.Door).Release(context.Background()); rerr != nil {
+		d.log.Error("release after lock fault", "err", rerr)
+	}
+	r := msg.Reply{CmdID: s.CmdID, OK: false, Error: msg.ErrLockFault, Detail: err.Error(), At: msg.At(d.now())}
+	d.cancelSession(s, "lock fault",
+		d.alarmItem(msg.AlarmLockFault, msg.SevCritical, map[string]any{"door": s.Door, "session": s.ID, "err": err.Error()}),
+		ledger.Item{Kind: outbox.KindReply, Topic: d.topics.Reply(), Body: r})
+}
+
+func (d *Device) shelf(n int) *hal.Shelf {
+	for i := range d.hw.Shelves {
+		if d.hw.Shelves[i].Number == n {
+			return &d.hw.Shelves[i]
+		}
+	}
+	return nil
+}
+
+func sq(v float64) float64 { return v * v }
+
+func (d *Device) alarmItem(kind, sev string, detail map[string]any) ledger.Item {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	return ledger.Item{Kind: outbox.KindAlarm, Topic: d.topics.Alarm(), Body: msg.Alarm{
+		AlarmID: msg.NewID(d.now()), Kind: kind, Severity: sev, At: msg.At(d.now()), Detail: detail}}
+}
+
+// alarm queues an alarm on its own.
+func (d *Device) alarm(kind, sev string, detail map[string]any) {
+	d.log.Warn("alarm", "kind", kind, "severity", sev, "detail", detail)
+	if err := d.ledger.Enqueue(nil, d.alarmItem(kind, sev, detail)); err != nil {
+		d.log.Error("queue alarm", "kind", kind, "err", err)
+	}
+}
+
+// checkScales raises scale_fault once per failure and clears it.
+func (d *Device) checkScales() {
+	for _, sh := range d.hw.Shelves {
+		err := d.readErr[sh.Number]
+		switch {
+		case err != nil && !d.faulted[sh.Number]:
+			d.faulted[sh.Number] = true
+			d.alarm(msg.AlarmScaleFault, msg.SevCritical, map[string]any{"shelf": sh.Number, "err": err.Error()})
+		case err == nil && d.faulted[sh.Number]:
+			d.faulted[sh.Number] = false
+			d.alarmCleared(msg.AlarmScaleFault, map[string]any{"shelf": sh.Number})
+		}
+	}
+}
+
+func (d *Device) alarmCleared(kind string, detail map[string]any) {
+	it := d.alarmItem(kind, msg.SevInfo, detail)
+	a := it.Body.(msg.Alarm)
+	a.Cleared = true
+	it.Body = a
+	if err := d.ledger.Enqueue(nil, it); err != nil {
+		d.log.Error("queue alarm", "kind", kind, "err", err)
+	}
+}
+
+// checkDoors raises door_forced when a door opens without an unlock.
+func (d *Device) checkDoors() {
+	for _, door := range d.hw.Doors {
+		n := door.Number
+		if d.doorClosed[n] {
+			d.forced[n] = false
+			continue
+		}
+		if d.sess != nil && d.sess.Door == n && d.sess.State != ledger.StateAuthorised {
+			continue // an authorised opening
+		}
+		if !d.forced[n] {
+			d.forced[n] = true
+			d.alarm(msg.AlarmDoorForced, msg.SevCritical, map[string]any{"door": n})
+		}
+	}
+}
+
+// checkIdleWeights raises weight_changed_while_locked when a shelf's steady
+// weight moves while no session is open and every door is shut.
+func (d *Device) checkIdleWeights() {
+	if d.sess != nil {
+		return
+	}
+	for _, door := range d.hw.Doors {
+		if !d.doorClosed[door.Number] {
+			return
+		}
+	}
+	for _, sh := range d.hw.Shelves {
+		r, ok := d.readings[sh.Number]
+		if !ok || !r.Settled || d.readErr[sh.Number] != nil {
+			continue
+		}
+		base, ok := d.baseline[sh.Number]
+		if !ok {
+			d.baseline[sh.Number] = r.Grams
+			continue
+		}
+		if delta := r.Grams - base; math.Abs(delta) > d.cfg.WeightAlarmG {
+			d.baseline[sh.Number] = r.Grams
+			d.alarm(msg.AlarmWeightWhileLocked, msg.SevWarning, map[string]any{
+				"shelf": sh.Number, "delta_g": round1(delta), "grams": round1(r.Grams)})
+		}
+	}
+}
+
+// refreshDisplay shows the QR while idle and the session's progress.
+func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
+	var scr hal.Screen
+	switch {
+	case d.sess != nil:
+		switch d.sess.State {
+		case ledger.StateAuthorised, ledger.StateUnlocked:
+			scr.Status = fmt.Sprintf("DOOR %d UNLOCKED - PLEASE OPEN", d.sess.Door)
+		case ledger.StateDoorOpen:
+			scr.Status = "TAKE YOUR ITEMS AND CLOSE THE DOOR"
+		default:
+			scr.Status = "CHECKING YOUR ITEMS..."
+		}
+	case d.outOfService() != "":
+		scr.Status = "OUT OF SERVICE"
+	default:
+		scr.QR = d.qr.Current(now)
+		scr.Status = "SCAN TO SHOP"
+	}
+	if scr == d.shown {
+		return
+	}
+	if err := d.hw.Display.Show(ctx, scr); err != nil {
+		d.badLog.Warn("display", "display", "err", err)
+		return
+	}
+	d.shown = scr
+}

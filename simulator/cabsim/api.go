@@ -1,0 +1,324 @@
+package cabsim
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/simulator/platform"
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// ErrNotFound is returned for an unknown cabinet.
+var ErrNotFound = errors.New("cabsim: no such cabinet")
+
+// DoorView, ShelfView and CabinetView are the shapes of SIMULATOR.md.
+type DoorView struct {
+	Door      int  `json:"door"`
+	Open      bool `json:"open"`
+	Locked    bool `json:"locked"`
+	Energised bool `json:"energised"`
+}
+
+// ShelfView is one shelf as the API shows it.
+type ShelfView struct {
+	Shelf int            `json:"shelf"`
+	Door  int            `json:"door"`
+	Items map[string]int `json:"items"`
+	TrueG float64        `json:"true_g"`
+	ReadG float64        `json:"read_g"`
+}
+
+// CabinetView is GET /api/cabinets/{id}.
+type CabinetView struct {
+	ID      string          `json:"id"`
+	Mode    string          `json:"mode"`
+	Doors   []DoorView      `json:"doors"`
+	Shelves []ShelfView     `json:"shelves"`
+	Display map[string]any  `json:"display"`
+	Session *ledger.Session `json:"session"`
+	Status  any             `json:"status,omitempty"`
+}
+
+// View returns a cabinet's state.
+func (s *Sim) View(id string) (CabinetView, error) {
+	c, ok := s.byID[id]
+	if !ok {
+		return CabinetView{}, ErrNotFound
+	}
+	snap := c.HW.Snapshot()
+	v := CabinetView{ID: id, Mode: "offline", Display: map[string]any{"qr": snap.Display.QR, "status": snap.Display.Status}}
+	for _, d := range snap.Doors {
+		v.Doors = append(v.Doors, DoorView{Door: d.Door, Open: d.Open, Locked: d.Locked, Energised: d.Energised})
+	}
+	for _, sh := range snap.Shelves {
+		v.Shelves = append(v.Shelves, ShelfView{Shelf: sh.Shelf, Door: sh.Door, Items: sh.Items,
+			TrueG: round1(sh.TrueG), ReadG: round1(sh.ReadG)})
+	}
+	if dev := c.Device(); dev != nil {
+		st := dev.Status()
+		v.Mode = st.Mode
+		v.Session = st.Session
+		v.Status = st
+	}
+	return v, nil
+}
+
+func round1(v float64) float64 {
+	if v < 0 {
+		return -round1(-v)
+	}
+	return float64(int64(v*10+0.5)) / 10
+}
+
+// Scan is a phone scanning the QR the cabinet shows now.
+func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int64) (msg.Command, msg.Reply, error) {
+	c, ok := s.byID[id]
+	if !ok {
+		return msg.Command{}, msg.Reply{}, ErrNotFound
+	}
+	qr := c.HW.Snapshot().Display.QR
+	if qr == "" {
+		return msg.Command{}, msg.Reply{}, fmt.Errorf("cabsim: cabinet %s shows no QR code (mode %q)", id, c.mode())
+	}
+	return s.Platform.Scan(ctx, qr, buyer, limitFen)
+}
+
+func (c *Cabinet) mode() string {
+	if dev := c.Device(); dev != nil {
+		return dev.Status().Mode
+	}
+	return "offline"
+}
+
+// Door opens or closes a door as a person would.
+func (s *Sim) Door(id string, door int, action string, force bool) error {
+	c, ok := s.byID[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if door == 0 {
+		door = 1
+	}
+	switch action {
+	case "open":
+		return c.HW.OpenDoor(door, force)
+	case "close":
+		return c.HW.CloseDoor(door)
+	}
+	return fmt.Errorf("cabsim: door action %q: want open or close", action)
+}
+
+// Take takes qty units of sku off a shelf.
+func (s *Sim) Take(id string, shelf int, sku string, qty int) error {
+	c, ok := s.byID[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if qty == 0 {
+		qty = 1
+	}
+	return c.HW.Take(shelf, sku, qty)
+}
+
+// Put puts units of a catalog product, or a foreign object of objectG
+// grams, on a shelf.
+func (s *Sim) Put(id string, shelf int, sku string, qty int, objectG float64) error {
+	c, ok := s.byID[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if sku == "" {
+		if objectG <= 0 {
+			return errors.New("cabsim: put needs a sku or a positive object_g")
+		}
+		return c.HW.PutObject(shelf, objectG)
+	}
+	if qty == 0 {
+		qty = 1
+	}
+	cat, _ := s.Platform.Catalog()
+	for _, p := range cat.Products {
+		if p.SKU == sku {
+			return c.HW.Put(shelf, sku, p.UnitWeightG, qty)
+		}
+	}
+	return fmt.Errorf("cabsim: %q is not a catalog product", sku)
+}
+
+//go:embed ui.html
+var uiHTML []byte
+
+// Handler serves the HTTP API of SIMULATOR.md and the web UI.
+func (s *Sim) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(uiHTML)
+	})
+	mux.HandleFunc("GET /api/cabinets", func(w http.ResponseWriter, r *http.Request) {
+		out := []CabinetView{}
+		for _, c := range s.cabinets {
+			v, err := s.View(c.ID)
+			if err != nil {
+				writeErr(w, http.StatusInternalServerError, err)
+				return
+			}
+			out = append(out, v)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"cabinets": out})
+	})
+	mux.HandleFunc("GET /api/cabinets/{id}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.View(r.PathValue("id"))
+		if err != nil {
+			writeErr(w, http.StatusNotFound, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("GET /api/cabinets/{id}/display.png", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := s.byID[r.PathValue("id")]
+		if !ok {
+			writeErr(w, http.StatusNotFound, ErrNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		if err := c.HW.DisplayPNG(w); err != nil {
+			s.log.Warn("display png", "err", err)
+		}
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/scan", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Buyer    msg.Buyer `json:"buyer"`
+			LimitFen int64     `json:"limit_fen"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		cmd, reply, err := s.Scan(ctx, r.PathValue("id"), body.Buyer, body.LimitFen)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeErr(w, http.StatusNotFound, err)
+		case err != nil:
+			writeErr(w, http.StatusConflict, err)
+		case !reply.OK:
+			writeJSON(w, http.StatusConflict, map[string]any{"error": reply.Error + ": " + reply.Detail, "reply": reply, "command": cmd})
+		default:
+			writeJSON(w, http.StatusOK, map[string]any{"session_id": cmd.SessionID, "reply": reply, "command": cmd})
+		}
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/door", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Door   int    `json:"door"`
+			Action string `json:"action"`
+			Force  bool   `json:"force"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.act(w, r, s.Door(r.PathValue("id"), body.Door, body.Action, body.Force))
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/take", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Shelf int    `json:"shelf"`
+			SKU   string `json:"sku"`
+			Qty   int    `json:"qty"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.act(w, r, s.Take(r.PathValue("id"), body.Shelf, body.SKU, body.Qty))
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/put", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Shelf   int     `json:"shelf"`
+			SKU     string  `json:"sku"`
+			Qty     int     `json:"qty"`
+			ObjectG float64 `json:"object_g"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.act(w, r, s.Put(r.PathValue("id"), body.Shelf, body.SKU, body.Qty, body.ObjectG))
+	})
+	mux.HandleFunc("GET /api/platform/catalog", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := s.Platform.Catalog()
+		if !ok {
+			writeErr(w, http.StatusNotFound, errors.New("no catalog published"))
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+	mux.HandleFunc("GET /api/platform/sales", func(w http.ResponseWriter, r *http.Request) {
+		recs, gaps := s.Platform.Sales()
+		sales := make([]msg.Sale, 0, len(recs))
+		for _, rec := range recs {
+			sales = append(sales, rec.Sale)
+		}
+		if gaps == nil {
+			gaps = []platform.Gap{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sales": sales, "gaps": gaps})
+	})
+	mux.HandleFunc("GET /api/platform/alarms", func(w http.ResponseWriter, r *http.Request) {
+		alarms := s.Platform.Alarms()
+		if alarms == nil {
+			alarms = []platform.AlarmRecord{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"alarms": alarms})
+	})
+	return mux
+}
+
+func (s *Sim) act(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeErr(w, http.StatusNotFound, err)
+	case err != nil:
+		writeErr(w, http.StatusConflict, err)
+	default:
+		v, verr := s.View(r.PathValue("id"))
+		if verr != nil {
+			writeErr(w, http.StatusInternalServerError, verr)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return false
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		data = []byte("{}")
+	}
+	if err := msg.DecodeStrict(data, v); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad JSON body: %w", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v) // the client may have gone; nothing to do about it
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,123 @@
+// Command cabsim runs the Bangfu simulator: an embedded MQTT broker, the
+// virtual platform and virtual cabinets running the real firmware, with the
+// HTTP API and web UI of SIMULATOR.md; or, with -scenario, one scripted
+// session headless, exiting non-zero if any expectation fails.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bangfu/cabinet/simulator/cabsim"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		httpAddr = flag.String("http", "127.0.0.1:8080", "HTTP API and web UI listen address")
+		mqttAddr = flag.String("mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
+		brokerU  = flag.String("broker", "", "use this external broker (tcp://HOST:PORT) instead of the embedded one")
+		plat     = flag.String("platform", "sim", "sim: run the virtual platform; external is not supported yet")
+		n        = flag.Int("cabinets", 1, "number of virtual cabinets")
+		seed     = flag.Int64("seed", 1, "random seed of the virtual hardware")
+		noise    = flag.Float64("noise-g", 0.5, "load-cell noise σ in grams")
+		scenario = flag.String("scenario", "", "run this scenario file headless and exit")
+		fwMode   = flag.String("firmware", "inprocess", "inprocess (process mode is not available yet)")
+		verbose  = flag.Bool("v", false, "log at debug level")
+	)
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	if *scenario != "" && !*verbose {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *plat != "sim" {
+		fmt.Fprintf(os.Stderr, "cabsim: -platform=%s is not supported by this version\n", *plat)
+		return 2
+	}
+	if *fwMode != "inprocess" {
+		fmt.Fprintf(os.Stderr, "cabsim: -firmware=%s is not supported by this version\n", *fwMode)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log}
+	if *scenario != "" {
+		return runScenario(ctx, opts, *scenario)
+	}
+	sim, err := cabsim.Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cabsim:", err)
+		return 1
+	}
+	defer sim.Close()
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cabsim:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	fmt.Printf("cabsim: MQTT broker   %s\n", sim.BrokerAddr())
+	fmt.Printf("cabsim: web UI and API http://%s\n", ln.Addr())
+	for _, c := range sim.Cabinets() {
+		fmt.Printf("cabsim: cabinet       %s\n", c.ID)
+	}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "cabsim:", err)
+		return 1
+	}
+	return 0
+}
+
+func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
+	sc, err := cabsim.LoadScenario(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cabsim:", err)
+		return 2
+	}
+	if sc.Seed != 0 {
+		opts.Seed = sc.Seed
+	}
+	if sc.NoiseG != 0 {
+		opts.NoiseG = sc.NoiseG
+	}
+	if opts.BrokerURL == "" {
+		opts.MQTTAddr = "127.0.0.1:0" // headless: never clash with a running simulator
+	}
+	sim, err := cabsim.Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cabsim:", err)
+		return 1
+	}
+	defer sim.Close()
+	fmt.Printf("scenario %q (seed %d, noise %.1f g)\n", sc.Name, opts.Seed, opts.NoiseG)
+	fails := sim.RunScenario(ctx, sc, os.Stdout)
+	if len(fails) > 0 {
+		fmt.Printf("scenario %q: %d expectation(s) failed\n", sc.Name, len(fails))
+		return 1
+	}
+	fmt.Printf("scenario %q: all expectations held\n", sc.Name)
+	return 0
+}

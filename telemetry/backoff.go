@@ -1,0 +1,89 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Backoff is exponential backoff with full jitter, so a fleet that lost its
+// broker at the same moment does not reconnect in lockstep.
+type Backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+	rnd      func() float64
+}
+
+// NewBackoff returns a backoff between min and max; rnd (a uniform [0,1)
+// source) may be nil for math/rand/v2.
+func NewBackoff(min, max time.Duration, rnd func() float64) *Backoff {
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	return &Backoff{min: min, max: max, rnd: rnd}
+}
+
+// Next returns the next wait: uniform in [min, cur], cur doubling up to max.
+func (b *Backoff) Next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur *= 2
+		if b.cur > b.max {
+			b.cur = b.max
+		}
+	}
+	return b.min + time.Duration(b.rnd()*float64(b.cur-b.min+1))
+}
+
+// Reset starts again from min, after a success.
+func (b *Backoff) Reset() { b.cur = 0 }
+
+// Sleep waits Next() or until ctx ends; it reports whether ctx is still live.
+func (b *Backoff) Sleep(ctx context.Context) bool {
+	t := time.NewTimer(b.Next())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// RateLimited logs a repeated condition at most once per interval per key,
+// counting what it suppressed, so an offline cabinet does not fill its SD
+// card with the same line.
+type RateLimited struct {
+	log   *slog.Logger
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+	quiet map[string]int
+}
+
+// NewRateLimited wraps log.
+func NewRateLimited(log *slog.Logger, every time.Duration) *RateLimited {
+	return &RateLimited{log: log, every: every, last: map[string]time.Time{}, quiet: map[string]int{}}
+}
+
+// Warn logs msg under key unless it was logged less than the interval ago.
+func (r *RateLimited) Warn(key, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if t, ok := r.last[key]; ok && now.Sub(t) < r.every {
+		r.quiet[key]++
+		r.mu.Unlock()
+		return
+	}
+	n := r.quiet[key]
+	r.last[key] = now
+	r.quiet[key] = 0
+	r.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	r.log.Warn(msg, args...)
+}

@@ -1,0 +1,258 @@
+// Package telemetry is the cabinet's link to the platform: the MQTT client
+// (paho), the drain that moves the bbolt outbox onto the wire, and the
+// backoff between connection attempts. The wire types live in
+// telemetry/msg, the durable queue in telemetry/outbox.
+//
+// telemetry never imports firmware or simulator and decides nothing about
+// sessions or sales: it delivers bytes and hands inbound messages over.
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// ErrNotConnected is returned by Publish while the link is down.
+var ErrNotConnected = errors.New("telemetry: not connected")
+
+// Inbound is one message received from the broker.
+type Inbound struct {
+	Topic    string
+	Payload  []byte
+	Received time.Time
+}
+
+// Opts configures a Link.
+type Opts struct {
+	Broker   string // tcp://host:port
+	ClientID string // the cabinet id: one client id per cabinet
+	Topics   msg.Topics
+	FW       string
+	// Subscribe lists the topics to subscribe to (QoS 1) on every connect.
+	Subscribe []string
+
+	KeepAlive      time.Duration // default 30s
+	ConnectTimeout time.Duration // default 10s
+	MinBackoff     time.Duration // default 500ms
+	MaxBackoff     time.Duration // default 60s
+	InboundDepth   int           // default 256
+	Logger         *slog.Logger
+}
+
+func (o *Opts) defaults() {
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = 500 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 60 * time.Second
+	}
+	if o.InboundDepth == 0 {
+		o.InboundDepth = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Link keeps one MQTT connection alive and exposes publish and inbound.
+//
+// Each connection uses a fresh paho client: paho clients must not be reused
+// after Disconnect, and our outbox, not paho's store, is the record, so
+// nothing is lost by starting clean.
+type Link struct {
+	o       Opts
+	inbound chan Inbound
+	dropped atomic.Uint64
+	epoch   atomic.Uint64 // incremented on every successful connect
+
+	mu     sync.Mutex
+	client mqtt.Client // nil while down
+	up     chan struct{}
+}
+
+// New checks the options and returns a Link; Run connects it.
+func New(o Opts) (*Link, error) {
+	o.defaults()
+	if o.Broker == "" {
+		return nil, errors.New("telemetry: no broker address")
+	}
+	if !msg.ValidCabinetID(o.ClientID) {
+		return nil, fmt.Errorf("telemetry: bad client id %q", o.ClientID)
+	}
+	bridgePahoLogs(o.Logger)
+	return &Link{o: o, inbound: make(chan Inbound, o.InboundDepth), up: make(chan struct{})}, nil
+}
+
+// Inbound delivers received messages. Handlers never block paho: when the
+// channel is full, the message is dropped and counted (commands expire and
+// acks are cumulative, so a later one repairs the loss).
+func (l *Link) Inbound() <-chan Inbound { return l.inbound }
+
+// Dropped counts inbound messages dropped because the consumer was slow.
+func (l *Link) Dropped() uint64 { return l.dropped.Load() }
+
+// Epoch counts successful connections; a change means the session with the
+// broker was new and in-flight deliveries are unproven.
+func (l *Link) Epoch() uint64 { return l.epoch.Load() }
+
+// Connected reports whether the link is up.
+func (l *Link) Connected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client != nil
+}
+
+// Up returns a channel closed when the link next comes up (or is up now).
+func (l *Link) Up() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up
+}
+
+// Publish sends one message and waits for the broker's PUBACK (QoS 1) or
+// the write (QoS 0), or for ctx.
+func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	l.mu.Lock()
+	c := l.client
+	l.mu.Unlock()
+	if c == nil {
+		return ErrNotConnected
+	}
+	return wait(ctx, c.Publish(topic, qos, retained, payload))
+}
+
+func wait(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run connects and keeps connecting with jittered backoff until ctx ends.
+// On return the link has published its offline state (when it could) and
+// disconnected.
+func (l *Link) Run(ctx context.Context) error {
+	bo := NewBackoff(l.o.MinBackoff, l.o.MaxBackoff, nil)
+	logf := NewRateLimited(l.o.Logger, time.Minute)
+	for {
+		lost := make(chan error, 1)
+		c, err := l.connect(ctx, lost)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			logf.Warn("connect", "mqtt connect failed", "broker", l.o.Broker, "err", err)
+			if !bo.Sleep(ctx) {
+				return nil
+			}
+			continue
+		}
+		bo.Reset()
+		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker, "cabinet", l.o.ClientID)
+		l.mu.Lock()
+		l.client = c
+		l.epoch.Add(1)
+		close(l.up)
+		l.mu.Unlock()
+
+		select {
+		case <-ctx.Done():
+			l.goDown()
+			off, _ := json.Marshal(msg.State{Online: false, FW: l.o.FW, At: ptr(msg.At(time.Now()))})
+			pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := wait(pctx, c.Publish(l.o.Topics.State(), 1, true, off)); err != nil {
+				l.o.Logger.Warn("publish offline state", "err", err)
+			}
+			cancel()
+			c.Disconnect(250)
+			return nil
+		case err := <-lost:
+			l.goDown()
+			l.o.Logger.Warn("mqtt connection lost", "err", err)
+			if !bo.Sleep(ctx) {
+				return nil
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (l *Link) goDown() {
+	l.mu.Lock()
+	l.client = nil
+	l.up = make(chan struct{})
+	l.mu.Unlock()
+}
+
+func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error) {
+	will, _ := json.Marshal(msg.State{Online: false})
+	opts := mqtt.NewClientOptions().
+		AddBroker(l.o.Broker).
+		SetClientID(l.o.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(false). // our loop reconnects, with jitter
+		SetConnectRetry(false).
+		SetOrderMatters(false).
+		SetKeepAlive(l.o.KeepAlive).
+		SetConnectTimeout(l.o.ConnectTimeout).
+		SetWriteTimeout(10*time.Second).
+		SetBinaryWill(l.o.Topics.State(), will, 1, true).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	c := mqtt.NewClient(opts)
+	if err := wait(ctx, c.Connect()); err != nil {
+		c.Disconnect(0)
+		return nil, err
+	}
+	fail := func(err error) (mqtt.Client, error) {
+		c.Disconnect(0)
+		return nil, err
+	}
+	on, _ := json.Marshal(msg.State{Online: true, FW: l.o.FW, At: ptr(msg.At(time.Now()))})
+	if err := wait(ctx, c.Publish(l.o.Topics.State(), 1, true, on)); err != nil {
+		return fail(fmt.Errorf("publish state: %w", err))
+	}
+	if len(l.o.Subscribe) > 0 {
+		filters := make(map[string]byte, len(l.o.Subscribe))
+		for _, t := range l.o.Subscribe {
+			filters[t] = 1
+		}
+		if err := wait(ctx, c.SubscribeMultiple(filters, l.handle)); err != nil {
+			return fail(fmt.Errorf("subscribe: %w", err))
+		}
+	}
+	return c, nil
+}
+
+// handle runs on paho's router goroutine: copy and hand off, never block.
+func (l *Link) handle(_ mqtt.Client, m mqtt.Message) {
+	in := Inbound{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Received: time.Now()}
+	select {
+	case l.inbound <- in:
+	default:
+		l.dropped.Add(1)
+	}
+}
