@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -88,18 +89,19 @@ type Device struct {
 	badLog  *telemetry.RateLimited
 
 	// Owned by the Run goroutine.
-	sess       *ledger.Session
-	readings   map[int]hal.Reading
-	readErr    map[int]error
-	settled    map[int]hal.Reading // last settled reading per shelf
-	baseline   map[int]float64     // idle weight per shelf, for the locked-weight alarm
-	doorClosed map[int]bool
-	forced     map[int]bool // door_forced raised for the current opening
-	faulted    map[int]bool // scale_fault raised and not cleared
-	shown      hal.Screen
-	started    time.Time
-	lastBadAt  time.Time
-	warnings   []string
+	sess        *ledger.Session
+	readings    map[int]hal.Reading
+	readErr     map[int]error
+	settled     map[int]hal.Reading // last settled reading per shelf
+	baseline    map[int]float64     // idle weight per shelf, for the locked-weight alarm
+	doorClosed  map[int]bool
+	forced      map[int]bool // door_forced raised for the current opening
+	faulted     map[int]bool // scale_fault raised and not cleared
+	shown       hal.Screen
+	started     time.Time
+	lastBadAt   time.Time
+	warnings    []string
+	pendingPlan *msg.Planogram // a verified planogram that came before any catalog
 
 	mu     sync.Mutex
 	status Status
@@ -172,11 +174,11 @@ func New(o Opts) (*Device, error) {
 		cfg: cfg, hw: o.Hardware, log: log, now: o.Now, tick: o.Tick, settle: o.SettleMin,
 		onUnl: o.OnUnlock, onSale: o.OnSale,
 		topics: topics, keys: keys,
-		signer:  msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
-		devPub:  o.DeviceKey.Public().(ed25519.PublicKey),
-		ledger:  led, catalog: cat, link: link, qr: qr,
-		auth:    payment.Authorizer{CabinetID: cfg.CabinetID},
-		badLog:  telemetry.NewRateLimited(log, time.Minute),
+		signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
+		devPub: o.DeviceKey.Public().(ed25519.PublicKey),
+		ledger: led, catalog: cat, link: link, qr: qr,
+		auth:     payment.Authorizer{CabinetID: cfg.CabinetID},
+		badLog:   telemetry.NewRateLimited(log, time.Minute),
 		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
 		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
 	}
@@ -300,7 +302,7 @@ func (d *Device) recover(ctx context.Context) error {
 			// The door was opened while we were down: the shopper is in.
 			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = d.now().UTC() })
 		} else if d.now().Before(s.Deadline) {
-			if err := d.lockFor(s.Door).Energise(ctx); err != nil {
+			if err := d.energise(ctx, s.Door); err != nil {
 				d.lockFault(s, err)
 				return nil
 			}
@@ -374,6 +376,14 @@ func (d *Device) advance(ctx context.Context, s *ledger.Session, now time.Time) 
 		if !now.Before(s.Deadline) {
 			if err := d.lockFor(s.Door).Release(ctx); err != nil {
 				d.log.Error("release lock", "session", s.ID, "err", err)
+			}
+			if d.weightsMoved(s) {
+				// The switch never reported an opening, yet goods moved: a
+				// quick or faulty door. Judge the weights; never let goods
+				// leave on a "cancelled" sale.
+				d.log.Warn("weights changed without a reported door opening", "session", s.ID)
+				d.transition(s, ledger.StateSettling, func() { s.OpenedAt, s.ClosedAt = now.UTC(), now.UTC() })
+				return
 			}
 			d.cancelSession(s, "door not opened in time")
 		}
@@ -525,4 +535,20 @@ func (d *Device) publishStatus() {
 	d.mu.Lock()
 	d.status = st
 	d.mu.Unlock()
+}
+
+// weightsMoved reports whether any shelf behind the session's door reads
+// differently from its "before" weight by more than ForeignMinG.
+func (d *Device) weightsMoved(s *ledger.Session) bool {
+	for _, b := range s.Before {
+		sh := d.shelf(b.Shelf)
+		if sh == nil || sh.Door != s.Door {
+			continue
+		}
+		r, ok := d.readings[b.Shelf]
+		if ok && d.readErr[b.Shelf] == nil && math.Abs(r.Grams-b.Grams) > d.cfg.ForeignMinG {
+			return true
+		}
+	}
+	return false
 }

@@ -34,6 +34,10 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 			return nil
 		}
 		d.log.Info("catalog accepted", "version", c.Version, "products", len(c.Products))
+		if p := d.pendingPlan; p != nil {
+			d.pendingPlan = nil
+			d.applyPlanogram(*p)
+		}
 	case d.topics.Planogram():
 		var p msg.Planogram
 		if _, err := d.keys.OpenInto(in.Payload, &p); err != nil {
@@ -78,6 +82,12 @@ func (d *Device) applyPlanogram(p msg.Planogram) {
 	shelves := map[int]int{}
 	for _, sh := range d.hw.Shelves {
 		shelves[sh.Number] = sh.Door
+	}
+	if d.catalog.Version() == 0 {
+		// Retained catalog and planogram arrive in any order: hold the
+		// planogram (signature already checked) until a catalog is here.
+		d.pendingPlan = &p
+		return
 	}
 	warns, err := d.catalog.ApplyPlanogram(p, d.cfg.CabinetID, shelves)
 	id := fmt.Sprintf("planogram/%d", p.Version)
@@ -227,7 +237,7 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	d.sess = s
-	if err := d.lockFor(door).Energise(ctx); err != nil {
+	if err := d.energise(ctx, door); err != nil {
 		d.lockFault(s, err)
 		return
 	}
@@ -252,4 +262,35 @@ func (d *Device) beforeWeights(now time.Time) ([]ledger.ShelfWeight, error) {
 		out = append(out, ledger.ShelfWeight{Shelf: sh.Number, Grams: r.Grams, NoiseG: r.NoiseG, Samples: r.Samples, At: r.At.UTC()})
 	}
 	return out, nil
+}
+
+// LockTimeout is how long a lock may take to report its bolt retracted.
+const LockTimeout = 2 * time.Second
+
+// energise pulls the door's bolt and waits for the lock's feedback to say
+// it is open, so "unlocked" is only ever reported for a door that opens. A
+// bolt that does not move is a lock fault.
+func (d *Device) energise(ctx context.Context, door int) error {
+	l := d.lockFor(door)
+	if err := l.Energise(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(LockTimeout)
+	for {
+		locked, err := l.Locked(ctx)
+		if err != nil {
+			return err
+		}
+		if !locked {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("firmware: door %d still locked %v after energising", door, LockTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -58,6 +58,7 @@ type Reading struct {
 	Samples int       // samples in the window
 	Settled bool      // the load is steady: no trend and little spread
 	At      time.Time // UTC time of the newest sample
+	Oldest  time.Time // UTC time of the oldest sample in the window
 }
 
 // Scale is one shelf's scale: calibrated, filtered grams with a settled

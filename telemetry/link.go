@@ -166,7 +166,7 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Reset()
-		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker, "cabinet", l.o.ClientID)
+		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker)
 		l.mu.Lock()
 		l.client = c
 		l.epoch.Add(1)

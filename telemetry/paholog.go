@@ -17,7 +17,7 @@ func bridgePahoLogs(l *slog.Logger) {
 	pahoOnce.Do(func() {
 		mqtt.ERROR = pahoLogger{l, slog.LevelError}
 		mqtt.CRITICAL = pahoLogger{l, slog.LevelError}
-		mqtt.WARN = pahoLogger{l, slog.LevelWarn}
+		mqtt.WARN = pahoLogger{l, slog.LevelDebug} // paho warns about routine store housekeeping
 	})
 }
 

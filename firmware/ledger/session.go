@@ -27,17 +27,17 @@ type ShelfWeight struct {
 
 // Session is the persisted record of a session in progress.
 type Session struct {
-	ID        string    `json:"id"`
-	CmdID     string    `json:"cmd_id"`
-	Kind      string    `json:"kind"` // "shopping"
-	Buyer     msg.Buyer `json:"buyer"`
-	LimitFen  int64     `json:"limit_fen"`
-	Door      int       `json:"door"`
-	State     string    `json:"state"`
-	Received  time.Time `json:"received"` // when the unlock reached the cabinet
-	Deadline  time.Time `json:"deadline"` // the door must open before this
-	OpenedAt  time.Time `json:"opened_at,omitzero"`
-	ClosedAt  time.Time `json:"closed_at,omitzero"`
+	ID       string    `json:"id"`
+	CmdID    string    `json:"cmd_id"`
+	Kind     string    `json:"kind"` // "shopping"
+	Buyer    msg.Buyer `json:"buyer"`
+	LimitFen int64     `json:"limit_fen"`
+	Door     int       `json:"door"`
+	State    string    `json:"state"`
+	Received time.Time `json:"received"` // when the unlock reached the cabinet
+	Deadline time.Time `json:"deadline"` // the door must open before this
+	OpenedAt time.Time `json:"opened_at,omitzero"`
+	ClosedAt time.Time `json:"closed_at,omitzero"`
 	// Before holds the shelves' settled weights committed before the lock
 	// was energised: the evidence the sale is judged against.
 	Before         []ShelfWeight `json:"before"`

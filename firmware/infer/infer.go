@@ -1,0 +1,573 @@
+// Package infer turns the weight changes of a cabinet's shelves into the
+// basket a shopper took: which certified products, how many, from which
+// shelf, and how sure the evidence is. It is the product's no-overcharge
+// guarantee: whatever the scales say, the basket charged is the cheapest one
+// that the evidence cannot rule out.
+//
+// infer owns the weight model (unit weights with hard tolerances, Gaussian
+// scale noise, creep), the search over candidate baskets, the choice between
+// them and the planogram lint that tells in advance which products on a shelf
+// cannot be told apart.
+//
+// It is pure: no I/O, no clock, no logging, no randomness, standard library
+// only. It must not import anything from the repository (in particular not
+// telemetry, payment, hal or the simulator); callers translate catalog and
+// planogram entries into SKU and Shelf values and turn a Result into a sale
+// and its alarms.
+package infer
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// SKU is one product as the scales see it.
+type SKU struct {
+	// SKU is the catalog identifier, e.g. "NM-0001".
+	SKU string
+	// UnitG is the nominal weight of one unit in grams.
+	UnitG float64
+	// TolG is the hard spec limit: every unit weighs within UnitG±TolG.
+	TolG float64
+	// PriceFen is the unit price in fen.
+	PriceFen int64
+}
+
+// Shelf is one shelf's evidence for a session.
+type Shelf struct {
+	// Shelf is the shelf number from the planogram.
+	Shelf int
+	// SKUs are the products the planogram puts on this shelf; only these
+	// can be removed from it.
+	SKUs []SKU
+	// BeforeG and AfterG are the settled readings before the door opened
+	// and after it closed.
+	BeforeG, AfterG float64
+	// NoiseG is σ of the measured delta: the scale noise of the two settled
+	// averages combined.
+	NoiseG float64
+}
+
+// Options tune the weight model. The zero value (or a nil *Options) means
+// the defaults; a field left at zero or below takes its default.
+type Options struct {
+	// K is the σ multiplier for scale noise in the consistency test
+	// (default 4.5: a false "inconsistent" is then a 1-in-150,000 event).
+	K float64
+	// CreepFrac is an allowance for load-cell creep as a fraction of |Δ|
+	// (default 0.001).
+	CreepFrac float64
+	// MaxItems caps the units removed from one shelf (default 30).
+	MaxItems int
+	// MaxAdds caps units added to one shelf: per SKU and in a mixed
+	// explanation in total; a pure addition may total 2×MaxAdds (default 3).
+	MaxAdds int
+	// MaxMoves caps the units the move rescue may assume were moved from
+	// one shelf onto another in one session (default 1). Each assumed move
+	// widens what the evidence cannot rule out, so a larger value trades
+	// exactness for protection against rarer shopper behaviour.
+	MaxMoves int
+	// MinNoiseG is a floor on NoiseG, so that a scale that reports an
+	// implausibly small σ cannot make the test brittle (default 0.3).
+	MinNoiseG float64
+}
+
+// Defaults of Options.
+const (
+	DefaultK         = 4.5
+	DefaultCreepFrac = 0.001
+	DefaultMaxItems  = 30
+	DefaultMaxAdds   = 3
+	DefaultMaxMoves  = 1
+	DefaultMinNoiseG = 0.3
+)
+
+func (o *Options) resolved() Options {
+	r := Options{K: DefaultK, CreepFrac: DefaultCreepFrac, MaxItems: DefaultMaxItems,
+		MaxAdds: DefaultMaxAdds, MaxMoves: DefaultMaxMoves, MinNoiseG: DefaultMinNoiseG}
+	if o == nil {
+		return r
+	}
+	if o.K > 0 {
+		r.K = o.K
+	}
+	if o.CreepFrac > 0 {
+		r.CreepFrac = o.CreepFrac
+	}
+	if o.MaxItems > 0 {
+		r.MaxItems = o.MaxItems
+	}
+	if o.MaxAdds > 0 {
+		r.MaxAdds = o.MaxAdds
+	}
+	if o.MaxMoves > 0 {
+		r.MaxMoves = o.MaxMoves
+	}
+	if o.MinNoiseG > 0 {
+		r.MinNoiseG = o.MinNoiseG
+	}
+	return r
+}
+
+// Line is one charged line: Qty > 0 units of SKU taken from Shelf.
+type Line struct {
+	Shelf int
+	SKU   string
+	Qty   int
+}
+
+// Status is the verdict on a basket; the values match the sale statuses of
+// the platform contract.
+type Status string
+
+// Status values.
+const (
+	// StatusExact: exactly one basket is consistent with the evidence.
+	StatusExact Status = "exact"
+	// StatusAmbiguous: several baskets are consistent, or a shelf's change
+	// matches nothing; the cheapest consistent basket is charged and the
+	// sale is flagged for review.
+	StatusAmbiguous Status = "ambiguous"
+	// StatusEmpty: the evidence has one reading and nothing is charged.
+	StatusEmpty Status = "empty"
+)
+
+// ShelfResult is the chosen explanation of one shelf.
+type ShelfResult struct {
+	Shelf int
+	// DeltaG is AfterG − BeforeG.
+	DeltaG float64
+	// ResidualG is DeltaG minus the chosen explanation's nominal change
+	// (DeltaG itself when the shelf is unexplained).
+	ResidualG float64
+	// Removed and Added are the units of the chosen explanation (nil when
+	// none). Added units may be of any cabinet SKU.
+	Removed, Added map[string]int
+	// Explained is false when no candidate fits the shelf's change.
+	Explained bool
+	// Candidates counts the shelf's explanations that take part in some
+	// consistent basket under the model's rules (pure first, mixed only
+	// when no pure one fits); move rescues are not counted.
+	Candidates int
+}
+
+// Result is the inferred basket of one session.
+type Result struct {
+	Status Status
+	// Lines are the charged units, sorted by shelf then SKU.
+	Lines []Line
+	// Shelves are the per-shelf explanations, sorted by shelf.
+	Shelves []ShelfResult
+	// Unexplained lists the shelves whose change matches nothing; the
+	// firmware raises unknown_object for them. Nothing is charged for them.
+	Unexplained []int
+	// Returned counts, per SKU, units that appeared on a shelf in the chosen
+	// basket: moved from another shelf or put back. They are never charged
+	// (nil when none).
+	Returned map[string]int
+	// MarginLogL is the log-likelihood of the charged basket minus that of
+	// the most likely other consistent basket: +Inf when there is no other,
+	// negative when a less likely but cheaper basket was charged, 0 when the
+	// search was capped (see Infer).
+	MarginLogL float64
+}
+
+// sku is a SKU prepared for the search.
+type sku struct {
+	name   string
+	w, tol float64
+	tol2   float64 // (TolG/3)², the variance one unit adds to the likelihood
+	g      int     // index in engine.names
+}
+
+// kc is a count of one SKU, by global index.
+type kc struct{ g, n int }
+
+// cand is one consistent explanation of one shelf.
+type cand struct {
+	rem, add []kc // sorted by g
+	units    int
+	residG   float64
+	logL     float64
+	// moved marks a mixed explanation: its added units stand for units
+	// moved from other shelves, so a basket using it must remove at least as
+	// many units of each added SKU elsewhere.
+	moved bool
+	// rescue marks a mixed explanation from the move rescue round, used
+	// only to lower the charge (see Infer).
+	rescue bool
+}
+
+// Caps on the search. They bound time and memory on a cabinet board; when one
+// is hit the result falls back to a floor basket that is provably no dearer
+// than any consistent basket (see floorBasket), so a cap can undercharge but
+// never overcharge.
+const (
+	// maxShelfCands caps stored explanations per shelf.
+	maxShelfCands = 4096
+	// maxCombos caps the cartesian product enumerated for ranking.
+	maxCombos = 1 << 16
+	// maxRescueNodes caps the branch-and-bound over move rescues.
+	maxRescueNodes = 1 << 18
+)
+
+type engine struct {
+	opt     Options
+	names   []string // global index → SKU
+	gidx    map[string]int
+	price   []int64
+	addable []sku // every cabinet and shelf SKU, in global order
+}
+
+type shelfWork struct {
+	in          Shelf
+	delta       float64
+	sigma, base float64
+	own         []sku
+	occam       []cand
+	rescue      []cand
+	mixedRound  bool // occam came from the mixed round
+	unexplained bool
+	overflow    bool
+	minRem      []int // per global SKU, over occam ∪ rescue
+	maxAdd      []int
+}
+
+// Infer explains the shelves' weight changes and chooses the basket to
+// charge. cabinet lists every SKU that may be added to a shelf (items moved
+// or put back); shelf SKUs are added to it when missing.
+//
+// The model, per shelf (Δ = AfterG − BeforeG, σ = max(NoiseG, MinNoiseG)):
+// a candidate removes rᵢ ≥ 0 units of the shelf's own SKUs and adds aⱼ ≥ 0
+// units of any cabinet SKU; it is consistent iff
+//
+//	|Δ − (Σaⱼwⱼ − Σrᵢwᵢ)| ≤ Σ(rᵢ+aⱼ)·TolG + K·σ + CreepFrac·|Δ|
+//
+// and is ranked by a Gaussian likelihood of variance σ² + Σunits·(TolG/3)².
+// Pure explanations come first (the empty one; removals only when Δ < 0;
+// additions only when Δ > 0); mixed ones (removals plus at most MaxAdds
+// additions) only when no pure one fits. A shelf with no consistent candidate
+// is unexplained and charges nothing.
+//
+// Across shelves every combination of per-shelf candidates is a basket; per
+// SKU, charged = max(0, removed − added) and the added units are Returned.
+// One combination gives StatusExact (or StatusEmpty when it charges nothing);
+// several give StatusAmbiguous and the cheapest is charged (ties: the most
+// likely, then the first in a deterministic order).
+//
+// Move rescue: the pure-first rule alone would break the guarantee when a
+// shopper both takes from a shelf and puts there a unit taken from another
+// shelf, and the net change happens to match a pure explanation. So every
+// shelf also gets "rescue" candidates whose added units come from SKUs
+// stocked on other shelves and must be matched by removals there; if a
+// combination using them is strictly cheaper than the chosen one, it is
+// charged instead and the result is ambiguous. Rescues never make a basket
+// dearer and do not count towards exactness.
+//
+// If the product of candidates exceeds 65,536 combinations or a shelf has
+// more than 4,096 candidates, Infer charges the per-SKU floor
+// max(0, Σ min removed − Σ max added) over all candidates, which no
+// consistent basket undercuts, with StatusAmbiguous and MarginLogL 0.
+func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
+	o := opt.resolved()
+	e := newEngine(shelves, cabinet, o)
+
+	work := make([]*shelfWork, len(shelves))
+	for i, s := range shelves {
+		work[i] = &shelfWork{in: s}
+	}
+	// Stable sort so that the output, and every tie-break, follows shelf
+	// numbers rather than the caller's order.
+	sort.SliceStable(work, func(i, j int) bool { return work[i].in.Shelf < work[j].in.Shelf })
+	for i, w := range work {
+		w.own = e.prepare(w.in.SKUs)
+		var elsewhere []sku
+		seen := map[int]bool{}
+		for _, s := range w.own {
+			seen[s.g] = true // a unit of an own SKU put back cancels in Δ
+		}
+		for j, other := range work {
+			if j == i {
+				continue
+			}
+			for _, s := range e.prepare(other.in.SKUs) {
+				if !seen[s.g] {
+					seen[s.g] = true
+					elsewhere = append(elsewhere, e.addable[s.g])
+				}
+			}
+		}
+		slices.SortFunc(elsewhere, func(a, b sku) int { return a.g - b.g })
+		e.explain(w, elsewhere)
+	}
+	return e.choose(work)
+}
+
+func newEngine(shelves []Shelf, cabinet []SKU, o Options) *engine {
+	e := &engine{opt: o, gidx: map[string]int{}}
+	add := func(s SKU) {
+		if _, ok := e.gidx[s.SKU]; ok {
+			return
+		}
+		g := len(e.names)
+		e.gidx[s.SKU] = g
+		e.names = append(e.names, s.SKU)
+		e.price = append(e.price, s.PriceFen)
+		e.addable = append(e.addable, mkSKU(s, g))
+	}
+	for _, s := range cabinet {
+		add(s)
+	}
+	for _, sh := range shelves {
+		for _, s := range sh.SKUs {
+			add(s)
+		}
+	}
+	return e
+}
+
+func mkSKU(s SKU, g int) sku {
+	tol := math.Max(s.TolG, 0)
+	return sku{name: s.SKU, w: s.UnitG, tol: tol, tol2: (tol / 3) * (tol / 3), g: g}
+}
+
+// valid reports whether a SKU can be counted by weight at all.
+func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN(s.w+s.tol) }
+
+// prepare dedupes a shelf's SKUs and drops those that cannot be weighed.
+// The shelf's own weights are used for removals (the planogram entry is what
+// is on that shelf); the cabinet's for additions.
+func (e *engine) prepare(list []SKU) []sku {
+	var out []sku
+	seen := map[int]bool{}
+	for _, s := range list {
+		g := e.gidx[s.SKU]
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		if k := mkSKU(s, g); k.valid() {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (e *engine) explain(w *shelfWork, elsewhere []sku) {
+	o := e.opt
+	w.delta = w.in.AfterG - w.in.BeforeG
+	w.sigma = math.Max(w.in.NoiseG, o.MinNoiseG)
+	if math.IsNaN(w.sigma) {
+		w.sigma = o.MinNoiseG
+	}
+	w.base = o.K*w.sigma + o.CreepFrac*math.Abs(w.delta)
+	n := len(e.names)
+	w.minRem = make([]int, n)
+	for i := range w.minRem {
+		w.minRem[i] = math.MaxInt
+	}
+	w.maxAdd = make([]int, n)
+	if math.IsNaN(w.delta) || math.IsInf(w.delta, 0) {
+		return // a broken reading explains nothing
+	}
+
+	addable := make([]sku, 0, len(e.addable))
+	for _, s := range e.addable {
+		if s.valid() {
+			addable = append(addable, s)
+		}
+	}
+
+	// Pure explanations.
+	if math.Abs(w.delta) <= w.base {
+		e.keep(w, &w.occam, cand{}, 0, 0)
+	}
+	switch {
+	case w.delta < 0:
+		e.search(w.own, -w.delta, w.base, o.MaxItems, o.MaxItems, func(cnt []int, m, tol2 float64) {
+			e.keep(w, &w.occam, cand{rem: toKC(w.own, cnt)}, -m, tol2)
+		})
+	case w.delta > 0:
+		e.search(addable, w.delta, w.base, o.MaxAdds, 2*o.MaxAdds, func(cnt []int, m, tol2 float64) {
+			e.keep(w, &w.occam, cand{add: toKC(addable, cnt)}, m, tol2)
+		})
+	}
+	if len(w.occam) == 0 {
+		// Mixed explanations add only SKUs stocked on other shelves: an
+		// addition there must be a unit moved within this session (see
+		// tally.matched). Allowing any cabinet SKU unmatched would let a
+		// large removal plus a few additions absorb any foreign object
+		// within the summed tolerances.
+		w.mixedRound = true
+		e.mixed(w, elsewhere, o.MaxAdds, &w.occam, false)
+		// The rescue round would find a subset of these again.
+		return
+	}
+	e.mixed(w, elsewhere, min(o.MaxAdds, o.MaxMoves), &w.rescue, true)
+}
+
+// mixed enumerates explanations with at least one removal of an own SKU and
+// 1..maxAdds additions drawn from adds.
+func (e *engine) mixed(w *shelfWork, adds []sku, maxAdds int, into *[]cand, rescue bool) {
+	o := e.opt
+	if len(adds) == 0 || len(w.own) == 0 {
+		return
+	}
+	cnt := make([]int, len(adds))
+	var walk func(i, units int, wsum, tsum, t2sum float64)
+	walk = func(i, units int, wsum, tsum, t2sum float64) {
+		if i == len(adds) {
+			if units == 0 {
+				return
+			}
+			added := toKC(adds, cnt)
+			// Removals must make up Σaw − Δ, with the additions' tolerance
+			// widening the window.
+			target := wsum - w.delta
+			e.search(w.own, target, w.base+tsum, o.MaxItems, o.MaxItems, func(rc []int, m, tol2 float64) {
+				rem := toKC(w.own, rc)
+				if overlaps(rem, added) {
+					return // removing and adding one SKU on one shelf is the same as neither
+				}
+				e.keep(w, into, cand{rem: rem, add: added, moved: true, rescue: rescue}, wsum-m, t2sum+tol2)
+			})
+			return
+		}
+		for n := 0; n <= maxAdds-units; n++ {
+			cnt[i] = n
+			walk(i+1, units+n, wsum+float64(n)*adds[i].w, tsum+float64(n)*adds[i].tol, t2sum+float64(n)*adds[i].tol2)
+		}
+		cnt[i] = 0
+	}
+	walk(0, 0, 0, 0, 0)
+}
+
+// keep records a consistent explanation with nominal change pred and summed
+// per-unit variance tol2, updating the shelf's floors even past the cap.
+func (e *engine) keep(w *shelfWork, into *[]cand, c cand, pred, tol2 float64) {
+	for _, r := range c.rem {
+		c.units += r.n
+	}
+	for _, a := range c.add {
+		c.units += a.n
+	}
+	c.residG = w.delta - pred
+	v := w.sigma*w.sigma + tol2
+	c.logL = -0.5*c.residG*c.residG/v - 0.5*math.Log(2*math.Pi*v)
+
+	// Floors: the fewest units of each SKU this shelf can have lost and the
+	// most it can have gained, over every explanation.
+	removed := make(map[int]int, len(c.rem))
+	for _, r := range c.rem {
+		removed[r.g] = r.n
+	}
+	for g := range w.minRem {
+		w.minRem[g] = min(w.minRem[g], removed[g])
+	}
+	for _, a := range c.add {
+		w.maxAdd[a.g] = max(w.maxAdd[a.g], a.n)
+	}
+	if len(w.occam)+len(w.rescue) >= maxShelfCands {
+		w.overflow = true
+		return
+	}
+	*into = append(*into, c)
+}
+
+func toKC(items []sku, cnt []int) []kc {
+	var out []kc
+	for i, n := range cnt {
+		if n > 0 {
+			out = append(out, kc{items[i].g, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b kc) int { return a.g - b.g })
+	return out
+}
+
+func overlaps(a, b []kc) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.g == y.g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// search enumerates count vectors n over items (nᵢ ≤ perItem, 1 ≤ Σn ≤
+// maxUnits) whose weight M = Σnᵢwᵢ satisfies |M − target| ≤ slack + Σnᵢ·tolᵢ,
+// and calls fn with the counts, M and Σnᵢ·(tolᵢ/3)². The bounds on both
+// sides prune by weight, so a shelf of a few SKUs costs little even when
+// MaxItems is large.
+func (e *engine) search(items []sku, target, slack float64, perItem, maxUnits int, fn func(cnt []int, m, tol2 float64)) {
+	if len(items) == 0 || maxUnits <= 0 {
+		return
+	}
+	// Heaviest first: the bounds bite soonest.
+	order := slices.Clone(items)
+	slices.SortStableFunc(order, func(a, b sku) int {
+		switch {
+		case a.w > b.w:
+			return -1
+		case a.w < b.w:
+			return 1
+		}
+		return a.g - b.g
+	})
+	lim := min(perItem, maxUnits)
+	k := len(order)
+	// posSuf[i]: the most weight (plus tolerance) items i.. can still add;
+	// negSuf[i]: how far items i.. can pull M−Σtol down (only SKUs lighter
+	// than their own tolerance can).
+	posSuf := make([]float64, k+1)
+	negSuf := make([]float64, k+1)
+	for i := k - 1; i >= 0; i-- {
+		posSuf[i] = posSuf[i+1] + float64(lim)*(order[i].w+order[i].tol)
+		negSuf[i] = negSuf[i+1] + float64(lim)*math.Min(0, order[i].w-order[i].tol)
+	}
+	cnt := make([]int, k)
+	out := make([]int, len(items))
+	pos := make(map[int]int, len(items))
+	for i, it := range items {
+		pos[it.g] = i
+	}
+	var dfs func(i, units int, m, tsum, t2 float64)
+	dfs = func(i, units int, m, tsum, t2 float64) {
+		if i == k {
+			if units > 0 && math.Abs(m-target) <= slack+tsum {
+				for j := range out {
+					out[j] = 0
+				}
+				for j, n := range cnt {
+					out[pos[order[j].g]] = n
+				}
+				fn(out, m, t2)
+			}
+			return
+		}
+		if m+tsum+posSuf[i] < target-slack {
+			return
+		}
+		if m-tsum+negSuf[i] > target+slack {
+			return
+		}
+		it := order[i]
+		for n := 0; n <= lim && units+n <= maxUnits; n++ {
+			nf := float64(n)
+			mm, tt := m+nf*it.w, tsum+nf*it.tol
+			if mm-tt+negSuf[i+1] > target+slack {
+				if it.w > it.tol {
+					break // heavier from here on
+				}
+				continue
+			}
+			cnt[i] = n
+			dfs(i+1, units+n, mm, tt, t2+nf*it.tol2)
+		}
+		cnt[i] = 0
+	}
+	dfs(0, 0, 0, 0, 0)
+}

@@ -1,0 +1,300 @@
+package infer
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// A small cabinet whose shelves 1 and 2 lint clean and whose shelf 3 holds
+// the classic confusion: a 250 g and a 500 g pack of the same product.
+var (
+	skuA    = SKU{SKU: "T-A", UnitG: 400, TolG: 4, PriceFen: 1200}
+	skuB    = SKU{SKU: "T-B", UnitG: 720, TolG: 5, PriceFen: 2500}
+	skuC    = SKU{SKU: "T-C", UnitG: 180, TolG: 2, PriceFen: 900}
+	skuD    = SKU{SKU: "T-D", UnitG: 1000, TolG: 8, PriceFen: 3000}
+	skuP250 = SKU{SKU: "T-P250", UnitG: 250, TolG: 3, PriceFen: 1500}
+	skuP500 = SKU{SKU: "T-P500", UnitG: 500, TolG: 5, PriceFen: 2800}
+
+	testPlan = [][]SKU{
+		1: {skuA, skuB},
+		2: {skuC, skuD},
+		3: {skuP250, skuP500},
+	}
+	testCabinet = []SKU{skuA, skuB, skuC, skuD, skuP250, skuP500}
+)
+
+// shelves builds the three test shelves with the given deltas (grams) and σ.
+func shelves(noiseG float64, deltas ...float64) []Shelf {
+	var out []Shelf
+	for i, d := range deltas {
+		n := i + 1
+		before := 5000.0 + 100*float64(n)
+		out = append(out, Shelf{Shelf: n, SKUs: testPlan[n], BeforeG: before, AfterG: before + d, NoiseG: noiseG})
+	}
+	return out
+}
+
+func TestTestShelvesLint(t *testing.T) {
+	// The fixtures above rely on this: only shelf 3 is confusable.
+	for n := 1; n <= 3; n++ {
+		w := Lint(n, testPlan[n], 0)
+		if (len(w) > 0) != (n == 3) {
+			t.Errorf("shelf %d: lint %v", n, w)
+		}
+	}
+}
+
+func TestInfer(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          []Shelf
+		opt         *Options
+		status      Status
+		lines       []Line
+		returned    map[string]int
+		unexplained []int
+		check       func(t *testing.T, r Result)
+	}{
+		{
+			name:   "exact single shelf",
+			in:     shelves(0.2, -800.4, 0.1, -0.2),
+			status: StatusExact,
+			lines:  []Line{{1, "T-A", 2}},
+		},
+		{
+			name:   "exact multi shelf",
+			in:     shelves(0.2, -1119.2, -540.5, 0.3),
+			status: StatusExact,
+			lines:  []Line{{1, "T-A", 1}, {1, "T-B", 1}, {2, "T-C", 3}},
+		},
+		{
+			name:   "empty: noise only",
+			in:     shelves(0.25, 0.6, -0.9, 0.2),
+			status: StatusEmpty,
+		},
+		{
+			name:     "moved from shelf 1 to shelf 2: not charged",
+			in:       shelves(0.2, -721.0, 719.4, 0),
+			status:   StatusEmpty,
+			returned: map[string]int{"T-B": 1},
+		},
+		{
+			name:   "taken and put back on the same shelf",
+			in:     shelves(0.2, -1.1, 0, 0),
+			status: StatusEmpty,
+		},
+		{
+			name:        "foreign object added: unexplained, nothing charged for it",
+			in:          shelves(0.2, -399.0, 61.0, 0),
+			status:      StatusAmbiguous,
+			lines:       []Line{{1, "T-A", 1}},
+			unexplained: []int{2},
+			check: func(t *testing.T, r Result) {
+				if r.Shelves[1].Explained || r.Shelves[1].Candidates != 0 {
+					t.Errorf("shelf 2 = %+v, want unexplained", r.Shelves[1])
+				}
+			},
+		},
+		{
+			name:   "ambiguous 2×250 vs 1×500: cheapest charged",
+			in:     shelves(0.2, 0, 0, -500.2),
+			status: StatusAmbiguous,
+			lines:  []Line{{3, "T-P500", 1}},
+			check: func(t *testing.T, r Result) {
+				if r.Shelves[2].Candidates != 2 {
+					t.Errorf("candidates = %d, want 2", r.Shelves[2].Candidates)
+				}
+				if math.IsInf(r.MarginLogL, 0) || math.IsNaN(r.MarginLogL) {
+					t.Errorf("margin = %v, want finite", r.MarginLogL)
+				}
+			},
+		},
+		{
+			// Two T-A taken from shelf 1 and a T-C from shelf 2 dropped on
+			// it: shelf 1 reads −620 g, which no pure removal explains.
+			name:     "mixed: take two, drop one from another shelf",
+			in:       shelves(0.2, -620.3, -180.2, 0),
+			status:   StatusExact,
+			lines:    []Line{{1, "T-A", 2}},
+			returned: map[string]int{"T-C": 1},
+			check: func(t *testing.T, r Result) {
+				want := map[string]int{"T-A": 2}
+				if !reflect.DeepEqual(r.Shelves[0].Removed, want) {
+					t.Errorf("shelf 1 removed %v, want %v", r.Shelves[0].Removed, want)
+				}
+			},
+		},
+		{
+			name:   "noise at σ 2 g",
+			in:     shelves(2, -806.5, 3.1, -4.2),
+			status: StatusExact,
+			lines:  []Line{{1, "T-A", 2}},
+		},
+		{
+			// Ten tight-tolerance units: 6 g off is beyond units·TolG + K·σ
+			// (1 + 1.35 g) and only the creep allowance (0.1 % of 5 kg)
+			// covers it.
+			name: "creep on a large change",
+			in: []Shelf{{Shelf: 1, SKUs: []SKU{{SKU: "T-W", UnitG: 500, TolG: 0.1, PriceFen: 100}},
+				BeforeG: 6000, AfterG: 1006, NoiseG: 0.1}},
+			status: StatusExact,
+			lines:  []Line{{1, "T-W", 10}},
+		},
+		{
+			name: "creep allowance off: the same change is unexplained",
+			in: []Shelf{{Shelf: 1, SKUs: []SKU{{SKU: "T-W", UnitG: 500, TolG: 0.1, PriceFen: 100}},
+				BeforeG: 6000, AfterG: 1006, NoiseG: 0.1}},
+			opt:         &Options{CreepFrac: 1e-9},
+			status:      StatusAmbiguous,
+			unexplained: []int{1},
+		},
+		{
+			// Shelf 1 holds a cheap 600 g and a dear 450 g product. The
+			// shopper takes the 600 g one and drops a 150 g unit from
+			// shelf 2 there: shelf 1 reads −450 g, which the pure rule
+			// explains as the dear product. The move rescue must find the
+			// cheaper truth.
+			name: "move rescue prevents an overcharge",
+			in: []Shelf{
+				{Shelf: 1, SKUs: []SKU{{SKU: "R-X", UnitG: 600, TolG: 5, PriceFen: 500}, {SKU: "R-Y", UnitG: 450, TolG: 4, PriceFen: 5000}},
+					BeforeG: 3000, AfterG: 2550.2, NoiseG: 0.2},
+				{Shelf: 2, SKUs: []SKU{{SKU: "R-Z", UnitG: 150, TolG: 2, PriceFen: 800}},
+					BeforeG: 2000, AfterG: 1850.1, NoiseG: 0.2},
+			},
+			status:   StatusAmbiguous,
+			lines:    []Line{{1, "R-X", 1}},
+			returned: map[string]int{"R-Z": 1},
+			check: func(t *testing.T, r Result) {
+				if r.Shelves[0].Candidates != 1 || r.MarginLogL >= 0 {
+					t.Errorf("shelf 1 candidates %d, margin %v: want the pure reading to be the only model candidate and more likely",
+						r.Shelves[0].Candidates, r.MarginLogL)
+				}
+			},
+		},
+		{
+			name:   "no shelves",
+			status: StatusEmpty,
+			check: func(t *testing.T, r Result) {
+				if !math.IsInf(r.MarginLogL, 1) {
+					t.Errorf("margin = %v, want +Inf", r.MarginLogL)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Infer(tc.in, testCabinet, tc.opt)
+			if r.Status != tc.status {
+				t.Errorf("status = %q, want %q (result %+v)", r.Status, tc.status, r)
+			}
+			if !reflect.DeepEqual(r.Lines, tc.lines) {
+				t.Errorf("lines = %v, want %v", r.Lines, tc.lines)
+			}
+			if !reflect.DeepEqual(r.Returned, tc.returned) {
+				t.Errorf("returned = %v, want %v", r.Returned, tc.returned)
+			}
+			if !reflect.DeepEqual(r.Unexplained, tc.unexplained) {
+				t.Errorf("unexplained = %v, want %v", r.Unexplained, tc.unexplained)
+			}
+			if len(r.Shelves) != len(tc.in) {
+				t.Fatalf("%d shelf results for %d shelves", len(r.Shelves), len(tc.in))
+			}
+			if r.Status == StatusExact && !math.IsInf(r.MarginLogL, 1) {
+				t.Errorf("exact with margin %v, want +Inf", r.MarginLogL)
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+		})
+	}
+}
+
+func TestInferDeterministic(t *testing.T) {
+	// The caller's shelf order must not change anything.
+	in := shelves(0.3, -1120, -540.5, -750.4)
+	rev := []Shelf{in[2], in[0], in[1]}
+	a, b := Infer(in, testCabinet, nil), Infer(rev, testCabinet, nil)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("order changed the result:\n%+v\n%+v", a, b)
+	}
+	if a.Shelves[0].Shelf != 1 || a.Shelves[2].Shelf != 3 {
+		t.Errorf("shelves not sorted: %+v", a.Shelves)
+	}
+}
+
+// TestNeverOvercharges is the guarantee as a property: for random baskets
+// (takes, units moved between shelves, units put back) with unit weights
+// anywhere within tolerance and Gaussian scale noise, the charge never
+// exceeds the true basket's price.
+func TestNeverOvercharges(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 500
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	var exact, ambiguous int
+	for i := range n {
+		sigma := []float64{0.2, 0.5, 1, 2}[rng.IntN(4)]
+		noise := sigma * math.Sqrt(2.0/10)
+		delta := make([]float64, 4)
+		var truth int64
+		for s := 1; s <= 3; s++ {
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			for _, k := range testPlan[s] {
+				q := rng.IntN(4)
+				truth += int64(q) * k.PriceFen
+				for range q {
+					delta[s] -= k.UnitG + (2*rng.Float64()-1)*k.TolG
+				}
+			}
+		}
+		if rng.IntN(5) == 0 { // a unit moved from one shelf to another
+			from, to := 1+rng.IntN(3), 1+rng.IntN(3)
+			if from != to {
+				k := testPlan[from][rng.IntN(len(testPlan[from]))]
+				w := k.UnitG + (2*rng.Float64()-1)*k.TolG
+				delta[from] -= w
+				delta[to] += w
+			}
+		}
+		var in []Shelf
+		for s := 1; s <= 3; s++ {
+			in = append(in, Shelf{Shelf: s, SKUs: testPlan[s], BeforeG: 8000,
+				AfterG: 8000 + delta[s] + rng.NormFloat64()*noise, NoiseG: noise})
+		}
+		r := Infer(in, testCabinet, nil)
+		var charged int64
+		for _, l := range r.Lines {
+			for _, k := range testCabinet {
+				if k.SKU == l.SKU {
+					charged += int64(l.Qty) * k.PriceFen
+				}
+			}
+		}
+		if charged > truth {
+			t.Fatalf("basket %d: charged %d fen > true %d fen\ninput %+v\nresult %+v", i, charged, truth, in, r)
+		}
+		switch r.Status {
+		case StatusAmbiguous:
+			ambiguous++
+		default:
+			exact++
+		}
+	}
+	t.Logf("%d baskets: %d exact/empty, %d ambiguous", n, exact, ambiguous)
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	var nilOpt *Options
+	want := Options{K: 4.5, CreepFrac: 0.001, MaxItems: 30, MaxAdds: 3, MaxMoves: 1, MinNoiseG: 0.3}
+	if got := nilOpt.resolved(); got != want {
+		t.Errorf("nil options = %+v, want %+v", got, want)
+	}
+	if got := (&Options{K: 3, MaxItems: -1}).resolved(); got.K != 3 || got.MaxItems != 30 {
+		t.Errorf("partial options = %+v", got)
+	}
+}

@@ -1,0 +1,717 @@
+// Package sim is the virtual cabinet: the physical world that the simulator,
+// scenarios and tests act on (a person opens doors, takes and puts items) and
+// a hal backend on top of it, so the firmware runs unchanged against it.
+//
+// sim owns the physics of one cabinet — shelf loads and the units on them,
+// load-cell noise, creep, temperature drift, vibration after a door slams or
+// an item moves, reed-switch bounce, lock timing and jams — and the hal
+// devices that observe and drive it. It must not contain firmware policy
+// (sessions, baskets, alarms), talk to a platform or broker, or import
+// firmware, payment, telemetry or simulator.
+//
+// # Time and randomness
+//
+// Physics is evaluated lazily from Config.Clock at the moment something is
+// observed, so a test with an injected clock drives every time constant
+// without sleeping. Only RawScale.ReadRaw waits in real time, one sample
+// period, as the HX711 would.
+//
+// Every random draw comes from Config.Seed through math/rand/v2 PCG
+// generators: one stream for the units' true weights, one for the
+// thermometer and one per shelf for load-cell noise. Separate streams keep a
+// seed replaying exactly even though the shelves' scales sample concurrently.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/hal/screen"
+)
+
+// Errors the person's actions fail with.
+var (
+	ErrLocked     = errors.New("sim: door is locked")
+	ErrDoorClosed = errors.New("sim: door is closed")
+	ErrNotEnough  = errors.New("sim: not enough units on the shelf")
+	ErrNoDoor     = errors.New("sim: no such door")
+	ErrNoShelf    = errors.New("sim: no such shelf")
+)
+
+// Display size DisplayPNG renders at: a 2.4" portrait SPI panel.
+const (
+	DisplayWidth  = 240
+	DisplayHeight = 320
+)
+
+// DefaultCalibration is used for shelves whose ShelfConfig.Cal is zero: an
+// arbitrary zero offset and 100 counts per gram, so a 24-bit HX711 saturates
+// beyond about 83 kg.
+var DefaultCalibration = scale.Calibration{Offset: 84213, CountsPerGram: 100}
+
+// ShelfConfig describes one shelf's scale.
+type ShelfConfig struct {
+	Shelf  int               // shelf number, unique, ≥ 1
+	Door   int               // the door in front of it; 0 means door 1
+	Cal    scale.Calibration // zero CountsPerGram means DefaultCalibration
+	EmptyG float64           // weight of the empty tray on the load cell
+}
+
+// Config describes a virtual cabinet. Zero fields take the default in their
+// comment; for the imperfections, a negative value switches the effect off.
+type Config struct {
+	Name string // prefix of the devices' String(); default "sim"
+	Seed int64
+
+	NoiseG     float64       // load-cell noise σ per sample, grams; default 0.5
+	SampleRate float64       // HX711 samples per second; default 10
+	SettleTime time.Duration // vibration after a door close or item move dies out over this; default 600ms
+	VibrationG float64       // initial vibration amplitude, grams; default 5
+	CreepFrac  float64       // creep as a fraction of a load change; default 0.0003
+	CreepTau   time.Duration // creep time constant; default 20s (must not be negative)
+	DriftGPerC float64       // zero drift per °C away from TempC; default 0.05
+	SpanPerC   float64       // span drift, fraction of load per °C away from TempC; default 0.00001
+
+	BounceTime      time.Duration // reed switch bounce after a door moves; default 30ms
+	LockReleaseTime time.Duration // bolt retraction after Energise; default 150ms
+
+	Doors   int           // number of doors, numbered from 1; default 1
+	Shelves []ShelfConfig // nil means four shelves spread over the doors
+
+	// TempC is the starting air temperature and the temperature the scales
+	// were calibrated at: drift is relative to it.
+	TempC float64
+
+	// Scale configures each shelf's filter; its Clock and Logger default to
+	// the ones below.
+	Scale scale.Opts
+
+	Clock  func() time.Time // default time.Now
+	Logger *slog.Logger     // default discards
+}
+
+// vibHz is the shelves' natural frequency; the vibration rings at it.
+const vibHz = 7.3
+
+// maxEdges bounds each door's log of reed-switch edges.
+const maxEdges = 256
+
+// thermoNoiseC is the thermometer's noise σ in °C.
+const thermoNoiseC = 0.05
+
+// resolve applies defaults and checks c.
+func (c Config) resolve() (Config, error) {
+	pos := func(v *float64, def float64) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			*v = 0
+		}
+	}
+	dur := func(v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			*v = 0
+		}
+	}
+	for _, v := range []float64{c.NoiseG, c.SampleRate, c.VibrationG, c.CreepFrac, c.DriftGPerC, c.SpanPerC, c.TempC} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return c, errors.New("sim: config has a NaN or infinite number")
+		}
+	}
+	if c.Name == "" {
+		c.Name = "sim"
+	}
+	pos(&c.NoiseG, 0.5)
+	if c.SampleRate < 0 || c.SampleRate > 10000 {
+		return c, fmt.Errorf("sim: sample rate %v Hz outside 0…10000", c.SampleRate)
+	}
+	if c.SampleRate == 0 {
+		c.SampleRate = 10
+	}
+	dur(&c.SettleTime, 600*time.Millisecond)
+	pos(&c.VibrationG, 5)
+	pos(&c.CreepFrac, 0.0003)
+	if c.CreepTau < 0 {
+		return c, errors.New("sim: negative creep time constant")
+	}
+	if c.CreepTau == 0 {
+		c.CreepTau = 20 * time.Second
+	}
+	pos(&c.DriftGPerC, 0.05)
+	pos(&c.SpanPerC, 0.00001)
+	dur(&c.BounceTime, 30*time.Millisecond)
+	dur(&c.LockReleaseTime, 150*time.Millisecond)
+	if c.Doors < 0 || c.Doors > 64 {
+		return c, fmt.Errorf("sim: %d doors outside 0…64", c.Doors)
+	}
+	if c.Doors == 0 {
+		c.Doors = 1
+	}
+	if c.Shelves == nil {
+		for i := range 4 {
+			c.Shelves = append(c.Shelves, ShelfConfig{Shelf: i + 1, Door: i%c.Doors + 1})
+		}
+	}
+	c.Shelves = slices.Clone(c.Shelves)
+	seen := map[int]bool{}
+	for i := range c.Shelves {
+		s := &c.Shelves[i]
+		if s.Shelf < 1 || seen[s.Shelf] {
+			return c, fmt.Errorf("sim: shelf number %d is not positive and unique", s.Shelf)
+		}
+		seen[s.Shelf] = true
+		if s.Door == 0 {
+			s.Door = 1
+		}
+		if s.Door < 1 || s.Door > c.Doors {
+			return c, fmt.Errorf("sim: shelf %d is behind door %d of %d: %w", s.Shelf, s.Door, c.Doors, ErrNoDoor)
+		}
+		if s.Cal.CountsPerGram == 0 {
+			s.Cal = DefaultCalibration
+		}
+		if err := s.Cal.Validate(); err != nil {
+			return c, fmt.Errorf("sim: shelf %d: %w", s.Shelf, err)
+		}
+		if s.EmptyG < 0 || math.IsNaN(s.EmptyG) {
+			return c, fmt.Errorf("sim: shelf %d: tray weight %v g", s.Shelf, s.EmptyG)
+		}
+	}
+	sort.Slice(c.Shelves, func(i, j int) bool { return c.Shelves[i].Shelf < c.Shelves[j].Shelf })
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Scale.Clock == nil {
+		c.Scale.Clock = c.Clock
+	}
+	if c.Scale.Logger == nil {
+		c.Scale.Logger = c.Logger
+	}
+	return c, nil
+}
+
+// Cabinet is one virtual cabinet. All methods are safe for concurrent use;
+// one mutex guards the whole physical state.
+type Cabinet struct {
+	cfg     Config
+	clock   func() time.Time
+	running atomic.Bool
+
+	mu      sync.Mutex
+	doors   []*door // door n at index n-1
+	shelves []*shelf
+	byNum   map[int]*shelf
+	stock   *rand.Rand // units' true weights
+	thermo  *rand.Rand
+	specs   map[string]unitSpec
+	carried map[string][]float64 // units taken out, by SKU, newest last
+	tempC   float64
+	powered bool
+	screen  hal.Screen
+	signal  hal.Signal
+
+	hw hal.Cabinet
+}
+
+// unitSpec is what the cabinet knows of a product from Load.
+type unitSpec struct{ unitG, tolG float64 }
+
+// Stream ids of the PCG generators derived from the seed.
+const (
+	streamStock  = 0x5eed0001
+	streamThermo = 0x5eed0002
+	streamNoise  = 0x5eed1000 // + shelf number
+)
+
+func newRand(seed int64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), stream))
+}
+
+// New builds a powered cabinet with all doors closed and locked, empty
+// shelves, and its hal devices ready.
+func New(cfg Config) (*Cabinet, error) {
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cabinet{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		byNum:   map[int]*shelf{},
+		stock:   newRand(cfg.Seed, streamStock),
+		thermo:  newRand(cfg.Seed, streamThermo),
+		specs:   map[string]unitSpec{},
+		carried: map[string][]float64{},
+		tempC:   cfg.TempC,
+		powered: true,
+	}
+	for n := 1; n <= cfg.Doors; n++ {
+		d := &door{num: n, boltOut: true, baseLevel: true}
+		c.doors = append(c.doors, d)
+		sensor := &doorSensor{c: c, d: d, stableFor: 2 * cfg.BounceTime, stable: true, cand: true}
+		c.hw.Doors = append(c.hw.Doors, hal.Door{Number: n, Lock: &lock{c: c, d: d}, Sensor: sensor})
+	}
+	for _, sc := range cfg.Shelves {
+		s := &shelf{
+			num:    sc.Shelf,
+			door:   sc.Door,
+			cal:    sc.Cal,
+			emptyG: sc.EmptyG,
+			units:  map[string][]float64{},
+			noise:  newRand(cfg.Seed, streamNoise+uint64(sc.Shelf)),
+		}
+		s.recompute()
+		s.raw = &rawScale{c: c, s: s}
+		opts := cfg.Scale
+		opts.Logger = opts.Logger.With("shelf", s.num)
+		f, err := scale.New(s.raw, s.cal, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("sim: shelf %d: %w", s.num, err)
+		}
+		s.filter = f
+		c.shelves = append(c.shelves, s)
+		c.byNum[s.num] = s
+		c.hw.Shelves = append(c.hw.Shelves, hal.Shelf{Number: s.num, Door: s.door, Scale: f})
+	}
+	c.hw.Display = &display{c: c}
+	c.hw.Thermometer = &thermometer{c: c}
+	c.hw.Indicator = &indicator{c: c}
+	return c, nil
+}
+
+// Hardware returns the hal devices of the cabinet. Every call returns the
+// same devices; the Scales only have readings while Run is running.
+func (c *Cabinet) Hardware() hal.Cabinet {
+	hw := c.hw
+	hw.Doors = slices.Clone(hw.Doors)
+	hw.Shelves = slices.Clone(hw.Shelves)
+	return hw
+}
+
+// Run samples every shelf's scale (each Filter's Run) until ctx ends, then
+// returns nil. The caller owns the goroutine; only one Run may be active.
+func (c *Cabinet) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("sim: Run is already running")
+	}
+	defer c.running.Store(false)
+	errs := make([]error, len(c.shelves))
+	var wg sync.WaitGroup
+	for i, s := range c.shelves {
+		wg.Go(func() { errs[i] = s.filter.Run(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Cabinet) door(n int) (*door, error) {
+	if n < 1 || n > len(c.doors) {
+		return nil, fmt.Errorf("sim: door %d: %w", n, ErrNoDoor)
+	}
+	return c.doors[n-1], nil
+}
+
+func (c *Cabinet) shelf(n int) (*shelf, error) {
+	s, ok := c.byNum[n]
+	if !ok {
+		return nil, fmt.Errorf("sim: shelf %d: %w", n, ErrNoShelf)
+	}
+	return s, nil
+}
+
+// reachable returns shelf n if its door is open.
+func (c *Cabinet) reachable(n int) (*shelf, error) {
+	s, err := c.shelf(n)
+	if err != nil {
+		return nil, err
+	}
+	if !c.doors[s.door-1].open {
+		return nil, fmt.Errorf("sim: shelf %d behind door %d: %w", n, s.door, ErrDoorClosed)
+	}
+	return s, nil
+}
+
+// OpenDoor pulls the door open. It fails with ErrLocked while the bolt is
+// engaged, unless force breaks it open (the bolt stays out: Locked reports
+// true for an open door, as a broken-open cabinet would). Opening an open
+// door does nothing.
+func (c *Cabinet) OpenDoor(door int, force bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.door(door)
+	if err != nil {
+		return err
+	}
+	now := c.clock()
+	d.advanceLock(now, c.cfg.LockReleaseTime)
+	if d.open {
+		return nil
+	}
+	if d.boltOut && !force {
+		return fmt.Errorf("sim: open door %d: %w", door, ErrLocked)
+	}
+	d.open = true
+	d.bounce(now, false, c.cfg.BounceTime)
+	return nil
+}
+
+// CloseDoor pushes the door shut; the bolt extends if the lock is released,
+// and the slam shakes the door's shelves. Closing a closed door does nothing.
+func (c *Cabinet) CloseDoor(door int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.door(door)
+	if err != nil {
+		return err
+	}
+	if !d.open {
+		return nil
+	}
+	now := c.clock()
+	d.advanceLock(now, c.cfg.LockReleaseTime)
+	d.open = false
+	d.advanceLock(now, c.cfg.LockReleaseTime)
+	d.bounce(now, true, c.cfg.BounceTime)
+	for _, s := range c.shelves {
+		if s.door == door {
+			s.shake(now, c.cfg.VibrationG)
+		}
+	}
+	return nil
+}
+
+// Take removes qty units of sku from the shelf, the most recently put first.
+// The shelf's door must be open; fewer units than qty fail with ErrNotEnough.
+// The taken units keep their true weights: Put of the same SKU returns them.
+func (c *Cabinet) Take(shelf int, sku string, qty int) error {
+	if qty < 1 {
+		return fmt.Errorf("sim: take %d units: quantity must be positive", qty)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.reachable(shelf)
+	if err != nil {
+		return err
+	}
+	have := s.units[sku]
+	if len(have) < qty {
+		return fmt.Errorf("sim: take %d × %s from shelf %d holding %d: %w", qty, sku, shelf, len(have), ErrNotEnough)
+	}
+	delta := 0.0
+	for range qty {
+		w := have[len(have)-1]
+		have = have[:len(have)-1]
+		c.carried[sku] = append(c.carried[sku], w)
+		delta -= w
+	}
+	if len(have) == 0 {
+		delete(s.units, sku)
+	} else {
+		s.units[sku] = have
+	}
+	c.moved(s, delta)
+	return nil
+}
+
+// Put puts qty units of sku on the shelf; its door must be open. Units taken
+// earlier are put back first, with their true weights; further units get a
+// true weight drawn around unitG (or, when unitG is 0, the nominal weight
+// Load gave the SKU) within the tolerance Load gave it.
+func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
+	if qty < 1 {
+		return fmt.Errorf("sim: put %d units: quantity must be positive", qty)
+	}
+	if unitG < 0 || math.IsNaN(unitG) || math.IsInf(unitG, 0) {
+		return fmt.Errorf("sim: put %s: unit weight %v g", sku, unitG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.reachable(shelf)
+	if err != nil {
+		return err
+	}
+	spec, known := c.specs[sku]
+	if unitG == 0 {
+		if !known && len(c.carried[sku]) < qty {
+			return fmt.Errorf("sim: put %s: no unit weight given or known", sku)
+		}
+		unitG = spec.unitG
+	}
+	delta := 0.0
+	for range qty {
+		var w float64
+		if out := c.carried[sku]; len(out) > 0 {
+			w = out[len(out)-1]
+			c.carried[sku] = out[:len(out)-1]
+		} else {
+			w = c.draw(unitG, spec.tolG)
+		}
+		s.units[sku] = append(s.units[sku], w)
+		delta += w
+	}
+	c.moved(s, delta)
+	return nil
+}
+
+// PutObject puts a foreign object of the given weight on the shelf; its door
+// must be open.
+func (c *Cabinet) PutObject(shelf int, grams float64) error {
+	if grams <= 0 || math.IsNaN(grams) || math.IsInf(grams, 0) {
+		return fmt.Errorf("sim: object of %v g", grams)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.reachable(shelf)
+	if err != nil {
+		return err
+	}
+	s.objects = append(s.objects, grams)
+	c.moved(s, grams)
+	return nil
+}
+
+// Load stocks a shelf without a door, as found at power-on: qty units of sku,
+// each with its own true weight drawn within unitG ± 0.8·tolG. It causes no
+// vibration or creep. The SKU's nominal weight and tolerance are remembered
+// for later Puts.
+func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) error {
+	if qty < 1 || unitG <= 0 || tolG < 0 || tolG >= unitG || math.IsNaN(unitG+tolG) || math.IsInf(unitG+tolG, 0) {
+		return fmt.Errorf("sim: load %d × %s of %v ± %v g: invalid", qty, sku, unitG, tolG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.shelf(shelf)
+	if err != nil {
+		return err
+	}
+	c.specs[sku] = unitSpec{unitG: unitG, tolG: tolG}
+	for range qty {
+		s.units[sku] = append(s.units[sku], c.draw(unitG, tolG))
+	}
+	s.recompute()
+	return nil
+}
+
+// draw returns a unit's true weight within unitG ± 0.8·tolG.
+func (c *Cabinet) draw(unitG, tolG float64) float64 {
+	return unitG + (2*c.stock.Float64()-1)*0.8*tolG
+}
+
+// moved records a load change of delta grams on s made by a person.
+func (c *Cabinet) moved(s *shelf, delta float64) {
+	now := c.clock()
+	s.recompute()
+	s.creep(now, delta, c.cfg.CreepTau)
+	s.shake(now, c.cfg.VibrationG)
+}
+
+// JamLock jams the door's lock (its bolt stops moving, wherever it is) or
+// frees it; a freed lock that is energised retracts LockReleaseTime later.
+func (c *Cabinet) JamLock(door int, jammed bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.door(door)
+	if err != nil {
+		return err
+	}
+	now := c.clock()
+	d.advanceLock(now, c.cfg.LockReleaseTime)
+	if d.jammed && !jammed && now.After(d.retractFrom) {
+		d.retractFrom = now
+	}
+	d.jammed = jammed
+	d.advanceLock(now, c.cfg.LockReleaseTime)
+	return nil
+}
+
+// SetTemp sets the air temperature; the scales drift with it at once.
+func (c *Cabinet) SetTemp(celsius float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tempC = celsius
+}
+
+// SetPower cuts or restores the cabinet's power. Without power every lock
+// is de-energised (fail-secure: it locks once its door is closed), the
+// display and indicator go blank, and every hal call fails with
+// hal.ErrClosed. Doors, shelves and weights are untouched.
+func (c *Cabinet) SetPower(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.powered == on {
+		return
+	}
+	c.powered = on
+	if on {
+		return
+	}
+	now := c.clock()
+	for _, d := range c.doors {
+		d.release(now, c.cfg.LockReleaseTime)
+	}
+	c.screen = hal.Screen{}
+	c.signal = hal.SignalOff
+}
+
+// FaultScale makes a shelf's HX711 misbehave: "dead" (ReadRaw fails after
+// its sample period), "saturated" (it reads full scale); "" restores it.
+func (c *Cabinet) FaultScale(shelf int, mode string) error {
+	switch mode {
+	case "", "dead", "saturated":
+	default:
+		return fmt.Errorf("sim: unknown scale fault %q", mode)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.shelf(shelf)
+	if err != nil {
+		return err
+	}
+	s.fault = mode
+	return nil
+}
+
+// Sample draws one HX711 sample of the shelf at the clock's present time,
+// without waiting — what ReadRaw returns after its sample period. Tests use
+// it with an injected clock to step the physics deterministically.
+func (c *Cabinet) Sample(shelf int) (int32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.shelf(shelf)
+	if err != nil {
+		return 0, err
+	}
+	return c.sample(s)
+}
+
+// sample is Sample with c.mu held.
+func (c *Cabinet) sample(s *shelf) (int32, error) {
+	if !c.powered {
+		return 0, fmt.Errorf("sim: %s: no power: %w", s.raw, hal.ErrClosed)
+	}
+	switch s.fault {
+	case "dead":
+		return 0, fmt.Errorf("sim: %s: data not ready: %w", s.raw, hal.ErrFault)
+	case "saturated":
+		return scale.RawMax, nil
+	}
+	g := s.grams(c.clock(), &c.cfg, c.tempC-c.cfg.TempC)
+	v := math.Round(float64(s.cal.Offset) + s.cal.CountsPerGram*g)
+	return int32(min(max(v, float64(scale.RawMin)), float64(scale.RawMax))), nil
+}
+
+// Snapshot is the whole visible state of the cabinet at one moment. Its
+// JSON form matches the simulator's GET /api/cabinets/{id}.
+type Snapshot struct {
+	At        time.Time    `json:"at"`
+	Powered   bool         `json:"powered"`
+	TempC     float64      `json:"temp_c"`
+	Doors     []DoorState  `json:"doors"`
+	Shelves   []ShelfState `json:"shelves"`
+	Display   DisplayState `json:"display"`
+	Indicator string       `json:"indicator"`
+}
+
+// DoorState is one door and its lock.
+type DoorState struct {
+	Door        int  `json:"door"`
+	Open        bool `json:"open"`
+	Locked      bool `json:"locked"`       // the bolt is out
+	Energised   bool `json:"energised"`    // the lock is commanded open
+	PendingLock bool `json:"pending_lock"` // released while open: locks when closed
+	Jammed      bool `json:"jammed"`
+}
+
+// ShelfState is one shelf: what is on it and what its scale reads.
+type ShelfState struct {
+	Shelf   int            `json:"shelf"`
+	Door    int            `json:"door"`
+	Items   map[string]int `json:"items"`
+	Objects []float64      `json:"objects_g,omitempty"`
+	TrueG   float64        `json:"true_g"` // tray, units and objects
+	ReadG   float64        `json:"read_g"` // the scale filter's newest grams
+	Settled bool           `json:"settled"`
+	ReadErr string         `json:"read_error,omitempty"`
+	Fault   string         `json:"fault,omitempty"`
+}
+
+// DisplayState is what the display shows.
+type DisplayState struct {
+	QR     string `json:"qr"`
+	Status string `json:"status"`
+}
+
+// Snapshot returns the cabinet's state now.
+func (c *Cabinet) Snapshot() Snapshot {
+	c.mu.Lock()
+	now := c.clock()
+	snap := Snapshot{
+		At:        now.UTC(),
+		Powered:   c.powered,
+		TempC:     c.tempC,
+		Display:   DisplayState{QR: c.screen.QR, Status: c.screen.Status},
+		Indicator: c.signal.String(),
+	}
+	for _, d := range c.doors {
+		d.advanceLock(now, c.cfg.LockReleaseTime)
+		snap.Doors = append(snap.Doors, DoorState{
+			Door:        d.num,
+			Open:        d.open,
+			Locked:      d.boltOut,
+			Energised:   d.energised,
+			PendingLock: d.open && !d.energised && !d.boltOut,
+			Jammed:      d.jammed,
+		})
+	}
+	for _, s := range c.shelves {
+		st := ShelfState{Shelf: s.num, Door: s.door, Items: map[string]int{}, TrueG: s.loadG, Fault: s.fault}
+		for sku, us := range s.units {
+			st.Items[sku] = len(us)
+		}
+		st.Objects = slices.Clone(s.objects)
+		snap.Shelves = append(snap.Shelves, st)
+	}
+	c.mu.Unlock()
+	// The filters have their own lock; read them outside the cabinet's.
+	for i, s := range c.shelves {
+		r, err := s.filter.Reading()
+		if err != nil {
+			snap.Shelves[i].ReadErr = err.Error()
+			continue
+		}
+		snap.Shelves[i].ReadG = r.Grams
+		snap.Shelves[i].Settled = r.Settled
+	}
+	return snap
+}
+
+// DisplayPNG writes what the display shows as a DisplayWidth×DisplayHeight
+// PNG.
+func (c *Cabinet) DisplayPNG(w io.Writer) error {
+	c.mu.Lock()
+	s := c.screen
+	c.mu.Unlock()
+	if err := png.Encode(w, screen.Render(s, DisplayWidth, DisplayHeight)); err != nil {
+		return fmt.Errorf("sim: display png: %w", err)
+	}
+	return nil
+}
