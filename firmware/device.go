@@ -307,9 +307,11 @@ func (d *Device) recover(ctx context.Context) error {
 				return nil
 			}
 			d.transition(s, ledger.StateUnlocked, nil)
-		} else {
-			d.cancelSession(s, "unlock window passed while the cabinet was down")
 		}
+		// Otherwise the unlock window passed while the cabinet was down.
+		// The lock may have stayed energised and the door been used
+		// meanwhile: advance judges it like a live session's expiry
+		// (cancel, or weigh the goods that moved) once the scales read.
 	}
 	return nil
 }
@@ -339,6 +341,12 @@ func (d *Device) sample(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		if r.Samples == 0 {
+			// No sample yet (a scale just started): its zero grams are
+			// not a weight.
+			delete(d.readings, sh.Number)
+			continue
+		}
 		d.readings[sh.Number] = r
 		if r.Settled {
 			d.settled[sh.Number] = r
@@ -363,7 +371,9 @@ func (d *Device) step(ctx context.Context) {
 func (d *Device) advance(ctx context.Context, s *ledger.Session, now time.Time) {
 	closed := d.doorClosed[s.Door]
 	switch s.State {
-	case ledger.StateUnlocked:
+	case ledger.StateAuthorised, ledger.StateUnlocked:
+		// Authorised only stays so when persisting "unlocked" failed, or
+		// after a restart: it ends the same way.
 		if !closed {
 			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = now.UTC() })
 			// Let the bolt go as soon as the door is open: it latches when
@@ -374,6 +384,9 @@ func (d *Device) advance(ctx context.Context, s *ledger.Session, now time.Time) 
 			return
 		}
 		if !now.Before(s.Deadline) {
+			if d.readingsPending(s.Door) {
+				return // just started: decide once every scale has read
+			}
 			if err := d.lockFor(s.Door).Release(ctx); err != nil {
 				d.log.Error("release lock", "session", s.ID, "err", err)
 			}
@@ -535,6 +548,21 @@ func (d *Device) publishStatus() {
 	d.mu.Lock()
 	d.status = st
 	d.mu.Unlock()
+}
+
+// readingsPending reports whether a shelf behind door has neither a reading
+// nor a fault yet, as just after start-up; a scale that never reads turns
+// into a fault after its no-data time, so this does not last.
+func (d *Device) readingsPending(door int) bool {
+	for _, sh := range d.hw.Shelves {
+		if sh.Door != door {
+			continue
+		}
+		if _, ok := d.readings[sh.Number]; !ok && d.readErr[sh.Number] == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // weightsMoved reports whether any shelf behind the session's door reads

@@ -149,6 +149,13 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 	}
 	switch cmd.Type {
 	case msg.CmdCancel:
+		if s := d.sess; s != nil {
+			// Judge the door as it is now, not as the last tick saw it: a
+			// shopper who has just opened it must not walk off with the
+			// goods on a cancelled session.
+			d.sample(ctx)
+			d.advance(ctx, s, now)
+		}
 		s := d.sess
 		switch {
 		case s == nil || s.ID != cmd.SessionID:
@@ -221,8 +228,9 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("no door %d", door), nil)
 		return
 	}
-	if d.cfg.MaxLimitFen > 0 && cmd.LimitFen > d.cfg.MaxLimitFen {
-		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("limit_fen %d over this cabinet's cap %d", cmd.LimitFen, d.cfg.MaxLimitFen), nil)
+	// limit_fen ≤ 0 means no limit (payment.Limit), which is over any cap.
+	if d.cfg.MaxLimitFen > 0 && (cmd.LimitFen <= 0 || cmd.LimitFen > d.cfg.MaxLimitFen) {
+		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("limit_fen %d (0: no limit) over this cabinet's cap %d", cmd.LimitFen, d.cfg.MaxLimitFen), nil)
 		return
 	}
 	s := &ledger.Session{

@@ -136,6 +136,9 @@ func (d *Device) cancelSession(s *ledger.Session, why string, extra ...ledger.It
 	sale, err := d.ledger.CommitSale(d.topics.Sale(), func(seq uint64) msg.Sale {
 		return msg.Sale{
 			SaleID: msg.NewID(now), Seq: seq, CabinetID: d.cfg.CabinetID, SessionID: s.ID, Buyer: s.Buyer,
+			// The door never opened: opened_at is when the session was
+			// authorised, closed_at and settled_at when it was cancelled.
+			OpenedAt: msg.At(s.Received), ClosedAt: msg.At(now), SettledAt: msg.At(now),
 			Status: msg.SaleCancelled, Lines: []msg.SaleLine{}, Evidence: []msg.Evidence{},
 			CatalogVersion: d.catalog.Version(), FW: FW,
 		}
@@ -286,6 +289,9 @@ func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 		}
 	case d.outOfService() != "":
 		scr.Status = "OUT OF SERVICE"
+	case !d.scalesSteady(now):
+		// No QR while a scan would be refused as busy.
+		scr.Status = "PLEASE WAIT"
 	default:
 		scr.QR = d.qr.Current(now)
 		scr.Status = "SCAN TO SHOP"
@@ -298,4 +304,11 @@ func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 		return
 	}
 	d.shown = scr
+}
+
+// scalesSteady reports whether every shelf has a recent settled reading,
+// which an unlock needs for its "before" weights.
+func (d *Device) scalesSteady(now time.Time) bool {
+	_, err := d.beforeWeights(now)
+	return err == nil
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -73,12 +74,25 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	if _, statErr := os.Stat(path); statErr != nil {
 		return nil, err
 	}
-	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+	aside := asideName(path, time.Now())
 	log.Error("catalog file unusable; moving it aside and starting empty", "path", path, "aside", aside, "err", err)
 	if rerr := os.Rename(path, aside); rerr != nil {
 		return nil, fmt.Errorf("catalog: move aside %s: %w (after %v)", path, rerr, err)
 	}
 	return open(path)
+}
+
+// asideName is a name for the unusable file at path that no earlier
+// move-aside holds: os.Rename would replace it silently, and a crash loop can
+// corrupt the file twice within a second.
+func asideName(path string, now time.Time) string {
+	name := fmt.Sprintf("%s.corrupt-%d", path, now.Unix())
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s.corrupt-%d-%d", path, now.Unix(), i)
+	}
 }
 
 func open(path string) (*Store, error) {
@@ -133,7 +147,9 @@ func (s *Store) Catalog() (msg.Catalog, bool) {
 	if s.cat == nil {
 		return msg.Catalog{}, false
 	}
-	return *s.cat, true
+	c := *s.cat
+	c.Products = slices.Clone(c.Products)
+	return c, true
 }
 
 // Version is the catalog version held (0: none).
@@ -153,7 +169,7 @@ func (s *Store) Planogram() (msg.Planogram, bool) {
 	if s.plan == nil {
 		return msg.Planogram{}, false
 	}
-	return *s.plan, true
+	return clonePlanogram(*s.plan), true
 }
 
 // Product returns the catalog's entry for sku (whatever its status); it
@@ -230,6 +246,9 @@ func (s *Store) ApplyCatalog(c msg.Catalog, region string) error {
 	if err := s.put(kCatalog, c); err != nil {
 		return err
 	}
+	// Keep a copy of our own: the caller's slice must not be able to
+	// change what was validated and stored.
+	c.Products = slices.Clone(c.Products)
 	s.setCatalog(&c)
 	return nil
 }
@@ -257,8 +276,18 @@ func (s *Store) ApplyPlanogram(p msg.Planogram, cabinetID string, shelves map[in
 	if err := s.put(kPlanogram, p); err != nil {
 		return nil, err
 	}
+	p = clonePlanogram(p) // ours alone, as for the catalog
 	s.plan = &p
 	return warns, nil
+}
+
+// clonePlanogram copies p's shelves and their SKU lists.
+func clonePlanogram(p msg.Planogram) msg.Planogram {
+	p.Shelves = slices.Clone(p.Shelves)
+	for i := range p.Shelves {
+		p.Shelves[i].SKUs = slices.Clone(p.Shelves[i].SKUs)
+	}
+	return p
 }
 
 func (s *Store) check(p msg.Planogram, shelves map[int]int) ([]infer.Warning, error) {

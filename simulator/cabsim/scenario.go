@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/payment"
+	"github.com/bangfu/cabinet/simulator/platform"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -311,6 +312,7 @@ func (r *runner) attack(ctx context.Context, kind, expect string) error {
 	cmd.SessionID = "S-attack-" + msg.NewID(time.Now())
 	cmd.Buyer = &msg.Buyer{Ref: "attacker", Kind: msg.BuyerPerson}
 	cmd.Door = 1
+	cmd.LimitFen = platform.DefaultLimitFen
 	if parsed, err := parseShownQR(c); err == nil {
 		cmd.QRNonce = parsed
 	}

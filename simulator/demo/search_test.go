@@ -66,9 +66,13 @@ func TestSearch(t *testing.T) {
 		}
 	}
 	sort.Slice(best, func(i, j int) bool { return len(best[i].w) < len(best[j].w) || len(best[i].w) == len(best[j].w) && best[i].amb < best[j].amb })
-	for _, r := range best[:30] {
-		fmt.Println(r.w, r.amb)
+	for _, r := range best {
+		if len(r.w) == 2 && r.amb == 0 {
+			fmt.Print(r.w, " ")
+		}
 	}
+	fmt.Println()
+	return
 	var three []res
 	for _, r := range best {
 		if len(r.w) == 3 {

@@ -42,6 +42,10 @@ type Opts struct {
 	NoAcks bool
 }
 
+// DefaultLimitFen is the pre-authorised amount of a scan that names none
+// (¥500, a typical credit-score "pay after" limit).
+const DefaultLimitFen = 50000
+
 // Gap is a run of sequence numbers the platform has not received.
 type Gap struct {
 	CabinetID string `json:"cabinet_id"`
@@ -84,6 +88,9 @@ type Platform struct {
 	o      Opts
 	signer msg.Signer
 	log    *slog.Logger
+
+	wg   sync.WaitGroup
+	stop context.CancelFunc
 
 	mu       sync.Mutex
 	client   mqtt.Client
@@ -142,33 +149,97 @@ func (p *Platform) Signer() msg.Signer { return p.signer }
 func (p *Platform) topics(cab string) msg.Topics { return msg.Topics{Prefix: p.o.Prefix, Cabinet: cab} }
 
 // Start connects to the broker (retrying until ctx ends or it succeeds)
-// and keeps reconnecting after losses; Close disconnects.
+// and keeps reconnecting after losses until Close. Like the cabinet's link
+// it makes a fresh paho client per connection instead of paho's
+// auto-reconnect, whose resend path races under -race.
 func (p *Platform) Start(ctx context.Context) error {
+	for {
+		lost := make(chan struct{}, 1)
+		c, err := p.connect(ctx, lost)
+		if err == nil {
+			runCtx, cancel := context.WithCancel(context.Background())
+			p.mu.Lock()
+			p.client = c
+			p.stop = cancel
+			p.mu.Unlock()
+			p.wg.Add(1)
+			go p.keep(runCtx, lost)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("platform: connect: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Platform) connect(ctx context.Context, lost chan struct{}) (mqtt.Client, error) {
 	opts := mqtt.NewClientOptions().AddBroker(p.o.Broker).
 		SetClientID(fmt.Sprintf("bangfu-platform-sim-%x", p.PublicKey()[:4])).
 		SetCleanSession(true).SetOrderMatters(false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
-		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
-		SetOnConnectHandler(p.onConnect)
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+		SetConnectionLostHandler(func(mqtt.Client, error) {
+			select {
+			case lost <- struct{}{}:
+			default:
+			}
+		})
 	c := mqtt.NewClient(opts)
 	t := c.Connect()
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
-			return fmt.Errorf("platform: connect: %w", err)
+			return nil, err
 		}
 	case <-ctx.Done():
 		c.Disconnect(0)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	p.mu.Lock()
-	p.client = c
-	p.mu.Unlock()
-	return nil
+	if err := p.onConnect(c); err != nil {
+		c.Disconnect(0)
+		return nil, err
+	}
+	return c, nil
 }
 
-// Close disconnects.
+// keep reconnects after each loss until ctx ends.
+func (p *Platform) keep(ctx context.Context, lost chan struct{}) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lost:
+		}
+		p.log.Warn("platform lost the broker; reconnecting")
+		for {
+			lost = make(chan struct{}, 1)
+			c, err := p.connect(ctx, lost)
+			if err == nil {
+				p.mu.Lock()
+				p.client = c
+				p.mu.Unlock()
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// Close disconnects and stops reconnecting.
 func (p *Platform) Close() {
+	p.mu.Lock()
+	stop := p.stop
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	p.wg.Wait()
 	p.mu.Lock()
 	c := p.client
 	p.client = nil
@@ -178,13 +249,15 @@ func (p *Platform) Close() {
 	}
 }
 
-func (p *Platform) onConnect(c mqtt.Client) {
+func (p *Platform) onConnect(c mqtt.Client) error {
 	pre := p.o.Prefix + "/c/+/"
 	filters := map[string]byte{}
 	for _, leaf := range []string{"sale", "alarm", "reply", "heartbeat", "state", "restock"} {
 		filters[pre+leaf] = 1
 	}
-	c.SubscribeMultiple(filters, p.onMessage)
+	if t := c.SubscribeMultiple(filters, p.onMessage); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("platform: subscribe: %v", t.Error())
+	}
 	// Retained documents again: a restarted in-memory broker lost them.
 	p.mu.Lock()
 	cat := p.catalog
@@ -196,11 +269,16 @@ func (p *Platform) onConnect(c mqtt.Client) {
 	}
 	p.mu.Unlock()
 	if cat != nil {
-		p.publishSigned(c, p.topics("").Catalog(), *cat, true)
+		if err := p.publishSigned(c, p.topics("").Catalog(), *cat, true); err != nil {
+			return err
+		}
 	}
 	for id, pl := range plans {
-		p.publishSigned(c, p.topics(id).Planogram(), pl, true)
+		if err := p.publishSigned(c, p.topics(id).Planogram(), pl, true); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (p *Platform) publishSigned(c mqtt.Client, topic string, body any, retained bool) error {
@@ -305,6 +383,9 @@ func (p *Platform) Scan(ctx context.Context, qr string, buyer msg.Buyer, limitFe
 	cmd.SessionID = "S-" + msg.NewID(time.Now())
 	cmd.QRNonce = parsed.Nonce
 	cmd.Buyer = &buyer
+	if limitFen <= 0 {
+		limitFen = DefaultLimitFen
+	}
 	cmd.LimitFen = limitFen
 	cmd.Door = 1
 	r, err := p.Send(ctx, cmd, p.signer)

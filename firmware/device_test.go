@@ -1,0 +1,1176 @@
+package firmware
+
+// These tests drive the session state machine directly: a Device on a
+// virtual cabinet (hal/sim) whose scales sample in the background, its
+// files in a temp dir, and no MQTT link (Run is never called, so the link
+// never starts). The test goroutine owns the Device, as Run's goroutine
+// would: it calls step, command and recover itself, and reads the ledger to
+// see what was persisted and queued.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/hal/sim"
+	"github.com/bangfu/cabinet/payment"
+	"github.com/bangfu/cabinet/simulator/demo"
+	"github.com/bangfu/cabinet/telemetry/msg"
+	"github.com/bangfu/cabinet/telemetry/outbox"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	testCabinet = "NM-150102-0007"
+	// noDataAfter is the scale filters' no-data time in these tests.
+	noDataAfter = 500 * time.Millisecond
+)
+
+// rig is one virtual cabinet and the Device driving it.
+type rig struct {
+	t    *testing.T
+	ctx  context.Context
+	hw   *sim.Cabinet
+	cfg  config.Config
+	key  ed25519.PrivateKey // the cabinet's key
+	d    *Device
+	open bool // d not yet closed
+	cat  msg.Catalog
+	// wrap, when set, changes the hardware the next Device sees.
+	wrap func(hal.Cabinet) hal.Cabinet
+}
+
+type rigOpt func(*config.Config)
+
+// newRig builds a four-shelf, one-door virtual cabinet stocked as the demo
+// planogram says, starts its scales, builds a Device on it with the demo
+// catalog and planogram applied, and steps it until every shelf is steady.
+func newRig(t *testing.T, opts ...rigOpt) *rig {
+	t.Helper()
+	hw, err := sim.New(sim.Config{
+		Name: "test", Seed: 7, SampleRate: 100, Doors: 1,
+		Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}, {Shelf: 2, Door: 1}, {Shelf: 3, Door: 1}, {Shelf: 4, Door: 1}},
+		Scale:   scale.Opts{NoDataAfter: noDataAfter},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := demo.Catalog(time.Now())
+	byCode := map[string]msg.Product{}
+	for _, p := range cat.Products {
+		byCode[p.SKU] = p
+	}
+	stock := demo.Stock()
+	for shelf := 1; shelf <= 4; shelf++ {
+		skus := make([]string, 0, len(stock[shelf]))
+		for sku := range stock[shelf] {
+			skus = append(skus, sku)
+		}
+		sort.Strings(skus) // the same true weights on every run
+		for _, sku := range skus {
+			p := byCode[sku]
+			if err := hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, stock[shelf][sku]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	hwCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hw.Run(hwCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sim run: %v", err)
+		}
+	})
+
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.CabinetID = testCabinet
+	cfg.Region = demo.Region
+	cfg.DataDir = t.TempDir()
+	cfg.Broker = "tcp://127.0.0.1:1" // nobody listens; the link is never started anyway
+	cfg.PlatformKeys = map[string]string{"plat-test": msg.EncodeKey(pub)}
+	cfg.UnlockWindowS = 2
+	cfg.SettleTimeoutS = 5
+	cfg.HeartbeatS = 1
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r := &rig{t: t, ctx: t.Context(), hw: hw, cfg: cfg, key: key, cat: cat}
+	t.Cleanup(r.close)
+	r.start()
+	if err := r.d.catalog.ApplyCatalog(cat, cfg.Region); err != nil {
+		t.Fatal(err)
+	}
+	r.d.applyPlanogram(demo.Planogram(testCabinet))
+	if _, ok := r.d.catalog.Planogram(); !ok {
+		t.Fatal("demo planogram not applied")
+	}
+	r.waitIdle()
+	return r
+}
+
+// start builds a Device on the rig's hardware and data dir.
+func (r *rig) start() {
+	r.t.Helper()
+	log := slog.New(slog.NewTextHandler(r.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hw := r.hw.Hardware()
+	if r.wrap != nil {
+		hw = r.wrap(hw)
+	}
+	d, err := New(Opts{Config: r.cfg, Hardware: hw, DeviceKey: r.key, Logger: log, Tick: 5 * time.Millisecond})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.d, r.open = d, true
+}
+
+func (r *rig) close() {
+	if r.open {
+		r.open = false
+		if err := r.d.Close(); err != nil {
+			r.t.Errorf("close device: %v", err)
+		}
+	}
+}
+
+// restart closes the Device, as a crash would leave it (no halt: the
+// hardware keeps whatever state it had), and builds a new one on the same
+// files and hardware. It does not recover: the test calls recover.
+func (r *rig) restart() {
+	r.t.Helper()
+	r.close()
+	r.start()
+}
+
+// waitIdle steps until every shelf has a steady reading for the unlock's
+// "before" weights and the idle-weight watch has its baselines.
+func (r *rig) waitIdle() {
+	r.t.Helper()
+	stepUntil(r.t, r.d, func() bool {
+		_, err := r.d.beforeWeights(time.Now())
+		return err == nil && len(r.d.baseline) == len(r.d.hw.Shelves) && r.d.Status().Mode == msg.ModeIdle
+	}, 10*time.Second)
+}
+
+// stepUntil steps d until cond holds; the timeout only stops a hang.
+func stepUntil(t *testing.T, d *Device, cond func() bool, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d.step(t.Context())
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v; device status %+v", timeout, d.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stepFor steps d for a while, for "nothing more happens" checks.
+func stepFor(t *testing.T, d *Device, dur time.Duration) {
+	t.Helper()
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) {
+		d.step(t.Context())
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// unlockCmd is an unlock as the platform sends it after a scan of the code
+// the cabinet shows now.
+func (r *rig) unlockCmd() msg.Command {
+	r.t.Helper()
+	now := time.Now()
+	qr, err := payment.ParseQR(r.d.qr.Current(now))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return msg.Command{
+		ID: "cmd-" + msg.NewID(now), Type: msg.CmdUnlock, CabinetID: testCabinet,
+		IssuedAt: msg.At(now), ExpiresAt: msg.At(now.Add(time.Minute)),
+		SessionID: "S-" + msg.NewID(now), QRNonce: qr.Nonce,
+		Buyer:    &msg.Buyer{Ref: "wx-buyer-1", Kind: msg.BuyerUnion, Org: "呼和浩特市总工会"},
+		LimitFen: 50_000, Door: 1,
+	}
+}
+
+func (r *rig) cmd(typ string) msg.Command {
+	now := time.Now()
+	return msg.Command{ID: "cmd-" + msg.NewID(now), Type: typ, CabinetID: testCabinet,
+		IssuedAt: msg.At(now), ExpiresAt: msg.At(now.Add(time.Minute))}
+}
+
+func (r *rig) send(cmd msg.Command) {
+	r.t.Helper()
+	if err := r.d.command(r.ctx, cmd, time.Now()); err != nil {
+		r.t.Fatalf("command %s: %v", cmd.Type, err)
+	}
+}
+
+// session is the persisted session, or nil.
+func (r *rig) session() *ledger.Session {
+	r.t.Helper()
+	s, err := r.d.ledger.Session()
+	if errors.Is(err, ledger.ErrNoSession) {
+		return nil
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+func (r *rig) noSession() {
+	r.t.Helper()
+	if s := r.session(); s != nil {
+		r.t.Fatalf("session %s persisted in state %s, want none", s.ID, s.State)
+	}
+	if r.d.sess != nil {
+		r.t.Fatalf("session %s in memory, want none", r.d.sess.ID)
+	}
+}
+
+func (r *rig) door() sim.DoorState { return r.hw.Snapshot().Doors[0] }
+
+// locked fails unless the door is shut, its bolt out and the lock not
+// energised.
+func (r *rig) locked() {
+	r.t.Helper()
+	if d := r.door(); d.Open || !d.Locked || d.Energised {
+		r.t.Fatalf("door not shut and locked: %+v", d)
+	}
+}
+
+func (r *rig) sales() []msg.Sale {
+	r.t.Helper()
+	s, err := r.d.ledger.Sales(1, 100)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+func (r *rig) counters() msg.Counters {
+	r.t.Helper()
+	c, err := r.d.ledger.Counters()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
+func (r *rig) pending() []outbox.Entry {
+	r.t.Helper()
+	es, err := r.d.ledger.Outbox.Pending(0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return es
+}
+
+// replies returns the queued replies to command id.
+func (r *rig) replies(id string) []msg.Reply {
+	r.t.Helper()
+	var out []msg.Reply
+	for _, e := range r.pending() {
+		if e.Kind != outbox.KindReply {
+			continue
+		}
+		if e.Topic != r.d.topics.Reply() {
+			r.t.Fatalf("reply on topic %q", e.Topic)
+		}
+		var rep msg.Reply
+		if err := json.Unmarshal(e.Payload, &rep); err != nil {
+			r.t.Fatal(err)
+		}
+		if rep.CmdID == id {
+			out = append(out, rep)
+		}
+	}
+	return out
+}
+
+// reply fails unless exactly one reply to id is queued with the given code
+// ("" for ok), and returns it.
+func (r *rig) reply(id, code string) msg.Reply {
+	r.t.Helper()
+	reps := r.replies(id)
+	if len(reps) != 1 {
+		r.t.Fatalf("%d replies to %s, want 1: %+v", len(reps), id, reps)
+	}
+	rep := reps[0]
+	if rep.Error != code || rep.OK != (code == "") {
+		r.t.Fatalf("reply to %s: ok=%v error=%q detail=%q; want error %q", id, rep.OK, rep.Error, rep.Detail, code)
+	}
+	return rep
+}
+
+// alarms returns the queued alarms of a kind.
+func (r *rig) alarms(kind string) []msg.Alarm {
+	r.t.Helper()
+	var out []msg.Alarm
+	for _, e := range r.pending() {
+		if e.Kind != outbox.KindAlarm {
+			continue
+		}
+		var a msg.Alarm
+		if err := json.Unmarshal(e.Payload, &a); err != nil {
+			r.t.Fatal(err)
+		}
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// outboxSales returns the sales queued in the outbox.
+func (r *rig) outboxSales() []msg.Sale {
+	r.t.Helper()
+	var out []msg.Sale
+	for _, e := range r.pending() {
+		if e.Kind != outbox.KindSale {
+			continue
+		}
+		var s msg.Sale
+		if err := json.Unmarshal(e.Payload, &s); err != nil {
+			r.t.Fatal(err)
+		}
+		if s.Seq != e.SaleSeq || e.Topic != r.d.topics.Sale() {
+			r.t.Fatalf("outbox sale entry seq %d topic %q holds sale seq %d", e.SaleSeq, e.Topic, s.Seq)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// unlock sends a valid unlock and checks that it opened a session.
+func (r *rig) unlock() msg.Command {
+	r.t.Helper()
+	cmd := r.unlockCmd()
+	r.send(cmd)
+	r.reply(cmd.ID, "")
+	if s := r.session(); s == nil || s.ID != cmd.SessionID || s.State != ledger.StateUnlocked {
+		r.t.Fatalf("after unlock: persisted session %+v, want %s unlocked", s, cmd.SessionID)
+	}
+	return cmd
+}
+
+// stepToState steps until the in-memory session is in state (or gone, for
+// ""), then checks the persisted one agrees.
+func (r *rig) stepToState(state string) {
+	r.t.Helper()
+	stepUntil(r.t, r.d, func() bool {
+		if state == "" {
+			return r.d.sess == nil
+		}
+		return r.d.sess != nil && r.d.sess.State == state
+	}, 10*time.Second)
+	if state == "" {
+		r.noSession()
+		return
+	}
+	if s := r.session(); s == nil || s.State != state {
+		r.t.Fatalf("persisted session %+v, want state %s", s, state)
+	}
+}
+
+// wantLine is an expected sale line.
+type wantLine struct {
+	shelf int
+	sku   string
+	qty   int
+}
+
+// checkSale checks a committed sale's lines against the catalog.
+func (r *rig) checkSale(s msg.Sale, seq uint64, sessionID, status string, want []wantLine) {
+	r.t.Helper()
+	if s.Seq != seq || s.SessionID != sessionID || s.Status != status || s.CabinetID != testCabinet {
+		r.t.Fatalf("sale seq %d session %s status %s cabinet %s; want seq %d session %s status %s",
+			s.Seq, s.SessionID, s.Status, s.CabinetID, seq, sessionID, status)
+	}
+	if s.SaleID == "" || s.FW != FW || s.CatalogVersion != r.cat.Version {
+		r.t.Fatalf("sale header %+v", s)
+	}
+	if len(s.Lines) != len(want) {
+		r.t.Fatalf("sale lines %+v, want %+v", s.Lines, want)
+	}
+	var total int64
+	for i, w := range want {
+		l := s.Lines[i]
+		p, ok := r.d.catalog.Product(w.sku)
+		if !ok {
+			r.t.Fatalf("no product %s", w.sku)
+		}
+		if l.Shelf != w.shelf || l.SKU != w.sku || l.Qty != w.qty {
+			r.t.Fatalf("line %d: %d × %s from shelf %d, want %d × %s from shelf %d", i, l.Qty, l.SKU, l.Shelf, w.qty, w.sku, w.shelf)
+		}
+		if l.UnitPriceFen != p.PriceFen || l.AmountFen != int64(w.qty)*p.PriceFen {
+			r.t.Fatalf("line %d priced %d × %d = %d, catalog price %d", i, l.Qty, l.UnitPriceFen, l.AmountFen, p.PriceFen)
+		}
+		if l.CertNo != p.CertNo || l.Name != p.Name || l.SupplierID != p.SupplierID || l.Supplier != p.Supplier || l.OriginCode != p.OriginCode {
+			r.t.Fatalf("line %d traceability %+v does not match catalog %+v", i, l, p)
+		}
+		total += l.AmountFen
+	}
+	if s.TotalFen != total {
+		r.t.Fatalf("total %d, lines sum to %d", s.TotalFen, total)
+	}
+	if s.Lines == nil || s.Evidence == nil {
+		r.t.Fatal("sale lines or evidence encode as null")
+	}
+	if s.OpenedAt.IsZero() || s.OpenedAt.After(s.ClosedAt.Time) || s.ClosedAt.After(s.SettledAt.Time) {
+		r.t.Fatalf("sale times out of order: opened %v closed %v settled %v", s.OpenedAt, s.ClosedAt, s.SettledAt)
+	}
+}
+
+// checkOnlySale checks that the ledger and the outbox hold exactly one
+// sale, the same one, with the counters to match, and returns it.
+func (r *rig) checkOnlySale() msg.Sale {
+	r.t.Helper()
+	sales := r.sales()
+	if len(sales) != 1 {
+		r.t.Fatalf("%d sales in the ledger, want 1: %+v", len(sales), sales)
+	}
+	queued := r.outboxSales()
+	if len(queued) != 1 {
+		r.t.Fatalf("%d sales in the outbox, want 1", len(queued))
+	}
+	a, _ := json.Marshal(sales[0])
+	b, _ := json.Marshal(queued[0])
+	if string(a) != string(b) {
+		r.t.Fatalf("outbox sale differs from ledger sale:\n%s\n%s", b, a)
+	}
+	if c := r.counters(); c.Sales != 1 || c.LastSeq != 1 || c.AmountFen != sales[0].TotalFen {
+		r.t.Fatalf("counters %+v after one sale of %d fen", c, sales[0].TotalFen)
+	}
+	return sales[0]
+}
+
+func trueGrams(r *rig) map[int]float64 {
+	out := map[int]float64{}
+	for _, s := range r.hw.Snapshot().Shelves {
+		out[s.Shelf] = s.TrueG
+	}
+	return out
+}
+
+func TestShoppingSession(t *testing.T) {
+	r := newRig(t)
+	r.locked()
+	qrBefore := r.d.qr.Current(time.Now())
+	before := trueGrams(r)
+
+	// unlock: session and "before" weights persisted, lock energised, id
+	// in the replay cache, ok reply queued.
+	cmd := r.unlockCmd()
+	r.send(cmd)
+	s := r.session()
+	if s == nil || s.State != ledger.StateUnlocked || s.ID != cmd.SessionID || s.CmdID != cmd.ID || s.Door != 1 {
+		t.Fatalf("persisted session %+v", s)
+	}
+	if s.Buyer != *cmd.Buyer || s.LimitFen != cmd.LimitFen || s.CatalogVersion != r.cat.Version {
+		t.Fatalf("session lost the command's buyer, limit or catalog version: %+v", s)
+	}
+	if left := time.Until(s.Deadline); left <= 0 || left > r.cfg.UnlockWindow() {
+		t.Fatalf("deadline %v from now, want within the %v unlock window", left, r.cfg.UnlockWindow())
+	}
+	if len(s.Before) != 4 {
+		t.Fatalf("before weights %+v, want all 4 shelves", s.Before)
+	}
+	for i, b := range s.Before {
+		if b.Shelf != i+1 || math.Abs(b.Grams-before[b.Shelf]) > 3 || b.Samples == 0 || b.At.IsZero() {
+			t.Fatalf("before weight %+v, true load %.1f g", b, before[b.Shelf])
+		}
+	}
+	if d := r.door(); !d.Energised || d.Locked || d.Open {
+		t.Fatalf("after unlock the lock is %+v, want energised and the bolt in", d)
+	}
+	if !r.d.ledger.Seen(cmd.ID) {
+		t.Fatal("unlock id not in the replay cache")
+	}
+	if rep := r.reply(cmd.ID, ""); rep.Detail != "unlocked" {
+		t.Fatalf("reply %+v", rep)
+	}
+
+	// The shopper opens the door: door_open, lock released.
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateDoorOpen)
+	if s := r.session(); s.OpenedAt.IsZero() {
+		t.Fatal("opened_at not persisted")
+	}
+	if d := r.door(); d.Energised {
+		t.Fatalf("lock still energised with the door open: %+v", d)
+	}
+	if st := r.d.Status(); st.Mode != msg.ModeShopping || st.Session == nil || st.Session.ID != cmd.SessionID {
+		t.Fatalf("status %+v, want shopping", st)
+	}
+
+	// Takes two 莜面 from shelf 1, one 牛肉干 from shelf 2, one 莼菜 from
+	// shelf 4, and closes the door: settling, then the sale.
+	for _, tk := range []wantLine{{1, "NM-0001", 2}, {2, "QH-0204", 1}, {4, "CQ-0305", 1}} {
+		if err := r.hw.Take(tk.shelf, tk.sku, tk.qty); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateSettling)
+	if s := r.session(); s.ClosedAt.IsZero() || s.ClosedAt.Before(s.OpenedAt) {
+		t.Fatalf("closed_at %v, opened_at %v", s.ClosedAt, s.OpenedAt)
+	}
+	r.stepToState("")
+
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact,
+		[]wantLine{{1, "NM-0001", 2}, {2, "QH-0204", 1}, {4, "CQ-0305", 1}})
+	if want := int64(2*2680 + 5980 + 2880); sale.TotalFen != want {
+		t.Fatalf("total %d fen, want %d", sale.TotalFen, want)
+	}
+	if sale.Buyer != *cmd.Buyer {
+		t.Fatalf("sale buyer %+v, want %+v", sale.Buyer, *cmd.Buyer)
+	}
+	if len(sale.Evidence) != 4 {
+		t.Fatalf("evidence %+v, want 4 shelves", sale.Evidence)
+	}
+	for _, ev := range sale.Evidence {
+		want := map[int]float64{1: -2000, 2: -188, 3: 0, 4: -428}[ev.Shelf]
+		if math.Abs(ev.DeltaG-want) > 8 {
+			t.Errorf("shelf %d delta %.1f g, want about %.0f", ev.Shelf, ev.DeltaG, want)
+		}
+	}
+	r.reply(cmd.ID, "") // still exactly one reply
+	r.locked()
+	if r.d.qr.Current(time.Now()) == qrBefore {
+		t.Fatal("QR not rotated after the session")
+	}
+	if st := r.d.Status(); st.Mode != msg.ModeIdle || st.Counters.LastSeq != 1 {
+		t.Fatalf("status after the sale %+v", st)
+	}
+
+	// A normal session raises no alarm, and the goods that left are not
+	// an idle weight change.
+	stepFor(t, r.d, 500*time.Millisecond)
+	for _, kind := range []string{msg.AlarmDoorForced, msg.AlarmWeightWhileLocked, msg.AlarmUnknownObject, msg.AlarmLockFault} {
+		if a := r.alarms(kind); len(a) != 0 {
+			t.Errorf("alarm %s raised during a normal session: %+v", kind, a)
+		}
+	}
+	if n := len(r.sales()); n != 1 {
+		t.Fatalf("%d sales after idling, want 1", n)
+	}
+}
+
+func TestSessionWithNothingTakenIsEmpty(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateDoorOpen)
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleEmpty, nil)
+}
+
+func TestUnlockWindowExpires(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if d := r.door(); !d.Energised {
+		t.Fatalf("lock %+v, want energised", d)
+	}
+	// Nobody opens the door.
+	r.stepToState("")
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleCancelled, nil)
+	if sale.TotalFen != 0 || len(sale.Lines) != 0 {
+		t.Fatalf("cancelled sale charged %d fen: %+v", sale.TotalFen, sale.Lines)
+	}
+	r.locked()
+}
+
+func TestUnlockRefusals(t *testing.T) {
+	r := newRig(t)
+	good := r.unlockCmd() // its nonce must survive every refusal below
+
+	// refused checks a refusal: the code, no session, door still locked,
+	// the id not taken into the replay cache.
+	refused := func(t *testing.T, cmd msg.Command, code string) {
+		t.Helper()
+		r.t = t
+		defer func() { r.t = nil }()
+		r.send(cmd)
+		r.reply(cmd.ID, code)
+		r.noSession()
+		r.locked()
+		if r.d.ledger.Seen(cmd.ID) {
+			t.Fatal("refused command entered the replay cache")
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*msg.Command)
+		code   string
+	}{
+		{"missing buyer", func(c *msg.Command) { c.Buyer = nil }, msg.ErrBadRequest},
+		{"buyer without ref", func(c *msg.Command) { c.Buyer = &msg.Buyer{Kind: msg.BuyerPerson} }, msg.ErrBadRequest},
+		{"missing session id", func(c *msg.Command) { c.SessionID = "" }, msg.ErrBadRequest},
+		{"wrong cabinet", func(c *msg.Command) { c.CabinetID = "NM-150102-0008" }, msg.ErrWrongCabinet},
+		{"expired", func(c *msg.Command) {
+			now := time.Now()
+			c.IssuedAt, c.ExpiresAt = msg.At(now.Add(-2*time.Minute)), msg.At(now.Add(-time.Minute))
+		}, msg.ErrExpired},
+		{"stale qr nonce", func(c *msg.Command) { c.QRNonce = "AAAAAAAAAAAAAAAA" }, msg.ErrStaleQR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := good
+			cmd.ID = "cmd-" + msg.NewID(time.Now())
+			tc.mutate(&cmd)
+			refused(t, cmd, tc.code)
+		})
+	}
+	r.t = t
+
+	// None of them spent the nonce: the good unlock still opens.
+	r.send(good)
+	r.reply(good.ID, "")
+	if s := r.session(); s == nil || s.ID != good.SessionID {
+		t.Fatalf("good unlock after refusals: session %+v", s)
+	}
+
+	t.Run("busy", func(t *testing.T) {
+		r.t = t
+		defer func() { r.t = nil }()
+		cmd := r.unlockCmd() // a fresh code, scanned by someone else
+		r.send(cmd)
+		r.reply(cmd.ID, msg.ErrBusy)
+		if s := r.session(); s == nil || s.ID != good.SessionID || s.State != ledger.StateUnlocked {
+			t.Fatalf("session after busy refusal %+v, want %s unchanged", s, good.SessionID)
+		}
+		if r.d.ledger.Seen(cmd.ID) {
+			t.Fatal("refused command entered the replay cache")
+		}
+	})
+	r.t = t
+
+	// End the session by a cancel, then the same unlock again is a replay.
+	cancel := r.cmd(msg.CmdCancel)
+	cancel.SessionID = good.SessionID
+	r.send(cancel)
+	r.reply(cancel.ID, "")
+	r.noSession()
+	r.locked()
+
+	t.Run("replayed", func(t *testing.T) {
+		r.t = t
+		defer func() { r.t = nil }()
+		r.send(good)
+		reps := r.replies(good.ID)
+		if len(reps) != 2 || !reps[0].OK || reps[1].Error != msg.ErrReplayed {
+			t.Fatalf("replies to the replayed id %+v, want ok then replayed", reps)
+		}
+		r.noSession()
+		r.locked()
+	})
+	r.t = t
+
+	t.Run("used nonce under a new id", func(t *testing.T) {
+		cmd := good
+		cmd.ID = "cmd-" + msg.NewID(time.Now())
+		cmd.SessionID = "S-again"
+		refused(t, cmd, msg.ErrStaleQR)
+	})
+	r.t = t
+
+	if n := len(r.sales()); n != 1 {
+		t.Fatalf("%d sales, want only the cancelled one", n)
+	}
+}
+
+func TestCancelCommand(t *testing.T) {
+	r := newRig(t)
+
+	unknown := r.cmd(msg.CmdCancel)
+	unknown.SessionID = "S-nobody"
+	r.send(unknown)
+	r.reply(unknown.ID, msg.ErrUnknownSession)
+
+	cmd := r.unlock()
+	other := r.cmd(msg.CmdCancel)
+	other.SessionID = "S-someone-else"
+	r.send(other)
+	r.reply(other.ID, msg.ErrUnknownSession)
+	if s := r.session(); s == nil || s.ID != cmd.SessionID {
+		t.Fatal("a cancel for another session touched ours")
+	}
+
+	cancel := r.cmd(msg.CmdCancel)
+	cancel.SessionID = cmd.SessionID
+	r.send(cancel)
+	r.reply(cancel.ID, "")
+	r.noSession()
+	r.locked()
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleCancelled, nil)
+	if !r.d.ledger.Seen(cancel.ID) {
+		t.Fatal("cancel id not in the replay cache")
+	}
+	stepFor(t, r.d, 200*time.Millisecond)
+	if n := len(r.sales()); n != 1 {
+		t.Fatalf("%d sales, want 1", n)
+	}
+}
+
+func TestCancelAfterDoorOpenedIsBusy(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateDoorOpen)
+	cancel := r.cmd(msg.CmdCancel)
+	cancel.SessionID = cmd.SessionID
+	r.send(cancel)
+	r.reply(cancel.ID, msg.ErrBusy)
+	if s := r.session(); s == nil || s.State != ledger.StateDoorOpen {
+		t.Fatalf("session after refused cancel %+v", s)
+	}
+	if len(r.sales()) != 0 {
+		t.Fatal("a sale was committed with the shopper at the shelves")
+	}
+}
+
+// The door opened a moment before the cancel arrived, before the next
+// tick saw it: the shopper is at the shelves and must not get a cancelled
+// (free) session.
+func TestCancelRacingTheDoorOpening(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	// Past the reed switch's debounce (2 × 30 ms), without a step.
+	time.Sleep(150 * time.Millisecond)
+	cancel := r.cmd(msg.CmdCancel)
+	cancel.SessionID = cmd.SessionID
+	r.send(cancel)
+	r.reply(cancel.ID, msg.ErrBusy)
+	if s := r.session(); s == nil || s.State != ledger.StateDoorOpen {
+		t.Fatalf("session after cancel with the door open: %+v, want door_open", s)
+	}
+	if err := r.hw.Take(3, "CQ-0304", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	sale := r.checkOnlySale()
+	if sale.Status == msg.SaleCancelled || sale.TotalFen == 0 {
+		t.Fatalf("goods left on sale %+v", sale)
+	}
+}
+
+func TestJammedLock(t *testing.T) {
+	r := newRig(t)
+	if err := r.hw.JamLock(1, true); err != nil {
+		t.Fatal(err)
+	}
+	cmd := r.unlockCmd()
+	r.send(cmd) // waits LockTimeout for the bolt
+	r.reply(cmd.ID, msg.ErrLockFault)
+	r.noSession()
+	if d := r.door(); d.Energised || d.Open {
+		t.Fatalf("lock after a fault %+v, want released", d)
+	}
+	alarms := r.alarms(msg.AlarmLockFault)
+	if len(alarms) != 1 || alarms[0].Severity != msg.SevCritical || alarms[0].Detail["session"] != cmd.SessionID {
+		t.Fatalf("lock_fault alarms %+v", alarms)
+	}
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleCancelled, nil)
+	if !r.d.ledger.Seen(cmd.ID) {
+		t.Fatal("the unlock that faulted can be replayed")
+	}
+}
+
+func TestDoorForcedWhileIdle(t *testing.T) {
+	r := newRig(t)
+	if err := r.hw.OpenDoor(1, true); err != nil {
+		t.Fatal(err)
+	}
+	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmDoorForced)) > 0 }, 5*time.Second)
+	stepFor(t, r.d, 200*time.Millisecond)
+	a := r.alarms(msg.AlarmDoorForced)
+	if len(a) != 1 || a[0].Severity != msg.SevCritical || a[0].Detail["door"] != float64(1) {
+		t.Fatalf("door_forced alarms %+v, want one for door 1", a)
+	}
+	// The intruder takes a pack and shuts the door: the weight change is
+	// reported once the shelf is steady again.
+	if err := r.hw.Take(3, "CQ-0304", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmWeightWhileLocked)) > 0 }, 5*time.Second)
+	w := r.alarms(msg.AlarmWeightWhileLocked)[0]
+	if w.Detail["shelf"] != float64(3) || math.Abs(w.Detail["delta_g"].(float64)+500) > 8 {
+		t.Fatalf("weight alarm %+v, want shelf 3 about -500 g", w)
+	}
+	if len(r.sales()) != 0 {
+		t.Fatal("a forced opening made a sale")
+	}
+}
+
+func TestWeightChangedWhileLocked(t *testing.T) {
+	r := newRig(t)
+	// Something lands on shelf 2 with every door shut and no session.
+	if err := r.hw.Load(2, "QH-0201", 800, 5, 1); err != nil {
+		t.Fatal(err)
+	}
+	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmWeightWhileLocked)) > 0 }, 5*time.Second)
+	stepFor(t, r.d, 300*time.Millisecond)
+	a := r.alarms(msg.AlarmWeightWhileLocked)
+	if len(a) != 1 {
+		t.Fatalf("%d weight alarms for one change, want 1: %+v", len(a), a)
+	}
+	if a[0].Detail["shelf"] != float64(2) || math.Abs(a[0].Detail["delta_g"].(float64)-800) > 8 {
+		t.Fatalf("weight alarm %+v, want shelf 2 about +800 g", a[0])
+	}
+	if len(r.alarms(msg.AlarmDoorForced)) != 0 {
+		t.Fatal("door_forced without an opening")
+	}
+}
+
+func TestDoorOpenTooLong(t *testing.T) {
+	r := newRig(t, func(c *config.Config) { c.DoorOpenAlarmS = 1 })
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateDoorOpen)
+	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmDoorOpenTooLong)) > 0 }, 5*time.Second)
+	stepFor(t, r.d, 200*time.Millisecond)
+	if a := r.alarms(msg.AlarmDoorOpenTooLong); len(a) != 1 || a[0].Detail["session"] != cmd.SessionID {
+		t.Fatalf("door_open_too_long alarms %+v, want one", a)
+	}
+	if s := r.session(); !s.Alarmed {
+		t.Fatal("alarm not persisted with the session: it would repeat after a restart")
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	r.checkSale(r.checkOnlySale(), 1, cmd.SessionID, msg.SaleEmpty, nil)
+}
+
+func TestRecoverDoorOpenSession(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(ledger.StateDoorOpen)
+
+	// The firmware dies with the shopper at the shelves; the shopper goes
+	// on, shuts the door, and the firmware comes back.
+	r.restart()
+	if err := r.hw.Take(1, "NM-0003", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.Take(2, "QH-0201", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r.d.sess == nil || r.d.sess.ID != cmd.SessionID {
+		t.Fatalf("recovered session %+v", r.d.sess)
+	}
+	pr := r.alarms(msg.AlarmPowerRestored)
+	if len(pr) != 1 || pr[0].Detail["session"] != cmd.SessionID {
+		t.Fatalf("power_restored alarms %+v", pr)
+	}
+	r.stepToState("")
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact, []wantLine{{1, "NM-0003", 3}, {2, "QH-0201", 1}})
+	r.locked()
+
+	// Another restart finds nothing to finish: the sale stays the only one.
+	r.restart()
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.noSession()
+	stepFor(t, r.d, 300*time.Millisecond)
+	if got := r.checkOnlySale(); got.SaleID != sale.SaleID {
+		t.Fatalf("sale changed across a restart: %+v", got)
+	}
+}
+
+// persistUnlockedExpired leaves the ledger as a crash would right after an
+// unlock whose window has since passed: session unlocked, lock energised.
+func persistUnlockedExpired(r *rig) msg.Command {
+	r.t.Helper()
+	cmd := r.unlock()
+	s := *r.d.sess
+	s.Deadline = time.Now().Add(-time.Second).UTC()
+	if err := r.d.ledger.SaveSession(&s, nil); err != nil {
+		r.t.Fatal(err)
+	}
+	r.restart()
+	if d := r.door(); !d.Energised {
+		r.t.Fatalf("lock %+v, want still energised as the crash left it", d)
+	}
+	return cmd
+}
+
+func TestRecoverExpiredUnlockedSession(t *testing.T) {
+	r := newRig(t)
+	cmd := persistUnlockedExpired(r)
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := r.door(); d.Energised {
+		t.Fatalf("lock %+v after recovery, want released", d)
+	}
+	r.stepToState("")
+	r.locked()
+	sale := r.checkOnlySale()
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleCancelled, nil)
+}
+
+// The firmware died with the lock energised; the shopper opened the door,
+// took goods and shut it while it was down, after the unlock window. The
+// goods must be charged, not waved through on a "cancelled" sale.
+func TestRecoverExpiredUnlockedSessionWithGoodsTaken(t *testing.T) {
+	r := newRig(t)
+	cmd := persistUnlockedExpired(r)
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.Take(4, "CQ-0301", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	// Let the slam and the creep of the take die down, as a restart would.
+	time.Sleep(800 * time.Millisecond)
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	r.locked()
+	sale := r.checkOnlySale()
+	if sale.Status == msg.SaleCancelled || sale.SessionID != cmd.SessionID {
+		t.Fatalf("goods taken during the outage left on a cancelled sale: %+v", sale)
+	}
+	if len(sale.Lines) != 1 || sale.Lines[0].SKU != "CQ-0301" || sale.Lines[0].Qty != 1 {
+		t.Fatalf("sale lines %+v, want 1 × CQ-0301", sale.Lines)
+	}
+}
+
+// coldScale reads as a scale filter does before its first sample (no
+// samples, no error) until warm is set, as at a real start-up where the
+// firmware recovers before the HX711s have produced anything.
+type coldScale struct {
+	hal.Scale
+	warm *atomic.Bool
+}
+
+func (c coldScale) Reading() (hal.Reading, error) {
+	if !c.warm.Load() {
+		return hal.Reading{}, nil
+	}
+	return c.Scale.Reading()
+}
+
+// The same expiry as above, recovered before the scales have read: the
+// decision waits for the first readings instead of taking "no sample" for
+// zero grams (a phantom "goods moved") or for "nothing moved".
+func TestRecoverExpiredSessionWaitsForFirstReadings(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		take   bool
+		status string
+	}{
+		{"nothing taken", false, msg.SaleCancelled},
+		{"goods taken", true, msg.SaleExact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			var warm atomic.Bool
+			warm.Store(true)
+			r.wrap = func(hw hal.Cabinet) hal.Cabinet {
+				for i := range hw.Shelves {
+					hw.Shelves[i].Scale = coldScale{hw.Shelves[i].Scale, &warm}
+				}
+				return hw
+			}
+			cmd := persistUnlockedExpired(r)
+			if tc.take {
+				if err := r.hw.OpenDoor(1, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.hw.Take(4, "CQ-0301", 1); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.hw.CloseDoor(1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(800 * time.Millisecond)
+			warm.Store(false)
+			if err := r.d.recover(r.ctx); err != nil {
+				t.Fatal(err)
+			}
+			stepFor(t, r.d, 100*time.Millisecond)
+			if n := len(r.sales()); n != 0 {
+				t.Fatalf("%d sales judged before any scale had read: %+v", n, r.sales())
+			}
+			if d := r.door(); d.Energised {
+				t.Fatalf("lock %+v after recovery, want released", d)
+			}
+			warm.Store(true)
+			r.stepToState("")
+			r.locked()
+			sale := r.checkOnlySale()
+			var lines []wantLine
+			if tc.take {
+				lines = []wantLine{{4, "CQ-0301", 1}}
+			}
+			r.checkSale(sale, 1, cmd.SessionID, tc.status, lines)
+		})
+	}
+}
+
+func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
+	r := newRig(t)
+	if err := r.hw.FaultScale(2, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(noDataAfter + 100*time.Millisecond)
+	stepUntil(t, r.d, func() bool { return r.d.Status().Mode == msg.ModeOutOfService }, 5*time.Second)
+	st := r.d.Status()
+	if len(st.Faults) == 0 {
+		t.Fatalf("out of service without a fault: %+v", st)
+	}
+	a := r.alarms(msg.AlarmScaleFault)
+	if len(a) != 1 || a[0].Detail["shelf"] != float64(2) || a[0].Cleared || a[0].Severity != msg.SevCritical {
+		t.Fatalf("scale_fault alarms %+v, want one for shelf 2", a)
+	}
+
+	cmd := r.unlockCmd()
+	r.send(cmd)
+	r.reply(cmd.ID, msg.ErrOutOfService)
+	r.noSession()
+	r.locked()
+	stepFor(t, r.d, 200*time.Millisecond)
+	if n := len(r.alarms(msg.AlarmScaleFault)); n != 1 {
+		t.Fatalf("%d scale_fault alarms for one fault, want 1", n)
+	}
+
+	// Repaired: the alarm clears and the same code opens the door.
+	if err := r.hw.FaultScale(2, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.waitIdle()
+	a = r.alarms(msg.AlarmScaleFault)
+	if len(a) != 2 || !a[1].Cleared || a[1].Detail["shelf"] != float64(2) {
+		t.Fatalf("scale_fault alarms after repair %+v, want the fault then its clearing", a)
+	}
+	again := cmd
+	again.ID = "cmd-" + msg.NewID(time.Now())
+	r.send(again)
+	r.reply(again.ID, "")
+}
+
+func TestUnlockLimitOverCap(t *testing.T) {
+	r := newRig(t, func(c *config.Config) { c.MaxLimitFen = 20_000 })
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		code  string
+	}{
+		{"over the cap", 20_001, msg.ErrBadRequest},
+		{"unlimited", 0, msg.ErrBadRequest}, // limit_fen 0 means no limit: more than any cap
+		{"at the cap", 20_000, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.t = t
+			defer func() { r.t = nil }()
+			cmd := r.unlockCmd()
+			cmd.LimitFen = tc.limit
+			r.send(cmd)
+			r.reply(cmd.ID, tc.code)
+			if tc.code != "" {
+				r.noSession()
+				r.locked()
+			} else if s := r.session(); s == nil || s.LimitFen != tc.limit {
+				t.Fatalf("session %+v", s)
+			}
+		})
+	}
+}
+
+// The planogram's lint reaches the platform in the planogram's reply.
+func TestPlanogramLintReplied(t *testing.T) {
+	r := newRig(t)
+	rep := r.reply("planogram/1", "")
+	if len(rep.Warnings) == 0 || !slices.Equal(r.d.warnings, rep.Warnings) {
+		t.Fatalf("planogram reply warnings %q, device warnings %q", rep.Warnings, r.d.warnings)
+	}
+	// An older planogram is ignored without a reply; a bad one is refused
+	// and the one held stays.
+	stale := demo.Planogram(testCabinet)
+	r.d.applyPlanogram(stale)
+	if n := len(r.replies("planogram/1")); n != 1 {
+		t.Fatalf("%d replies to planogram 1 after a stale copy, want 1", n)
+	}
+	bad := demo.Planogram(testCabinet)
+	bad.Version = 2
+	bad.Shelves[0].SKUs = []string{"XX-0000"}
+	r.d.applyPlanogram(bad)
+	r.reply("planogram/2", msg.ErrBadRequest)
+	if p, _ := r.d.catalog.Planogram(); p.Version != 1 {
+		t.Fatalf("planogram %d held after a refused one, want 1", p.Version)
+	}
+}
