@@ -94,6 +94,16 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 				"shelf": sr.Shelf, "delta_g": round1(sr.DeltaG), "session": s.ID}))
 		}
 	}
+	// Units that appeared without being taken in this session look like
+	// our products but did not come off our shelves: a foreign object of
+	// a product's weight, or an item brought back from outside. Never
+	// charged (infer nets them out); flagged for a person to look at.
+	for _, sh := range strangers(res) {
+		status = msg.SaleAmbiguous
+		extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, map[string]any{
+			"shelf": sh.shelf, "sku": sh.sku, "qty": sh.qty, "session": s.ID,
+			"note": "weight of a product that was not taken in this session"}))
+	}
 	if len(unsellable) > 0 {
 		d.log.Warn("items not sellable were not charged", "session", s.ID, "items", unsellable)
 	}
@@ -311,4 +321,38 @@ func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 func (d *Device) scalesSteady(now time.Time) bool {
 	_, err := d.beforeWeights(now)
 	return err == nil
+}
+
+type stranger struct {
+	shelf int
+	sku   string
+	qty   int
+}
+
+// strangers lists units the chosen explanation adds beyond what it
+// removes anywhere in the cabinet.
+func strangers(res infer.Result) []stranger {
+	removed := map[string]int{}
+	for _, sr := range res.Shelves {
+		for sku, n := range sr.Removed {
+			removed[sku] += n
+		}
+	}
+	var out []stranger
+	for _, sr := range res.Shelves {
+		skus := make([]string, 0, len(sr.Added))
+		for sku := range sr.Added {
+			skus = append(skus, sku)
+		}
+		slices.Sort(skus)
+		for _, sku := range skus {
+			n := sr.Added[sku]
+			take := min(n, removed[sku])
+			removed[sku] -= take
+			if n > take {
+				out = append(out, stranger{shelf: sr.Shelf, sku: sku, qty: n - take})
+			}
+		}
+	}
+	return out
 }

@@ -9,7 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -20,6 +20,9 @@ import (
 type Broker struct {
 	srv  *mqtt.Server
 	addr string
+
+	once     sync.Once
+	closeErr error
 }
 
 // Start listens on addr (host:port; "127.0.0.1:0" picks a free port) and
@@ -60,11 +63,9 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 // Server exposes mochi for tests that inject faults through hooks.
 func (b *Broker) Server() *mqtt.Server { return b.srv }
 
-// Close stops the broker and disconnects every client.
+// Close stops the broker and disconnects every client. It may be called
+// more than once (mochi panics on a second Close of its own).
 func (b *Broker) Close() error {
-	err := b.srv.Close()
-	if err != nil && strings.Contains(err.Error(), "closed") {
-		return nil
-	}
-	return err
+	b.once.Do(func() { b.closeErr = b.srv.Close() })
+	return b.closeErr
 }
