@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -51,22 +52,33 @@ type rig struct {
 	key  ed25519.PrivateKey // the cabinet's key
 	d    *Device
 	open bool // d not yet closed
-	cat  msg.Catalog
+	// The demo data the cabinet was built and stocked from. Tests derive
+	// SKUs, weights and prices from it rather than repeat them.
+	cat   msg.Catalog
+	plan  msg.Planogram
+	stock map[int]map[string]int
 	// wrap, when set, changes the hardware the next Device sees.
 	wrap func(hal.Cabinet) hal.Cabinet
 }
 
 type rigOpt func(*config.Config)
 
-// newRig builds a four-shelf, one-door virtual cabinet stocked as the demo
-// planogram says, starts its scales, builds a Device on it with the demo
-// catalog and planogram applied, and steps it until every shelf is steady.
+// newRig builds a virtual cabinet with the demo planogram's shelves (four
+// behind door 1) stocked as the demo says, starts its scales, builds a
+// Device on it with the demo catalog and planogram applied, and steps it
+// until every shelf is steady.
 func newRig(t *testing.T, opts ...rigOpt) *rig {
 	t.Helper()
+	plan := demo.Planogram(testCabinet)
+	var shelves []sim.ShelfConfig
+	doors := 1
+	for _, sh := range plan.Shelves {
+		shelves = append(shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
+		doors = max(doors, sh.Door)
+	}
 	hw, err := sim.New(sim.Config{
-		Name: "test", Seed: 7, SampleRate: 100, Doors: 1,
-		Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}, {Shelf: 2, Door: 1}, {Shelf: 3, Door: 1}, {Shelf: 4, Door: 1}},
-		Scale:   scale.Opts{NoDataAfter: noDataAfter},
+		Name: "test", Seed: 7, SampleRate: 100, Doors: doors, Shelves: shelves,
+		Scale: scale.Opts{NoDataAfter: noDataAfter},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +89,8 @@ func newRig(t *testing.T, opts ...rigOpt) *rig {
 		byCode[p.SKU] = p
 	}
 	stock := demo.Stock()
-	for shelf := 1; shelf <= 4; shelf++ {
+	for _, sh := range plan.Shelves {
+		shelf := sh.Shelf
 		skus := make([]string, 0, len(stock[shelf]))
 		for sku := range stock[shelf] {
 			skus = append(skus, sku)
@@ -120,13 +133,13 @@ func newRig(t *testing.T, opts ...rigOpt) *rig {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := &rig{t: t, ctx: t.Context(), hw: hw, cfg: cfg, key: key, cat: cat}
+	r := &rig{t: t, ctx: t.Context(), hw: hw, cfg: cfg, key: key, cat: cat, plan: plan, stock: stock}
 	t.Cleanup(r.close)
 	r.start()
 	if err := r.d.catalog.ApplyCatalog(cat, cfg.Region); err != nil {
 		t.Fatal(err)
 	}
-	r.d.applyPlanogram(demo.Planogram(testCabinet))
+	r.d.applyPlanogram(plan)
 	if _, ok := r.d.catalog.Planogram(); !ok {
 		t.Fatal("demo planogram not applied")
 	}
@@ -147,6 +160,14 @@ func (r *rig) start() {
 		r.t.Fatal(err)
 	}
 	r.d, r.open = d, true
+}
+
+// use makes t the test the rig's helpers report to, until the returned
+// func puts the previous one back (for subtests).
+func (r *rig) use(t *testing.T) (restore func()) {
+	prev := r.t
+	r.t = t
+	return func() { r.t = prev }
 }
 
 func (r *rig) close() {
@@ -474,6 +495,82 @@ func (r *rig) checkOnlySale() msg.Sale {
 	return sales[0]
 }
 
+func (r *rig) product(sku string) msg.Product {
+	r.t.Helper()
+	for _, p := range r.cat.Products {
+		if p.SKU == sku {
+			return p
+		}
+	}
+	r.t.Fatalf("no product %s in the demo catalog", sku)
+	return msg.Product{}
+}
+
+// basket picks what a shopper takes: for each qty, a SKU with that much
+// stock from the next shelf the planogram lint does not flag (so the
+// weights tell every basket of a few units apart and the sale is exact),
+// varying which of the shelf's SKUs is picked. Lines come in shelf order,
+// as a sale lists them.
+func (r *rig) basket(qtys ...int) []wantLine {
+	r.t.Helper()
+	var plain []msg.PlanogramShelf
+	for _, sh := range r.plan.Shelves {
+		if sh.Shelf != demo.ConfusableShelf && sh.Door == 1 {
+			plain = append(plain, sh)
+		}
+	}
+	sort.Slice(plain, func(i, j int) bool { return plain[i].Shelf < plain[j].Shelf })
+	if len(qtys) > len(plain) {
+		r.t.Fatalf("demo planogram has %d plain shelves, test wants %d", len(plain), len(qtys))
+	}
+	var out []wantLine
+	for i, q := range qtys {
+		sh := plain[i]
+		var pick string
+		for k := range sh.SKUs {
+			if sku := sh.SKUs[(i+k)%len(sh.SKUs)]; r.stock[sh.Shelf][sku] >= q {
+				pick = sku
+				break
+			}
+		}
+		if pick == "" {
+			r.t.Fatalf("no SKU on shelf %d with %d units in the demo stock", sh.Shelf, q)
+		}
+		out = append(out, wantLine{sh.Shelf, pick, q})
+	}
+	return out
+}
+
+// take takes a basket from the open door's shelves.
+func (r *rig) take(b []wantLine) {
+	r.t.Helper()
+	for _, l := range b {
+		if err := r.hw.Take(l.shelf, l.sku, l.qty); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// price is what a basket costs by the catalog.
+func (r *rig) price(b []wantLine) int64 {
+	r.t.Helper()
+	var total int64
+	for _, l := range b {
+		total += int64(l.qty) * r.product(l.sku).PriceFen
+	}
+	return total
+}
+
+// grams is a basket's nominal weight per shelf.
+func (r *rig) grams(b []wantLine) map[int]float64 {
+	r.t.Helper()
+	out := map[int]float64{}
+	for _, l := range b {
+		out[l.shelf] += float64(l.qty) * r.product(l.sku).UnitWeightG
+	}
+	return out
+}
+
 func trueGrams(r *rig) map[int]float64 {
 	out := map[int]float64{}
 	for _, s := range r.hw.Snapshot().Shelves {
@@ -499,14 +596,14 @@ func TestShoppingSession(t *testing.T) {
 	if s.Buyer != *cmd.Buyer || s.LimitFen != cmd.LimitFen || s.CatalogVersion != r.cat.Version {
 		t.Fatalf("session lost the command's buyer, limit or catalog version: %+v", s)
 	}
-	if left := time.Until(s.Deadline); left <= 0 || left > r.cfg.UnlockWindow() {
-		t.Fatalf("deadline %v from now, want within the %v unlock window", left, r.cfg.UnlockWindow())
+	if w := r.cfg.UnlockWindow(); s.Deadline.Before(s.Received.Add(w)) || s.Deadline.After(time.Now().Add(w)) {
+		t.Fatalf("deadline %v for an unlock received %v, want the %v unlock window after it", s.Deadline, s.Received, w)
 	}
-	if len(s.Before) != 4 {
-		t.Fatalf("before weights %+v, want all 4 shelves", s.Before)
+	if len(s.Before) != len(r.plan.Shelves) {
+		t.Fatalf("before weights %+v, want every shelf", s.Before)
 	}
 	for i, b := range s.Before {
-		if b.Shelf != i+1 || math.Abs(b.Grams-before[b.Shelf]) > 3 || b.Samples == 0 || b.At.IsZero() {
+		if b.Shelf != r.d.hw.Shelves[i].Number || math.Abs(b.Grams-before[b.Shelf]) > 3 || b.Samples == 0 || b.At.IsZero() {
 			t.Fatalf("before weight %+v, true load %.1f g", b, before[b.Shelf])
 		}
 	}
@@ -535,13 +632,10 @@ func TestShoppingSession(t *testing.T) {
 		t.Fatalf("status %+v, want shopping", st)
 	}
 
-	// Takes two 莜面 from shelf 1, one 牛肉干 from shelf 2, one 莼菜 from
-	// shelf 4, and closes the door: settling, then the sale.
-	for _, tk := range []wantLine{{1, "NM-0001", 2}, {2, "QH-0204", 1}, {4, "CQ-0305", 1}} {
-		if err := r.hw.Take(tk.shelf, tk.sku, tk.qty); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Takes two units from one shelf and one from each of two others, and
+	// closes the door: settling, then the sale.
+	basket := r.basket(2, 1, 1)
+	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
@@ -552,19 +646,19 @@ func TestShoppingSession(t *testing.T) {
 	r.stepToState("")
 
 	sale := r.checkOnlySale()
-	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact,
-		[]wantLine{{1, "NM-0001", 2}, {2, "QH-0204", 1}, {4, "CQ-0305", 1}})
-	if want := int64(2*2680 + 5980 + 2880); sale.TotalFen != want {
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact, basket)
+	if want := r.price(basket); sale.TotalFen != want || want <= 0 {
 		t.Fatalf("total %d fen, want %d", sale.TotalFen, want)
 	}
 	if sale.Buyer != *cmd.Buyer {
 		t.Fatalf("sale buyer %+v, want %+v", sale.Buyer, *cmd.Buyer)
 	}
-	if len(sale.Evidence) != 4 {
-		t.Fatalf("evidence %+v, want 4 shelves", sale.Evidence)
+	if len(sale.Evidence) != len(r.plan.Shelves) {
+		t.Fatalf("evidence %+v, want every shelf", sale.Evidence)
 	}
+	taken := r.grams(basket)
 	for _, ev := range sale.Evidence {
-		want := map[int]float64{1: -2000, 2: -188, 3: 0, 4: -428}[ev.Shelf]
+		want := -taken[ev.Shelf]
 		if math.Abs(ev.DeltaG-want) > 8 {
 			t.Errorf("shelf %d delta %.1f g, want about %.0f", ev.Shelf, ev.DeltaG, want)
 		}
@@ -630,8 +724,7 @@ func TestUnlockRefusals(t *testing.T) {
 	// the id not taken into the replay cache.
 	refused := func(t *testing.T, cmd msg.Command, code string) {
 		t.Helper()
-		r.t = t
-		defer func() { r.t = nil }()
+		defer r.use(t)()
 		r.send(cmd)
 		r.reply(cmd.ID, code)
 		r.noSession()
@@ -662,7 +755,6 @@ func TestUnlockRefusals(t *testing.T) {
 			refused(t, cmd, tc.code)
 		})
 	}
-	r.t = t
 
 	// None of them spent the nonce: the good unlock still opens.
 	r.send(good)
@@ -672,8 +764,7 @@ func TestUnlockRefusals(t *testing.T) {
 	}
 
 	t.Run("busy", func(t *testing.T) {
-		r.t = t
-		defer func() { r.t = nil }()
+		defer r.use(t)()
 		cmd := r.unlockCmd() // a fresh code, scanned by someone else
 		r.send(cmd)
 		r.reply(cmd.ID, msg.ErrBusy)
@@ -684,7 +775,6 @@ func TestUnlockRefusals(t *testing.T) {
 			t.Fatal("refused command entered the replay cache")
 		}
 	})
-	r.t = t
 
 	// End the session by a cancel, then the same unlock again is a replay.
 	cancel := r.cmd(msg.CmdCancel)
@@ -695,8 +785,7 @@ func TestUnlockRefusals(t *testing.T) {
 	r.locked()
 
 	t.Run("replayed", func(t *testing.T) {
-		r.t = t
-		defer func() { r.t = nil }()
+		defer r.use(t)()
 		r.send(good)
 		reps := r.replies(good.ID)
 		if len(reps) != 2 || !reps[0].OK || reps[1].Error != msg.ErrReplayed {
@@ -705,7 +794,6 @@ func TestUnlockRefusals(t *testing.T) {
 		r.noSession()
 		r.locked()
 	})
-	r.t = t
 
 	t.Run("used nonce under a new id", func(t *testing.T) {
 		cmd := good
@@ -713,7 +801,6 @@ func TestUnlockRefusals(t *testing.T) {
 		cmd.SessionID = "S-again"
 		refused(t, cmd, msg.ErrStaleQR)
 	})
-	r.t = t
 
 	if n := len(r.sales()); n != 1 {
 		t.Fatalf("%d sales, want only the cancelled one", n)
@@ -791,17 +878,13 @@ func TestCancelRacingTheDoorOpening(t *testing.T) {
 	if s := r.session(); s == nil || s.State != ledger.StateDoorOpen {
 		t.Fatalf("session after cancel with the door open: %+v, want door_open", s)
 	}
-	if err := r.hw.Take(3, "CQ-0304", 1); err != nil {
-		t.Fatal(err)
-	}
+	basket := r.basket(1)
+	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
 	r.stepToState("")
-	sale := r.checkOnlySale()
-	if sale.Status == msg.SaleCancelled || sale.TotalFen == 0 {
-		t.Fatalf("goods left on sale %+v", sale)
-	}
+	r.checkSale(r.checkOnlySale(), 1, cmd.SessionID, msg.SaleExact, basket)
 }
 
 func TestJammedLock(t *testing.T) {
@@ -840,16 +923,16 @@ func TestDoorForcedWhileIdle(t *testing.T) {
 	}
 	// The intruder takes a pack and shuts the door: the weight change is
 	// reported once the shelf is steady again.
-	if err := r.hw.Take(3, "CQ-0304", 1); err != nil {
-		t.Fatal(err)
-	}
+	basket := r.basket(1)
+	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
 	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmWeightWhileLocked)) > 0 }, 5*time.Second)
 	w := r.alarms(msg.AlarmWeightWhileLocked)[0]
-	if w.Detail["shelf"] != float64(3) || math.Abs(w.Detail["delta_g"].(float64)+500) > 8 {
-		t.Fatalf("weight alarm %+v, want shelf 3 about -500 g", w)
+	shelf, grams := basket[0].shelf, r.grams(basket)[basket[0].shelf]
+	if w.Detail["shelf"] != float64(shelf) || math.Abs(w.Detail["delta_g"].(float64)+grams) > 8 {
+		t.Fatalf("weight alarm %+v, want shelf %d about %.0f g", w, shelf, -grams)
 	}
 	if len(r.sales()) != 0 {
 		t.Fatal("a forced opening made a sale")
@@ -858,8 +941,10 @@ func TestDoorForcedWhileIdle(t *testing.T) {
 
 func TestWeightChangedWhileLocked(t *testing.T) {
 	r := newRig(t)
-	// Something lands on shelf 2 with every door shut and no session.
-	if err := r.hw.Load(2, "QH-0201", 800, 5, 1); err != nil {
+	// A unit lands on a shelf with every door shut and no session.
+	l := r.basket(1)[0]
+	p := r.product(l.sku)
+	if err := r.hw.Load(l.shelf, l.sku, p.UnitWeightG, p.WeightTolG, 1); err != nil {
 		t.Fatal(err)
 	}
 	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmWeightWhileLocked)) > 0 }, 5*time.Second)
@@ -868,8 +953,8 @@ func TestWeightChangedWhileLocked(t *testing.T) {
 	if len(a) != 1 {
 		t.Fatalf("%d weight alarms for one change, want 1: %+v", len(a), a)
 	}
-	if a[0].Detail["shelf"] != float64(2) || math.Abs(a[0].Detail["delta_g"].(float64)-800) > 8 {
-		t.Fatalf("weight alarm %+v, want shelf 2 about +800 g", a[0])
+	if a[0].Detail["shelf"] != float64(l.shelf) || math.Abs(a[0].Detail["delta_g"].(float64)-p.UnitWeightG) > 8 {
+		t.Fatalf("weight alarm %+v, want shelf %d about +%.0f g", a[0], l.shelf, p.UnitWeightG)
 	}
 	if len(r.alarms(msg.AlarmDoorForced)) != 0 {
 		t.Fatal("door_forced without an opening")
@@ -909,12 +994,8 @@ func TestRecoverDoorOpenSession(t *testing.T) {
 	// The firmware dies with the shopper at the shelves; the shopper goes
 	// on, shuts the door, and the firmware comes back.
 	r.restart()
-	if err := r.hw.Take(1, "NM-0003", 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.hw.Take(2, "QH-0201", 1); err != nil {
-		t.Fatal(err)
-	}
+	basket := r.basket(3, 1)
+	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
@@ -930,7 +1011,7 @@ func TestRecoverDoorOpenSession(t *testing.T) {
 	}
 	r.stepToState("")
 	sale := r.checkOnlySale()
-	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact, []wantLine{{1, "NM-0003", 3}, {2, "QH-0201", 1}})
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact, basket)
 	r.locked()
 
 	// Another restart finds nothing to finish: the sale stays the only one.
@@ -986,9 +1067,8 @@ func TestRecoverExpiredUnlockedSessionWithGoodsTaken(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.hw.Take(4, "CQ-0301", 1); err != nil {
-		t.Fatal(err)
-	}
+	basket := r.basket(1)
+	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
@@ -1000,12 +1080,10 @@ func TestRecoverExpiredUnlockedSessionWithGoodsTaken(t *testing.T) {
 	r.stepToState("")
 	r.locked()
 	sale := r.checkOnlySale()
-	if sale.Status == msg.SaleCancelled || sale.SessionID != cmd.SessionID {
+	if sale.Status == msg.SaleCancelled {
 		t.Fatalf("goods taken during the outage left on a cancelled sale: %+v", sale)
 	}
-	if len(sale.Lines) != 1 || sale.Lines[0].SKU != "CQ-0301" || sale.Lines[0].Qty != 1 {
-		t.Fatalf("sale lines %+v, want 1 × CQ-0301", sale.Lines)
-	}
+	r.checkSale(sale, 1, cmd.SessionID, msg.SaleExact, basket)
 }
 
 // coldScale reads as a scale filter does before its first sample (no
@@ -1046,13 +1124,13 @@ func TestRecoverExpiredSessionWaitsForFirstReadings(t *testing.T) {
 				return hw
 			}
 			cmd := persistUnlockedExpired(r)
+			var basket []wantLine
 			if tc.take {
+				basket = r.basket(1)
 				if err := r.hw.OpenDoor(1, false); err != nil {
 					t.Fatal(err)
 				}
-				if err := r.hw.Take(4, "CQ-0301", 1); err != nil {
-					t.Fatal(err)
-				}
+				r.take(basket)
 				if err := r.hw.CloseDoor(1); err != nil {
 					t.Fatal(err)
 				}
@@ -1073,18 +1151,15 @@ func TestRecoverExpiredSessionWaitsForFirstReadings(t *testing.T) {
 			r.stepToState("")
 			r.locked()
 			sale := r.checkOnlySale()
-			var lines []wantLine
-			if tc.take {
-				lines = []wantLine{{4, "CQ-0301", 1}}
-			}
-			r.checkSale(sale, 1, cmd.SessionID, tc.status, lines)
+			r.checkSale(sale, 1, cmd.SessionID, tc.status, basket)
 		})
 	}
 }
 
 func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
 	r := newRig(t)
-	if err := r.hw.FaultScale(2, "dead"); err != nil {
+	dead := r.plan.Shelves[1].Shelf
+	if err := r.hw.FaultScale(dead, "dead"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(noDataAfter + 100*time.Millisecond)
@@ -1094,8 +1169,8 @@ func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
 		t.Fatalf("out of service without a fault: %+v", st)
 	}
 	a := r.alarms(msg.AlarmScaleFault)
-	if len(a) != 1 || a[0].Detail["shelf"] != float64(2) || a[0].Cleared || a[0].Severity != msg.SevCritical {
-		t.Fatalf("scale_fault alarms %+v, want one for shelf 2", a)
+	if len(a) != 1 || a[0].Detail["shelf"] != float64(dead) || a[0].Cleared || a[0].Severity != msg.SevCritical {
+		t.Fatalf("scale_fault alarms %+v, want one for shelf %d", a, dead)
 	}
 
 	cmd := r.unlockCmd()
@@ -1109,12 +1184,12 @@ func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
 	}
 
 	// Repaired: the alarm clears and the same code opens the door.
-	if err := r.hw.FaultScale(2, ""); err != nil {
+	if err := r.hw.FaultScale(dead, ""); err != nil {
 		t.Fatal(err)
 	}
 	r.waitIdle()
 	a = r.alarms(msg.AlarmScaleFault)
-	if len(a) != 2 || !a[1].Cleared || a[1].Detail["shelf"] != float64(2) {
+	if len(a) != 2 || !a[1].Cleared || a[1].Detail["shelf"] != float64(dead) {
 		t.Fatalf("scale_fault alarms after repair %+v, want the fault then its clearing", a)
 	}
 	again := cmd
@@ -1135,8 +1210,7 @@ func TestUnlockLimitOverCap(t *testing.T) {
 		{"at the cap", 20_000, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r.t = t
-			defer func() { r.t = nil }()
+			defer r.use(t)()
 			cmd := r.unlockCmd()
 			cmd.LimitFen = tc.limit
 			r.send(cmd)
@@ -1154,23 +1228,22 @@ func TestUnlockLimitOverCap(t *testing.T) {
 // The planogram's lint reaches the platform in the planogram's reply.
 func TestPlanogramLintReplied(t *testing.T) {
 	r := newRig(t)
-	rep := r.reply("planogram/1", "")
+	rep := r.reply(fmt.Sprintf("planogram/%d", r.plan.Version), "")
 	if len(rep.Warnings) == 0 || !slices.Equal(r.d.warnings, rep.Warnings) {
 		t.Fatalf("planogram reply warnings %q, device warnings %q", rep.Warnings, r.d.warnings)
 	}
 	// An older planogram is ignored without a reply; a bad one is refused
 	// and the one held stays.
-	stale := demo.Planogram(testCabinet)
-	r.d.applyPlanogram(stale)
-	if n := len(r.replies("planogram/1")); n != 1 {
-		t.Fatalf("%d replies to planogram 1 after a stale copy, want 1", n)
+	r.d.applyPlanogram(r.plan)
+	if n := len(r.replies(fmt.Sprintf("planogram/%d", r.plan.Version))); n != 1 {
+		t.Fatalf("%d replies to the planogram after a stale copy, want 1", n)
 	}
 	bad := demo.Planogram(testCabinet)
-	bad.Version = 2
+	bad.Version = r.plan.Version + 1
 	bad.Shelves[0].SKUs = []string{"XX-0000"}
 	r.d.applyPlanogram(bad)
-	r.reply("planogram/2", msg.ErrBadRequest)
-	if p, _ := r.d.catalog.Planogram(); p.Version != 1 {
-		t.Fatalf("planogram %d held after a refused one, want 1", p.Version)
+	r.reply(fmt.Sprintf("planogram/%d", bad.Version), msg.ErrBadRequest)
+	if p, _ := r.d.catalog.Planogram(); p.Version != r.plan.Version {
+		t.Fatalf("planogram %d held after a refused one, want %d", p.Version, r.plan.Version)
 	}
 }

@@ -16,13 +16,34 @@ type Backoff struct {
 	rnd      func() float64
 }
 
+// Bounds NewBackoff clamps to: a minimum of zero would never grow (the
+// reconnect loop would hammer the broker), and keeping max ≤ 1<<62 keeps
+// min + jitter inside int64.
+const (
+	backoffFloor   = time.Millisecond
+	backoffCeiling = time.Duration(1 << 62)
+)
+
 // NewBackoff returns a backoff between min and max; rnd (a uniform [0,1)
-// source) may be nil for math/rand/v2.
+// source) may be nil for math/rand/v2. min is raised to 1ms and max to
+// min, so a misconfigured backoff still backs off.
 func NewBackoff(min, max time.Duration, rnd func() float64) *Backoff {
 	if rnd == nil {
 		rnd = rand.Float64
 	}
+	min = clampDur(min, backoffFloor, backoffCeiling)
+	max = clampDur(max, min, backoffCeiling)
 	return &Backoff{min: min, max: max, rnd: rnd}
+}
+
+func clampDur(d, lo, hi time.Duration) time.Duration {
+	switch {
+	case d < lo:
+		return lo
+	case d > hi:
+		return hi
+	}
+	return d
 }
 
 // Next returns the next wait: uniform in [min, cur], cur doubling up to max.
@@ -30,9 +51,10 @@ func (b *Backoff) Next() time.Duration {
 	if b.cur == 0 {
 		b.cur = b.min
 	} else {
-		b.cur *= 2
-		if b.cur > b.max {
+		if b.cur > b.max/2 { // compare before doubling: never overflows
 			b.cur = b.max
+		} else {
+			b.cur *= 2
 		}
 	}
 	return b.min + time.Duration(b.rnd()*float64(b.cur-b.min+1))

@@ -20,7 +20,8 @@ const (
 type Publisher interface {
 	Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error
 	Connected() bool
-	Up() <-chan struct{}
+	// Changed is closed at the next up or down transition (see Link.Changed).
+	Changed() <-chan struct{}
 	Epoch() uint64
 }
 
@@ -29,9 +30,9 @@ type Drainer struct {
 	Outbox  *outbox.Outbox
 	Link    Publisher
 	Signer  msg.Signer
-	AckMode string        // AckPlatform (default) or AckBroker
-	AckWait time.Duration // republish an unacked sale after this (default 60s)
-	Batch   int           // entries per pass (default 64): bounds the rate after an outage
+	AckMode string        // AckPlatform (default, and for any unknown value) or AckBroker
+	AckWait time.Duration // republish an unacked sale after this (default 60s, checked every Tick)
+	Batch   int           // publishes per pass (default 64): ctx is checked between passes
 	Tick    time.Duration // pass interval when nothing wakes it (default 1s)
 	Logger  *slog.Logger
 	// Published, if set, is called after each successful publish.
@@ -42,28 +43,17 @@ type Drainer struct {
 
 // Run drains until ctx ends.
 func (d *Drainer) Run(ctx context.Context) error {
-	if d.AckMode == "" {
-		d.AckMode = AckPlatform
-	}
-	if d.AckWait == 0 {
-		d.AckWait = 60 * time.Second
-	}
-	if d.Batch == 0 {
-		d.Batch = 64
-	}
-	if d.Tick == 0 {
-		d.Tick = time.Second
-	}
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.sent = map[uint64]uint64{}
+	d.init()
 	t := time.NewTicker(d.Tick)
 	defer t.Stop()
 	for {
-		more := d.pass(ctx)
-		if more {
-			// A full batch went out: go on at once but let other work run.
+		// Taken before the pass: a reconnect during or after the pass
+		// closes it and brings the next pass at once (a new epoch makes
+		// every unacked sale due). Changed, unlike Up, stays open while
+		// the link is steadily up, so waiting on it cannot spin.
+		changed := d.Link.Changed()
+		if d.pass(ctx) {
+			// A full batch went out: go on at once unless ctx ended.
 			select {
 			case <-ctx.Done():
 				return nil
@@ -75,17 +65,38 @@ func (d *Drainer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-d.Outbox.Wake():
-		case <-d.Link.Up():
-			// Up is closed while connected; avoid spinning on it.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-d.Outbox.Wake():
-			case <-t.C:
-			}
+		case <-changed:
 		case <-t.C:
 		}
 	}
+}
+
+// init fills in the defaults. Non-positive values get them too: a
+// negative Batch would make every pass report "more" without publishing
+// (a busy loop), a negative Tick panics in NewTicker, a negative AckWait
+// republishes on every pass.
+func (d *Drainer) init() {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.AckMode != AckBroker {
+		// Fail safe: only an explicit broker mode may release a sale
+		// before the platform has acknowledged it.
+		if d.AckMode != "" && d.AckMode != AckPlatform {
+			d.Logger.Error("unknown ack mode, using platform acks", "ack_mode", d.AckMode)
+		}
+		d.AckMode = AckPlatform
+	}
+	if d.AckWait <= 0 {
+		d.AckWait = 60 * time.Second
+	}
+	if d.Batch <= 0 {
+		d.Batch = 64
+	}
+	if d.Tick <= 0 {
+		d.Tick = time.Second
+	}
+	d.sent = map[uint64]uint64{}
 }
 
 // pass publishes what is due; it reports whether it stopped at the batch

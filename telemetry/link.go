@@ -81,9 +81,10 @@ type Link struct {
 	dropped atomic.Uint64
 	epoch   atomic.Uint64 // incremented on every successful connect
 
-	mu     sync.Mutex
-	client mqtt.Client // nil while down
-	up     chan struct{}
+	mu      sync.Mutex
+	client  mqtt.Client   // nil while down
+	up      chan struct{} // closed while up; replaced when the link goes down
+	changed chan struct{} // closed and replaced at every up or down transition
 }
 
 // New checks the options and returns a Link; Run connects it.
@@ -96,7 +97,8 @@ func New(o Opts) (*Link, error) {
 		return nil, fmt.Errorf("telemetry: bad client id %q", o.ClientID)
 	}
 	bridgePahoLogs(o.Logger)
-	return &Link{o: o, inbound: make(chan Inbound, o.InboundDepth), up: make(chan struct{})}, nil
+	return &Link{o: o, inbound: make(chan Inbound, o.InboundDepth),
+		up: make(chan struct{}), changed: make(chan struct{})}, nil
 }
 
 // Inbound delivers received messages. Handlers never block paho: when the
@@ -125,6 +127,22 @@ func (l *Link) Up() <-chan struct{} {
 	return l.up
 }
 
+// Changed returns a channel closed at the link's next transition (up or
+// down) after the call. Unlike Up, it is not closed in the steady state, so
+// a loop can wait on it without spinning; take it before checking the
+// state, and a transition in between is not missed.
+func (l *Link) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// transitionLocked wakes everyone waiting on Changed; l.mu must be held.
+func (l *Link) transitionLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
 // Publish sends one message and waits for the broker's PUBACK (QoS 1) or
 // the write (QoS 0), or for ctx.
 func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
@@ -148,7 +166,8 @@ func wait(ctx context.Context, t mqtt.Token) error {
 
 // Run connects and keeps connecting with jittered backoff until ctx ends.
 // On return the link has published its offline state (when it could) and
-// disconnected.
+// disconnected. Cancelled in the middle of a connect attempt, it returns
+// when that attempt ends (at most ConnectTimeout).
 func (l *Link) Run(ctx context.Context) error {
 	bo := NewBackoff(l.o.MinBackoff, l.o.MaxBackoff, nil)
 	logf := NewRateLimited(l.o.Logger, time.Minute)
@@ -171,6 +190,7 @@ func (l *Link) Run(ctx context.Context) error {
 		l.client = c
 		l.epoch.Add(1)
 		close(l.up)
+		l.transitionLocked()
 		l.mu.Unlock()
 
 		select {
@@ -200,6 +220,7 @@ func (l *Link) goDown() {
 	l.mu.Lock()
 	l.client = nil
 	l.up = make(chan struct{})
+	l.transitionLocked()
 	l.mu.Unlock()
 }
 
@@ -208,6 +229,7 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 	opts := mqtt.NewClientOptions().
 		AddBroker(l.o.Broker).
 		SetClientID(l.o.ClientID).
+		SetProtocolVersion(4). // MQTT 3.1.1 only: no silent retry of every failed handshake as 3.1
 		SetCleanSession(true).
 		SetAutoReconnect(false). // our loop reconnects, with jitter
 		SetConnectRetry(false).
@@ -223,7 +245,13 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 			}
 		})
 	c := mqtt.NewClient(opts)
-	if err := wait(ctx, c.Connect()); err != nil {
+	ct := c.Connect()
+	if err := wait(ctx, ct); err != nil {
+		// Cancelled mid-connect: paho's attempt runs on until its own
+		// ConnectTimeout and Disconnect cannot cut it short. Wait for it,
+		// so that nothing of this client (a socket, a late CONNECT under
+		// our client id) outlives Run.
+		<-ct.Done()
 		c.Disconnect(0)
 		return nil, err
 	}

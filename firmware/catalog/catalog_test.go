@@ -21,9 +21,36 @@ import (
 
 const cabinet = "NM-150102-0007"
 
-// hardware is the shelf → door map of a one-door, four-shelf cabinet with a
-// second door holding shelf 5.
-var hardware = map[int]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 2}
+// hardware is the shelf → door map of a cabinet with the demo planogram's
+// shelves plus one more, door2Shelf, behind a second door.
+var hardware, door2Shelf = func() (map[int]int, int) {
+	m := map[int]int{}
+	top := 0
+	for _, sh := range demo.Planogram(cabinet).Shelves {
+		m[sh.Shelf] = sh.Door
+		top = max(top, sh.Shelf)
+	}
+	m[top+1] = 2
+	return m, top + 1
+}()
+
+// freeSKU is a catalog SKU the demo planogram does not place.
+func freeSKU(t *testing.T) string {
+	t.Helper()
+	placed := map[string]bool{}
+	for _, sh := range demo.Planogram(cabinet).Shelves {
+		for _, sku := range sh.SKUs {
+			placed[sku] = true
+		}
+	}
+	for _, p := range catalogAt(1).Products {
+		if !placed[p.SKU] {
+			return p.SKU
+		}
+	}
+	t.Fatal("the demo catalog has no SKU outside the planogram")
+	return ""
+}
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -125,7 +152,7 @@ func TestApplyCatalogPersistsAcrossReopen(t *testing.T) {
 	if _, ok := s.Catalog(); ok || s.Version() != 0 {
 		t.Fatal("a fresh store holds a catalog")
 	}
-	if _, ok := s.Product("NM-0001"); ok {
+	if _, ok := s.Product(catalogAt(1).Products[0].SKU); ok {
 		t.Fatal("a fresh store knows a product")
 	}
 	c := catalogAt(1)
@@ -309,8 +336,10 @@ func TestApplyPlanogramAcceptsAndLints(t *testing.T) {
 		if w.Shelf != demo.ConfusableShelf {
 			t.Errorf("warning for shelf %d (%s), want only shelf %d", w.Shelf, w.Text, demo.ConfusableShelf)
 		}
-		if !slices.Equal(w.SKUs, []string{"CQ-0303", "CQ-0304"}) {
-			t.Errorf("warning names %v, want the two 花椒 packs", w.SKUs)
+		onShelf := p.Shelves[slices.IndexFunc(p.Shelves,
+			func(sh msg.PlanogramShelf) bool { return sh.Shelf == demo.ConfusableShelf })].SKUs
+		if len(w.SKUs) < 2 || slices.ContainsFunc(w.SKUs, func(sku string) bool { return !slices.Contains(onShelf, sku) }) {
+			t.Errorf("warning names %v, want two or more of shelf %d's SKUs %v", w.SKUs, demo.ConfusableShelf, onShelf)
 		}
 		if w.Text == "" {
 			t.Error("warning without text")
@@ -322,6 +351,7 @@ func TestApplyPlanogramAcceptsAndLints(t *testing.T) {
 
 func TestApplyPlanogramRefusals(t *testing.T) {
 	const held = 3
+	extra := freeSKU(t)
 	base := func() msg.Planogram {
 		p := demo.Planogram(cabinet)
 		p.Version = held + 1
@@ -338,16 +368,16 @@ func TestApplyPlanogramRefusals(t *testing.T) {
 		{name: "for us, told another id", plan: base, cabID: "NM-150102-0008", want: ErrInvalid},
 		{name: "same version", plan: func() msg.Planogram { p := base(); p.Version = held; return p }, want: ErrStale},
 		{name: "older version", plan: func() msg.Planogram { p := base(); p.Version = 1; return p }, want: ErrStale},
-		{name: "unknown sku", plan: func() msg.Planogram { p := base(); p.Shelves[1].SKUs[1] = "QH-9999"; return p }, want: ErrInvalid},
+		{name: "unknown sku", plan: func() msg.Planogram { p := base(); p.Shelves[1].SKUs[0] = "XX-9999"; return p }, want: ErrInvalid},
 		{name: "shelf not in the hardware", plan: func() msg.Planogram {
 			p := base()
-			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: 9, Door: 1, SKUs: []string{"NM-0002"}})
+			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: 99, Door: 1, SKUs: []string{extra}})
 			return p
 		}, want: ErrInvalid},
-		{name: "shelf behind the wrong door", plan: func() msg.Planogram { p := base(); p.Shelves[3].Door = 2; return p }, want: ErrInvalid},
+		{name: "shelf behind the wrong door", plan: func() msg.Planogram { p := base(); p.Shelves[len(p.Shelves)-1].Door = 2; return p }, want: ErrInvalid},
 		{name: "door-2 shelf said to be behind door 1", plan: func() msg.Planogram {
 			p := base()
-			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: 5, Door: 1, SKUs: []string{"NM-0002"}})
+			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: door2Shelf, Door: 1, SKUs: []string{extra}})
 			return p
 		}, want: ErrInvalid},
 		{name: "sku listed twice on a shelf", plan: func() msg.Planogram {
@@ -357,14 +387,16 @@ func TestApplyPlanogramRefusals(t *testing.T) {
 		}, want: ErrInvalid},
 		{name: "shelf listed twice", plan: func() msg.Planogram {
 			p := base()
-			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: 2, Door: 1, SKUs: []string{"NM-0002"}})
+			p.Shelves = append(p.Shelves, msg.PlanogramShelf{Shelf: p.Shelves[1].Shelf, Door: p.Shelves[1].Door, SKUs: []string{extra}})
 			return p
 		}, want: ErrInvalid},
 		{name: "no shelves", plan: func() msg.Planogram { p := base(); p.Shelves = nil; return p }, want: ErrInvalid},
 		{name: "too many skus on a shelf", plan: func() msg.Planogram {
 			p := base()
-			p.Shelves[0].SKUs = []string{"NM-0001", "NM-0002", "NM-0003", "NM-0004", "NM-0005",
-				"QH-0201", "QH-0202", "QH-0203", "QH-0204"}
+			p.Shelves[0].SKUs = nil
+			for _, prod := range catalogAt(1).Products[:MaxSKUsShelf+1] {
+				p.Shelves[0].SKUs = append(p.Shelves[0].SKUs, prod.SKU)
+			}
 			return p
 		}, want: ErrInvalid},
 		{name: "no catalog yet", plan: base, noCat: true, want: ErrInvalid},

@@ -1,8 +1,6 @@
 package infer
 
 import (
-	"os"
-	"strconv"
 	"cmp"
 	"math"
 	"slices"
@@ -130,10 +128,14 @@ func (e *engine) choose(work []*shelfWork) Result {
 		// No combination matches every moved unit of the mixed shelves:
 		// their changes are not moves after all, so nothing explains them.
 		// Pure shelves always combine, so a second attempt succeeds.
+		changed := false
 		for _, w := range work {
-			if w.mixedRound {
-				w.unexplained = true
+			if w.mixedRound && !w.unexplained {
+				w.unexplained, changed = true, true
 			}
+		}
+		if !changed { // unreachable by the argument above; never loop
+			return e.floorBasket(work, lists)
 		}
 	}
 }
@@ -206,7 +208,7 @@ func (e *engine) rank(work []*shelfWork, lists [][]cand) (Result, bool) {
 	}
 
 	// Move rescue: is a combination using one strictly cheaper?
-	if r, ok, capped := e.rescue(work, lists, best.price, top1-rescueGate()); capped {
+	if r, ok, capped := e.rescue(work, lists, best.price, top1-rescueGateLogL); capped {
 		return e.floorBasket(work, lists), true
 	} else if ok {
 		margin = r.logL - top1
@@ -239,8 +241,8 @@ func next(idx []int, lists [][]cand) bool {
 }
 
 // rescue looks, by branch and bound, for the cheapest combination that uses
-// at least one rescue candidate, assumes at most MaxMoves moved units, is
-// matched, and is strictly cheaper than limit. It extends lists in place
+// at least one rescue candidate, assumes at most rescueMaxMoves moved units,
+// is matched, is at least minLogL likely and is strictly cheaper than limit. It extends lists in place
 // with the rescue candidates. The third result reports that the node cap
 // was hit.
 func (e *engine) rescue(work []*shelfWork, lists [][]cand, limit int64, minLogL float64) (pick, bool, bool) {
@@ -296,7 +298,7 @@ func (e *engine) rescue(work []*shelfWork, lists [][]cand, limit int64, minLogL 
 			capped = true
 			return
 		}
-		if t.rescued > e.opt.MaxMoves {
+		if t.rescued > rescueMaxMoves {
 			return
 		}
 		if k == n {
@@ -450,11 +452,4 @@ func unexplainedShelves(work []*shelfWork) []int {
 		}
 	}
 	return out
-}
-
-func rescueGate() float64 {
-	if v, err := strconv.ParseFloat(os.Getenv("GATE"), 64); err == nil {
-		return v
-	}
-	return math.Inf(1)
 }

@@ -290,11 +290,44 @@ func TestNeverOvercharges(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	var nilOpt *Options
-	want := Options{K: 4.5, CreepFrac: 0.001, MaxItems: 30, MaxAdds: 3, MaxMoves: 1, MinNoiseG: 0.3}
+	want := Options{K: 4.5, CreepFrac: 0.001, MaxItems: 30, MaxAdds: 3, MinNoiseG: 0.3}
 	if got := nilOpt.resolved(); got != want {
 		t.Errorf("nil options = %+v, want %+v", got, want)
 	}
 	if got := (&Options{K: 3, MaxItems: -1}).resolved(); got.K != 3 || got.MaxItems != 30 {
 		t.Errorf("partial options = %+v", got)
+	}
+}
+
+func TestInferCapsFallBackToFloor(t *testing.T) {
+	// Five light SKUs with wide tolerances: thousands of removal vectors fit
+	// 300 g, beyond the per-shelf cap. The floor must still never exceed
+	// what the shopper took (25 × 12 g here).
+	var skus []SKU
+	for i, w := range []float64{10, 11, 12, 13, 14} {
+		skus = append(skus, SKU{SKU: string(rune('a' + i)), UnitG: w, TolG: 4, PriceFen: 100 * int64(i+1)})
+	}
+	in := []Shelf{
+		{Shelf: 1, SKUs: skus, BeforeG: 1000, AfterG: 700, NoiseG: 0.2},
+		{Shelf: 2, SKUs: []SKU{skuA}, BeforeG: 1000, AfterG: 600.5, NoiseG: 0.2},
+	}
+	r := Infer(in, nil, nil)
+	if r.Status != StatusAmbiguous || r.MarginLogL != 0 {
+		t.Errorf("status %q margin %v, want the capped fallback", r.Status, r.MarginLogL)
+	}
+	var fen int64
+	for _, l := range r.Lines {
+		switch l.SKU {
+		case "T-A":
+			fen += int64(l.Qty) * skuA.PriceFen
+		default:
+			fen += int64(l.Qty) * 100 * int64(l.SKU[0]-'a'+1)
+		}
+	}
+	if truth := 25*300 + skuA.PriceFen; fen > int64(truth) {
+		t.Errorf("floor charged %d fen > true %d (lines %v)", fen, truth, r.Lines)
+	}
+	if !reflect.DeepEqual(r.Lines, []Line{{2, "T-A", 1}}) {
+		t.Errorf("lines = %v, want the unambiguous shelf 2 charged", r.Lines)
 	}
 }

@@ -31,6 +31,10 @@ func testLogger(t testing.TB) *slog.Logger {
 // fastConfig shortens the intervals so tests see heartbeats and timeouts.
 func fastConfig(c *config.Config) {
 	c.HeartbeatS = 1
+	// A broker restart can lose a PUBACKed sale before the platform has
+	// resubscribed; the cabinet's answer is to publish again after
+	// ack_wait, which the tests shorten from 60 s.
+	c.AckWaitS = 3
 	c.UnlockWindowS = 10
 }
 

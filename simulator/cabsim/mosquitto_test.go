@@ -207,7 +207,7 @@ func purchaseAcrossRestart(t *testing.T, s *Sim, b restartable) {
 		t.Fatalf("platform holds %d sales, gaps %v; want exactly 1", len(recs), gaps)
 	}
 	sale := sales[0].Sale
-	if sale.Seq != 1 || sale.TotalFen != 8800 || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
+	if sale.Seq != 1 || sale.TotalFen != 11800 || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
 		t.Fatalf("wrong sale after restart: %+v", sale)
 	}
 	// The outbox drains once the platform's ack comes.

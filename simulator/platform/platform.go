@@ -177,7 +177,9 @@ func (p *Platform) Start(ctx context.Context) error {
 func (p *Platform) connect(ctx context.Context, lost chan struct{}) (mqtt.Client, error) {
 	opts := mqtt.NewClientOptions().AddBroker(p.o.Broker).
 		SetClientID(fmt.Sprintf("bangfu-platform-sim-%x", p.PublicKey()[:4])).
-		SetCleanSession(true).SetOrderMatters(false).
+		// A persistent session: the broker queues cabinet messages while
+		// the platform itself is briefly away.
+		SetCleanSession(false).SetOrderMatters(false).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
 		SetConnectionLostHandler(func(mqtt.Client, error) {
 			select {

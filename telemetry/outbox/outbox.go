@@ -54,9 +54,9 @@ func Init(tx *bolt.Tx) error {
 
 // Append adds e inside tx and returns its id.
 func Append(tx *bolt.Tx, e Entry) (uint64, error) {
-	b := tx.Bucket(bucket)
-	if b == nil {
-		return 0, errors.New("outbox: bucket missing (Init not called)")
+	b, err := bkt(tx)
+	if err != nil {
+		return 0, err
 	}
 	if e.Kind == "" || e.Topic == "" {
 		return 0, errors.New("outbox: entry needs kind and topic")
@@ -73,6 +73,18 @@ func Append(tx *bolt.Tx, e Entry) (uint64, error) {
 		return 0, fmt.Errorf("outbox: put: %w", err)
 	}
 	return id, nil
+}
+
+// errNoBucket is returned when the outbox bucket does not exist (Init was
+// never run on this file); the drain logs it instead of panicking.
+var errNoBucket = errors.New("outbox: bucket missing (Init not called)")
+
+func bkt(tx *bolt.Tx) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucket)
+	if b == nil {
+		return nil, errNoBucket
+	}
+	return b, nil
 }
 
 func key(id uint64) []byte {
@@ -108,9 +120,9 @@ func (o *Outbox) Wake() <-chan struct{} { return o.notify }
 func (o *Outbox) Pending(limit int) ([]Entry, error) {
 	var out []Entry
 	err := o.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b == nil {
-			return errors.New("outbox: bucket missing")
+		b, err := bkt(tx)
+		if err != nil {
+			return err
 		}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -133,9 +145,9 @@ func (o *Outbox) Pending(limit int) ([]Entry, error) {
 func (o *Outbox) Depth() (int, error) {
 	n := 0
 	err := o.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b == nil {
-			return errors.New("outbox: bucket missing")
+		b, err := bkt(tx)
+		if err != nil {
+			return err
 		}
 		n = b.Stats().KeyN
 		return nil
@@ -146,7 +158,10 @@ func (o *Outbox) Depth() (int, error) {
 // MarkPublished records a publish attempt of entry id at time at.
 func (o *Outbox) MarkPublished(id uint64, at time.Time) error {
 	return o.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
+		b, err := bkt(tx)
+		if err != nil {
+			return err
+		}
 		v := b.Get(key(id))
 		if v == nil {
 			return nil // acked meanwhile
@@ -168,7 +183,11 @@ func (o *Outbox) MarkPublished(id uint64, at time.Time) error {
 // Remove deletes entry id (delivered by PUBACK).
 func (o *Outbox) Remove(id uint64) error {
 	return o.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).Delete(key(id))
+		b, err := bkt(tx)
+		if err != nil {
+			return err
+		}
+		return b.Delete(key(id))
 	})
 }
 
@@ -177,7 +196,10 @@ func (o *Outbox) Remove(id uint64) error {
 func (o *Outbox) AckSales(upto uint64) (int, error) {
 	n := 0
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
+		b, err := bkt(tx)
+		if err != nil {
+			return err
+		}
 		var del [][]byte
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
