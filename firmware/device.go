@@ -49,7 +49,9 @@ type Opts struct {
 	// may count as the "after" weight (default 300ms).
 	SettleMin time.Duration
 	// Hooks for measurement; nil when unused. They run on the device loop.
-	OnUnlock func(received, energised time.Time)
+	// OnUnlock gets when the unlock arrived, when the lock was energised
+	// and when its feedback showed the bolt retracted.
+	OnUnlock func(received, energised, retracted time.Time)
 	OnSale   func(s msg.Sale)
 }
 
@@ -75,7 +77,7 @@ type Device struct {
 	now     func() time.Time
 	tick    time.Duration
 	settle  time.Duration
-	onUnl   func(received, energised time.Time)
+	onUnl   func(received, energised, retracted time.Time)
 	onSale  func(s msg.Sale)
 	topics  msg.Topics
 	keys    msg.KeyRing
@@ -302,7 +304,7 @@ func (d *Device) recover(ctx context.Context) error {
 			// The door was opened while we were down: the shopper is in.
 			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = d.now().UTC() })
 		} else if d.now().Before(s.Deadline) {
-			if err := d.energise(ctx, s.Door); err != nil {
+			if _, err := d.energise(ctx, s.Door); err != nil {
 				d.lockFault(s, err)
 				return nil
 			}

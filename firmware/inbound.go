@@ -245,16 +245,17 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	d.sess = s
-	if err := d.energise(ctx, door); err != nil {
+	energised, err := d.energise(ctx, door)
+	if err != nil {
 		d.lockFault(s, err)
 		return
 	}
-	energised := time.Now()
+	retracted := time.Now()
 	d.transition(s, ledger.StateUnlocked, nil)
 	d.reply(nil, cmd.ID, "", "unlocked", nil)
 	d.log.Info("unlocked", "session", s.ID, "door", door, "buyer_kind", s.Buyer.Kind)
 	if d.onUnl != nil {
-		d.onUnl(received, energised)
+		d.onUnl(received, energised, retracted)
 	}
 }
 
@@ -278,26 +279,28 @@ const LockTimeout = 2 * time.Second
 // energise pulls the door's bolt and waits for the lock's feedback to say
 // it is open, so "unlocked" is only ever reported for a door that opens. A
 // bolt that does not move is a lock fault.
-func (d *Device) energise(ctx context.Context, door int) error {
+// It returns when the lock was energised.
+func (d *Device) energise(ctx context.Context, door int) (time.Time, error) {
 	l := d.lockFor(door)
 	if err := l.Energise(ctx); err != nil {
-		return err
+		return time.Time{}, err
 	}
+	energised := time.Now()
 	deadline := time.Now().Add(LockTimeout)
 	for {
 		locked, err := l.Locked(ctx)
 		if err != nil {
-			return err
+			return energised, err
 		}
 		if !locked {
-			return nil
+			return energised, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("firmware: door %d still locked %v after energising", door, LockTimeout)
+			return energised, fmt.Errorf("firmware: door %d still locked %v after energising", door, LockTimeout)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return energised, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
