@@ -495,7 +495,9 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 		}
 		upto := p.ingest(s, now)
 		if !p.o.NoAcks {
-			go func() { // not on paho's router: publish waits for a PUBACK
+			p.wg.Add(1)
+			go func() { // not on paho's router: publish waits for a PUBACK (bounded by publishSigned's timeout)
+				defer p.wg.Done()
 				if err := p.publishSigned(c, p.topics(cabID).Ack(), msg.Ack{SalesUptoSeq: upto, At: msg.At(time.Now())}, false); err != nil {
 					p.log.Warn("ack", "cabinet", cabID, "err", err)
 				}
