@@ -72,9 +72,18 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 
 type testBroker struct {
 	srv  *mochi.Server
+	ln   *trackingListener
+	lid  string
 	addr string // host:port the listener really bound
 	hook *brokerHook
 	once sync.Once
+}
+
+func (b *testBroker) URL() string { return "tcp://" + b.addr }
+
+func (b *testBroker) hasClient(id string) bool {
+	_, ok := b.srv.Clients.Get(id)
+	return ok
 }
 
 // brokerHook counts the last wills the broker issued and records the
@@ -102,9 +111,26 @@ func (h *brokerHook) connects() []byte {
 	defer h.mu.Unlock()
 	return append([]byte(nil), h.versions...)
 }
-func (b *testBroker) URL() string              { return "tcp://" + b.addr }
-func (b *testBroker) Close()                   { b.once.Do(func() { _ = b.srv.Close() }) }
-func (b *testBroker) hasClient(id string) bool { _, ok := b.srv.Clients.Get(id); return ok }
+
+// Close stops the broker the way a crash or a power cut does: every
+// connection is cut, with no DISCONNECT, so clients' wills are published.
+//
+// It works around a deadlock in mochi v2.7.9 (mochi-mqtt/server issue
+// #488, unfixed there): Server.Close walks the clients with
+// Clients.GetByListener, which takes the same RWMutex read lock twice, so
+// a client connecting or disconnecting at that moment (our link's own
+// disconnect, or its reconnect) deadlocks the broker for good. So the
+// listener is closed first with a no-op closer (which makes Server.Close
+// skip that walk), the connections are cut here, and Server.Close is left
+// with waiting for the client goroutines and stopping its loop and hooks.
+func (b *testBroker) Close() {
+	b.once.Do(func() {
+		b.srv.Listeners.Close(b.lid, func(string) {})
+		b.ln.cutAll()
+		_ = b.srv.Close()
+	})
+}
+
 func (b *testBroker) retained(topic string) (packets.Packet, bool) {
 	ms := b.srv.Topics.Messages(topic)
 	if len(ms) == 0 {
@@ -135,11 +161,17 @@ func startBrokerAuth(t testing.TB, addr string, allow bool, before ...func(*test
 	if err := srv.AddHook(wh, nil); err != nil {
 		t.Fatal(err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: fmt.Sprintf("t%d", listenerSeq.Add(1)), Address: addr})
-	if err := srv.AddListener(l); err != nil {
+	inner, err := net.Listen("tcp", addr)
+	if err != nil {
 		t.Fatalf("broker listen on %s: %v", addr, err)
 	}
-	b := &testBroker{srv: srv, addr: l.Address(), hook: wh}
+	tl := &trackingListener{Listener: inner}
+	lid := fmt.Sprintf("t%d", listenerSeq.Add(1))
+	l := listeners.NewNet(lid, tl)
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	b := &testBroker{srv: srv, ln: tl, lid: lid, addr: l.Address(), hook: wh}
 	t.Cleanup(b.Close)
 	for _, f := range before {
 		f(b)
@@ -148,6 +180,41 @@ func startBrokerAuth(t testing.TB, addr string, allow bool, before ...func(*test
 		t.Fatal(err)
 	}
 	return b
+}
+
+// trackingListener remembers the connections it accepted, so that Close
+// can cut them (see testBroker.Close).
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut { // accepted in the instant before the listener closed
+		_ = c.Close()
+		return c, nil // mochi's read fails at once; it never reaches the client list
+	}
+	l.conns = append(l.conns, c)
+	return c, nil
+}
+
+func (l *trackingListener) cutAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = true
+	_ = l.Listener.Close()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.conns = nil
 }
 
 type message struct {

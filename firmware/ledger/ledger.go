@@ -51,6 +51,7 @@ func Open(path string) (*Ledger, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         time.Second, // a second opener must not wait forever
 		InitialMmapSize: 1 << 20,
+		MaxSize:         MaxFileBytes, // writes fail cleanly instead of exhausting a 32-bit address space
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
