@@ -16,9 +16,12 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
+const listenerID = "tcp"
+
 // Broker is a running embedded broker.
 type Broker struct {
 	srv  *mqtt.Server
+	ln   *connListener
 	addr string
 
 	once     sync.Once
@@ -39,19 +42,25 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// mochi logs every dropped connection at warn: routine for a simulator.
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("src", "mochi")})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil { // mochi refuses everyone without an auth hook
 		return nil, fmt.Errorf("broker: auth hook: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
-	if err := srv.AddListener(tcp); err != nil {
+	inner, err := net.Listen("tcp", addr)
+	if err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", addr, err)
 	}
+	ln := &connListener{Listener: inner}
+	if err := srv.AddListener(listeners.NewNet(listenerID, ln)); err != nil {
+		inner.Close()
+		return nil, fmt.Errorf("broker: listener: %w", err)
+	}
 	if err := srv.Serve(); err != nil { // Serve starts the listeners and returns
-		srv.Close()
+		ln.cutAll()
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
-	return &Broker{srv: srv, addr: tcp.Address()}, nil
+	return &Broker{srv: srv, ln: ln, addr: inner.Addr().String()}, nil
 }
 
 // Addr is host:port the broker listens on.
@@ -63,9 +72,53 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 // Server exposes mochi for tests that inject faults through hooks.
 func (b *Broker) Server() *mqtt.Server { return b.srv }
 
-// Close stops the broker and disconnects every client. It may be called
-// more than once (mochi panics on a second Close of its own).
+// Close stops the broker and drops every client, as a crash would. It may
+// be called more than once (mochi panics on a second Close of its own).
+//
+// mochi v2.7.9's own shutdown walks its client list under a read lock it
+// takes twice, and deadlocks if a client connects or leaves meanwhile
+// (upstream issue #488). So the listener is closed without that walk and
+// the connections are cut here; mochi's read loops then end on their own.
 func (b *Broker) Close() error {
-	b.once.Do(func() { b.closeErr = b.srv.Close() })
+	b.once.Do(func() {
+		b.srv.Listeners.Close(listenerID, func(string) {})
+		b.ln.cutAll()
+		b.closeErr = b.srv.Close()
+	})
 	return b.closeErr
+}
+
+// connListener remembers the connections it accepted so Close can cut
+// them.
+type connListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut { // accepted in the instant before Close
+		c.Close()
+		return c, nil // mochi's first read fails and the client is never added
+	}
+	l.conns = append(l.conns, c)
+	return c, nil
+}
+
+func (l *connListener) cutAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = true
+	l.Listener.Close()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
 }

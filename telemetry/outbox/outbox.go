@@ -113,7 +113,8 @@ func (o *Outbox) Notify() {
 	}
 }
 
-// Wake is closed-over by the drain loop to learn of new entries.
+// Wake yields one token after any number of Notify calls (it is never
+// closed): the drain selects on it to learn of new entries.
 func (o *Outbox) Wake() <-chan struct{} { return o.notify }
 
 // Pending returns up to limit entries in commit order (limit ≤ 0: all).
