@@ -9,30 +9,12 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clocktest"
 )
 
-// fakeClock is an injected clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
+func newClock() *fakeClock { return clocktest.New() }
 
 // scriptRaw is a RawScale that plays a script of values and errors, then
 // blocks until the context ends.
