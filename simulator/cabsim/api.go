@@ -16,8 +16,11 @@ import (
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
-// ErrNotFound is returned for an unknown cabinet.
-var ErrNotFound = errors.New("cabsim: no such cabinet")
+// Errors the API maps to statuses.
+var (
+	ErrNotFound   = errors.New("cabsim: no such cabinet")
+	ErrNoPlatform = errors.New("cabsim: the platform is external (-platform=external): scan through it")
+)
 
 // DoorView, ShelfView and CabinetView are the shapes of SIMULATOR.md.
 type DoorView struct {
@@ -84,6 +87,9 @@ func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int
 	if !ok {
 		return msg.Command{}, msg.Reply{}, ErrNotFound
 	}
+	if s.Platform == nil {
+		return msg.Command{}, msg.Reply{}, ErrNoPlatform
+	}
 	qr := c.HW.Snapshot().Display.QR
 	if qr == "" {
 		return msg.Command{}, msg.Reply{}, fmt.Errorf("cabsim: cabinet %s shows no QR code (mode %q)", id, c.mode())
@@ -144,13 +150,10 @@ func (s *Sim) Put(id string, shelf int, sku string, qty int, objectG float64) er
 	if qty == 0 {
 		qty = 1
 	}
-	cat, _ := s.Platform.Catalog()
-	for _, p := range cat.Products {
-		if p.SKU == sku {
-			return c.HW.Put(shelf, sku, p.UnitWeightG, qty)
-		}
+	if p, ok := s.products[sku]; ok {
+		return c.HW.Put(shelf, sku, p.UnitWeightG, qty)
 	}
-	return fmt.Errorf("cabsim: %q is not a catalog product", sku)
+	return fmt.Errorf("cabsim: %q is not a product the simulator knows", sku)
 }
 
 //go:embed ui.html
@@ -206,7 +209,7 @@ func (s *Sim) Handler() http.Handler {
 		defer cancel()
 		cmd, reply, err := s.Scan(ctx, r.PathValue("id"), body.Buyer, body.LimitFen)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoPlatform):
 			writeErr(w, http.StatusNotFound, err)
 		case err != nil:
 			writeErr(w, http.StatusConflict, err)
@@ -250,15 +253,24 @@ func (s *Sim) Handler() http.Handler {
 		}
 		s.act(w, r, s.Put(r.PathValue("id"), body.Shelf, body.SKU, body.Qty, body.ObjectG))
 	})
-	mux.HandleFunc("GET /api/platform/catalog", func(w http.ResponseWriter, r *http.Request) {
+	platformOnly := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if s.Platform == nil {
+				writeErr(w, http.StatusNotFound, ErrNoPlatform)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("GET /api/platform/catalog", platformOnly(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := s.Platform.Catalog()
 		if !ok {
 			writeErr(w, http.StatusNotFound, errors.New("no catalog published"))
 			return
 		}
 		writeJSON(w, http.StatusOK, c)
-	})
-	mux.HandleFunc("GET /api/platform/sales", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /api/platform/sales", platformOnly(func(w http.ResponseWriter, r *http.Request) {
 		recs, gaps := s.Platform.Sales()
 		sales := make([]msg.Sale, 0, len(recs))
 		for _, rec := range recs {
@@ -268,14 +280,14 @@ func (s *Sim) Handler() http.Handler {
 			gaps = []platform.Gap{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sales": sales, "gaps": gaps})
-	})
-	mux.HandleFunc("GET /api/platform/alarms", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /api/platform/alarms", platformOnly(func(w http.ResponseWriter, r *http.Request) {
 		alarms := s.Platform.Alarms()
 		if alarms == nil {
 			alarms = []platform.AlarmRecord{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"alarms": alarms})
-	})
+	}))
 	return mux
 }
 

@@ -41,12 +41,19 @@ type Options struct {
 	Configure func(*config.Config)
 	// NoAcks makes the virtual platform send no acks.
 	NoAcks bool
+	// PlatformKeys, when set, means the platform is external
+	// (-platform=external): no virtual platform runs, and the cabinets
+	// trust these platform keys (kid → base64url Ed25519 public key). The
+	// outside platform publishes the catalog and planograms and registers
+	// the cabinets' keys (Cabinet.PublicKey).
+	PlatformKeys map[string]string
 }
 
 // Cabinet is one virtual cabinet: its hardware and its firmware.
 type Cabinet struct {
-	ID string
-	HW *sim.Cabinet
+	ID        string
+	HW        *sim.Cabinet
+	PublicKey ed25519.PublicKey // the cabinet's signing key, for the platform to register
 
 	mu  sync.Mutex
 	dev *firmware.Device
@@ -65,8 +72,9 @@ func (c *Cabinet) Device() *firmware.Device {
 // Sim is a running simulation.
 type Sim struct {
 	opts     Options
-	Broker   *broker.Broker // nil with an external broker
-	Platform *platform.Platform
+	Broker   *broker.Broker         // nil with an external broker
+	Platform *platform.Platform     // nil with an external platform
+	products map[string]msg.Product // the physical goods the virtual cabinets hold
 	cabinets []*Cabinet
 	byID     map[string]*Cabinet
 	tmp      string
@@ -118,19 +126,26 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		s.Broker = b
 		brokerURL = b.URL()
 	}
-	p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks})
-	if err != nil {
-		return nil, err
+	cat := demo.Catalog(time.Now())
+	s.products = map[string]msg.Product{}
+	for _, p := range cat.Products {
+		s.products[p.SKU] = p
 	}
-	s.Platform = p
-	if err := p.SetCatalog(demo.Catalog(time.Now())); err != nil {
-		return nil, err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = p.Start(sctx)
-	cancel()
-	if err != nil {
-		return nil, err
+	if len(o.PlatformKeys) == 0 {
+		p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks})
+		if err != nil {
+			return nil, err
+		}
+		s.Platform = p
+		if err := p.SetCatalog(cat); err != nil {
+			return nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = p.Start(sctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	s.cancel = cancelRun
@@ -147,7 +162,6 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 }
 
 func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL string) (*Cabinet, error) {
-	cat, _ := s.Platform.Catalog()
 	plan := demo.Planogram(id)
 	hwCfg := sim.Config{Seed: seed, NoiseG: s.opts.NoiseG, SampleRate: s.opts.SampleRate, Doors: 1}
 	for _, sh := range plan.Shelves {
@@ -157,14 +171,12 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	if err != nil {
 		return nil, err
 	}
-	products := map[string]msg.Product{}
-	for _, p := range cat.Products {
-		products[p.SKU] = p
-	}
 	for shelf, items := range demo.Stock() {
 		for sku, n := range items {
-			p := products[sku]
-			hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, n)
+			p := s.products[sku]
+			if err := hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, n); err != nil {
+				return nil, err
+			}
 		}
 	}
 	dir := filepath.Join(s.opts.DataDir, id)
@@ -179,15 +191,20 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	cfg.CabinetID = id
 	cfg.Broker = brokerURL
 	cfg.DataDir = dir
-	cfg.Region = cat.Region
-	cfg.PlatformKeys = map[string]string{s.Platform.KeyID(): msg.EncodeKey(s.Platform.PublicKey())}
+	cfg.PlatformKeys = s.opts.PlatformKeys
+	if s.Platform != nil {
+		cfg.Region = demo.Region
+		cfg.PlatformKeys = map[string]string{s.Platform.KeyID(): msg.EncodeKey(s.Platform.PublicKey())}
+	}
 	if s.opts.Configure != nil {
 		s.opts.Configure(&cfg)
 	}
-	c := &Cabinet{ID: id, HW: hw, metrics: &Metrics{}}
-	s.Platform.Register(id, key.Public().(ed25519.PublicKey))
-	if err := s.Platform.SetPlanogram(plan); err != nil {
-		return nil, err
+	c := &Cabinet{ID: id, HW: hw, PublicKey: key.Public().(ed25519.PublicKey), metrics: &Metrics{}}
+	if s.Platform != nil {
+		s.Platform.Register(id, c.PublicKey)
+		if err := s.Platform.SetPlanogram(plan); err != nil {
+			return nil, err
+		}
 	}
 	s.wg.Add(2)
 	go func() {

@@ -107,6 +107,9 @@ func LoadScenario(path string) (Scenario, error) {
 // RunScenario plays sc against the simulation, writing a line per step to
 // out, and returns the failed expectations (nil if all held).
 func (s *Sim) RunScenario(ctx context.Context, sc Scenario, out io.Writer) []error {
+	if s.Platform == nil {
+		return []error{errors.New("scenarios need the virtual platform (not -platform=external)")}
+	}
 	id := sc.Cabinet
 	if id == "" {
 		id = s.cabinets[0].ID

@@ -14,11 +14,30 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bangfu/cabinet/simulator/cabsim"
+	"github.com/bangfu/cabinet/telemetry/msg"
 )
+
+// keyFlags collects -platform-key kid=KEY flags.
+type keyFlags map[string]string
+
+func (k keyFlags) String() string { return fmt.Sprint(map[string]string(k)) }
+
+func (k keyFlags) Set(v string) error {
+	kid, key, ok := strings.Cut(v, "=")
+	if !ok || kid == "" {
+		return fmt.Errorf("want kid=BASE64URL, got %q", v)
+	}
+	if _, err := msg.DecodeKey(key); err != nil {
+		return err
+	}
+	k[kid] = key
+	return nil
+}
 
 func main() {
 	os.Exit(run())
@@ -29,7 +48,8 @@ func run() int {
 		httpAddr = flag.String("http", "127.0.0.1:8080", "HTTP API and web UI listen address")
 		mqttAddr = flag.String("mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
 		brokerU  = flag.String("broker", "", "use this external broker (tcp://HOST:PORT) instead of the embedded one")
-		plat     = flag.String("platform", "sim", "sim: run the virtual platform; external is not supported yet")
+		plat     = flag.String("platform", "sim", "sim: run the virtual platform; external: cabinets only, for an outside platform (needs -broker and -platform-key)")
+		platKeys = keyFlags{}
 		n        = flag.Int("cabinets", 1, "number of virtual cabinets")
 		seed     = flag.Int64("seed", 1, "random seed of the virtual hardware")
 		noise    = flag.Float64("noise-g", 0.5, "load-cell noise σ in grams")
@@ -37,6 +57,7 @@ func run() int {
 		fwMode   = flag.String("firmware", "inprocess", "inprocess (process mode is not available yet)")
 		verbose  = flag.Bool("v", false, "log at debug level")
 	)
+	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
 	flag.Parse()
 	level := slog.LevelInfo
 	if *verbose {
@@ -46,8 +67,19 @@ func run() int {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if *plat != "sim" {
-		fmt.Fprintf(os.Stderr, "cabsim: -platform=%s is not supported by this version\n", *plat)
+	switch *plat {
+	case "sim":
+		if len(platKeys) > 0 {
+			fmt.Fprintln(os.Stderr, "cabsim: -platform-key goes with -platform=external")
+			return 2
+		}
+	case "external":
+		if *brokerU == "" || len(platKeys) == 0 || *scenario != "" {
+			fmt.Fprintln(os.Stderr, "cabsim: -platform=external needs -broker and at least one -platform-key, and cannot run a scenario")
+			return 2
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "cabsim: -platform=%s: want sim or external\n", *plat)
 		return 2
 	}
 	if *fwMode != "inprocess" {
@@ -58,6 +90,9 @@ func run() int {
 	defer stop()
 
 	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log}
+	if len(platKeys) > 0 {
+		opts.PlatformKeys = platKeys
+	}
 	if *scenario != "" {
 		return runScenario(ctx, opts, *scenario)
 	}
@@ -82,7 +117,8 @@ func run() int {
 	fmt.Printf("cabsim: MQTT broker   %s\n", sim.BrokerAddr())
 	fmt.Printf("cabsim: web UI and API http://%s\n", ln.Addr())
 	for _, c := range sim.Cabinets() {
-		fmt.Printf("cabsim: cabinet       %s\n", c.ID)
+		// The key is what a platform registers to verify the cabinet's messages.
+		fmt.Printf("cabsim: cabinet       %s key %s\n", c.ID, msg.EncodeKey(c.PublicKey))
 	}
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "cabsim:", err)
