@@ -38,7 +38,9 @@ type Drainer struct {
 	// Published, if set, is called after each successful publish.
 	Published func(e outbox.Entry, at time.Time)
 
-	sent map[uint64]uint64 // entry id → link epoch of its last PUBACK
+	sent        map[uint64]uint64 // entry id → link epoch of its last PUBACK
+	cursor      uint64            // resume after this entry id (0: from the head)
+	cursorEpoch uint64            // the link epoch the cursor belongs to
 }
 
 // Run drains until ctx ends.
@@ -99,69 +101,102 @@ func (d *Drainer) init() {
 	d.sent = map[uint64]uint64{}
 }
 
+// pageSize is how many outbox entries a pass reads at a time.
+const pageSize = 256
+
 // pass publishes what is due; it reports whether it stopped at the batch
-// limit with more waiting.
+// limit with more waiting. The queue is read a page at a time; a pass that
+// stops at the batch limit leaves a cursor so the next one goes on from
+// there instead of re-reading what it has just sent (a long backlog costs
+// O(N), not O(N²/Batch)). A new link epoch starts again from the head:
+// every unacknowledged sale is due then.
 func (d *Drainer) pass(ctx context.Context) bool {
 	if !d.Link.Connected() {
 		return false
 	}
-	entries, err := d.Outbox.Pending(0)
-	if err != nil {
-		d.Logger.Error("outbox read", "err", err)
-		return false
-	}
 	epoch := d.Link.Epoch()
+	if epoch != d.cursorEpoch {
+		d.cursor, d.cursorEpoch = 0, epoch
+	}
+	fromHead := d.cursor == 0
 	now := time.Now()
 	sentNow := 0
-	live := make(map[uint64]bool, len(entries))
-	for _, e := range entries {
-		live[e.ID] = true
-	}
-	for id := range d.sent {
-		if !live[id] {
-			delete(d.sent, id)
-		}
-	}
-	for _, e := range entries {
-		if e.Kind == outbox.KindSale && d.AckMode == AckPlatform && !e.PublishedAt.IsZero() {
-			// Published and PUBACKed on this connection: wait for the
-			// platform's ack. After a reconnect the proof is gone, so go again.
-			if d.sent[e.ID] == epoch && now.Sub(e.PublishedAt) < d.AckWait {
-				continue
-			}
-		}
-		if sentNow >= d.Batch {
-			return true
-		}
-		body, err := d.Signer.SealBytes(e.Payload)
+	seen := map[uint64]bool{}
+	for {
+		page, err := d.Outbox.PendingAfter(d.cursor, pageSize)
 		if err != nil {
-			d.Logger.Error("seal outbox entry", "id", e.ID, "err", err)
+			d.Logger.Error("outbox read", "err", err)
 			return false
 		}
-		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err = d.Link.Publish(pctx, e.Topic, 1, false, body)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, ErrNotConnected) && ctx.Err() == nil {
-				d.Logger.Warn("publish", "kind", e.Kind, "seq", e.SaleSeq, "err", err)
-			}
-			return false
-		}
-		sentNow++
-		at := time.Now()
-		if e.Kind == outbox.KindSale && d.AckMode == AckPlatform {
-			if err := d.Outbox.MarkPublished(e.ID, at); err != nil {
-				d.Logger.Error("outbox mark", "id", e.ID, "err", err)
+		for _, e := range page {
+			seen[e.ID] = true
+			full, ok := d.publishIfDue(ctx, e, epoch, now, &sentNow)
+			if !ok {
 				return false
 			}
-			d.sent[e.ID] = epoch
-		} else if err := d.Outbox.Remove(e.ID); err != nil {
-			d.Logger.Error("outbox remove", "id", e.ID, "err", err)
-			return false
+			if full {
+				return true // d.cursor stays before e: the next pass starts with it
+			}
+			d.cursor = e.ID
 		}
-		if d.Published != nil {
-			d.Published(e, at)
+		if len(page) < pageSize {
+			break
+		}
+	}
+	d.cursor = 0
+	if fromHead {
+		// A whole-queue pass: forget entries that have left the outbox.
+		for id := range d.sent {
+			if !seen[id] {
+				delete(d.sent, id)
+			}
 		}
 	}
 	return false
+}
+
+// publishIfDue publishes e when it is due. It reports whether the batch
+// was already full (e not handled), and false in ok when the pass must stop
+// (link down, storage error) with e not done.
+func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64, now time.Time, sentNow *int) (full, ok bool) {
+	if e.Kind == outbox.KindSale && d.AckMode == AckPlatform && !e.PublishedAt.IsZero() {
+		// Published and PUBACKed on this connection: wait for the
+		// platform's ack. After a reconnect the proof is gone, so go again.
+		if d.sent[e.ID] == epoch && now.Sub(e.PublishedAt) < d.AckWait {
+			return false, true
+		}
+	}
+	if *sentNow >= d.Batch {
+		return true, true
+	}
+	body, err := d.Signer.SealBytes(e.Payload)
+	if err != nil {
+		d.Logger.Error("seal outbox entry", "id", e.ID, "err", err)
+		return false, false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = d.Link.Publish(pctx, e.Topic, 1, false, body)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, ErrNotConnected) && ctx.Err() == nil {
+			d.Logger.Warn("publish", "kind", e.Kind, "seq", e.SaleSeq, "err", err)
+		}
+		return false, false
+	}
+	*sentNow++
+	at := time.Now()
+	if e.Kind == outbox.KindSale && d.AckMode == AckPlatform {
+		if err := d.Outbox.MarkPublished(e.ID, at); err != nil {
+			d.Logger.Error("outbox mark", "id", e.ID, "err", err)
+			return false, false
+		}
+		d.sent[e.ID] = epoch
+	} else if err := d.Outbox.Remove(e.ID); err != nil {
+		d.Logger.Error("outbox remove", "id", e.ID, "err", err)
+		return false, false
+	}
+	if d.Published != nil {
+		d.Published(e, at)
+	}
+	return false, true
 }

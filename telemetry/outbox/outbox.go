@@ -118,7 +118,12 @@ func (o *Outbox) Notify() {
 func (o *Outbox) Wake() <-chan struct{} { return o.notify }
 
 // Pending returns up to limit entries in commit order (limit ≤ 0: all).
-func (o *Outbox) Pending(limit int) ([]Entry, error) {
+func (o *Outbox) Pending(limit int) ([]Entry, error) { return o.PendingAfter(0, limit) }
+
+// PendingAfter returns up to limit entries (limit ≤ 0: all) whose id is
+// greater than after, in commit order: a page of the queue, so a long
+// backlog is read a page at a time rather than whole on every pass.
+func (o *Outbox) PendingAfter(after uint64, limit int) ([]Entry, error) {
 	var out []Entry
 	err := o.db.View(func(tx *bolt.Tx) error {
 		b, err := bkt(tx)
@@ -126,7 +131,7 @@ func (o *Outbox) Pending(limit int) ([]Entry, error) {
 			return err
 		}
 		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(key(after + 1)); k != nil; k, v = c.Next() {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("outbox: entry %x: %w", k, err)
