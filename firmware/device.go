@@ -104,6 +104,9 @@ type Device struct {
 	lastBadAt   time.Time
 	warnings    []string
 	pendingPlan *msg.Planogram // a verified planogram that came before any catalog
+	hb          *time.Ticker   // the heartbeat ticker, reset by a config command
+	depth       int            // outbox depth, refreshed by publishStatus
+	depthAt     time.Time
 
 	mu     sync.Mutex
 	status Status
@@ -213,7 +216,6 @@ func (d *Device) Status() Status {
 func (d *Device) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d.started = d.now()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = d.link.Run(ctx) }() // Run returns nil on ctx end; errors are logged inside
@@ -235,6 +237,7 @@ func (d *Device) Run(ctx context.Context) error {
 	defer t.Stop()
 	hb := time.NewTicker(d.cfg.Heartbeat())
 	defer hb.Stop()
+	d.hb = hb
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	for {
@@ -308,7 +311,12 @@ func (d *Device) recover(ctx context.Context) error {
 				d.lockFault(s, err)
 				return nil
 			}
-			d.transition(s, ledger.StateUnlocked, nil)
+			var items []ledger.Item
+			if s.State == ledger.StateAuthorised {
+				// Cut before the unlock was answered: answer it now.
+				items = append(items, d.replyItem(s.CmdID, "", "unlocked", nil))
+			}
+			d.transition(s, ledger.StateUnlocked, nil, items...)
 		}
 		// Otherwise the unlock window passed while the cabinet was down.
 		// The lock may have stayed energised and the door been used
@@ -431,7 +439,14 @@ func (d *Device) afterReady(s *ledger.Session, now time.Time) (ready, timedOut b
 	if now.Sub(s.ClosedAt) < d.settle {
 		return false, false
 	}
-	timedOut = now.Sub(s.ClosedAt) > d.cfg.SettleTimeout()
+	// After a restart the scales need their own time to fill a window:
+	// the timeout runs from whichever came later, the close or the start.
+	timedOut = now.Sub(later(s.ClosedAt, d.started)) > d.cfg.SettleTimeout()
+	if d.readingsPending(s.Door) {
+		// A scale that has not read yet is neither evidence nor a fault:
+		// wait (a dead one turns into a fault after its no-data time).
+		return false, false
+	}
 	for _, sh := range d.hw.Shelves {
 		if sh.Door != s.Door {
 			continue
@@ -444,13 +459,13 @@ func (d *Device) afterReady(s *ledger.Session, now time.Time) (ready, timedOut b
 	return true, false
 }
 
-func (d *Device) transition(s *ledger.Session, state string, mutate func()) {
+func (d *Device) transition(s *ledger.Session, state string, mutate func(), items ...ledger.Item) {
 	prev := *s
 	if mutate != nil {
 		mutate()
 	}
 	s.State = state
-	if err := d.ledger.SaveSession(s, nil); err != nil {
+	if err := d.ledger.SaveSession(s, nil, items...); err != nil {
 		*s = prev
 		d.log.Error("persist session", "session", s.ID, "state", state, "err", err)
 		return
@@ -531,7 +546,12 @@ func (d *Device) outOfService() string {
 }
 
 func (d *Device) publishStatus() {
-	depth, _ := d.ledger.Outbox.Depth() // a read error shows as 0; the drain logs it
+	// Depth walks the outbox bucket: once a second is plenty for a status.
+	if now := d.now(); now.Sub(d.depthAt) >= time.Second {
+		d.depth, _ = d.ledger.Outbox.Depth() // a read error shows as 0; the drain logs it
+		d.depthAt = now
+	}
+	depth := d.depth
 	counters, _ := d.ledger.Counters()
 	st := Status{
 		Mode: d.mode(), CatalogVersion: d.catalog.Version(),
@@ -581,4 +601,11 @@ func (d *Device) weightsMoved(s *ledger.Session) bool {
 		}
 	}
 	return false
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

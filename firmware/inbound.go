@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -122,11 +123,16 @@ func (d *Device) badMessage(topic string, err error) {
 	}
 }
 
+// replyItem is a reply ready to commit; code "" means ok.
+func (d *Device) replyItem(id, code, detail string, warnings []string) ledger.Item {
+	r := msg.Reply{CmdID: id, OK: code == "", Error: code, Detail: detail, At: msg.At(d.now()), Warnings: warnings}
+	return ledger.Item{Kind: outbox.KindReply, Topic: d.topics.Reply(), Body: r}
+}
+
 // reply queues a reply; code "" means ok. cmd, when set, enters the replay
 // cache in the same transaction.
 func (d *Device) reply(cmd *msg.Command, id, code, detail string, warnings []string) {
-	r := msg.Reply{CmdID: id, OK: code == "", Error: code, Detail: detail, At: msg.At(d.now()), Warnings: warnings}
-	if err := d.ledger.Enqueue(cmd, ledger.Item{Kind: outbox.KindReply, Topic: d.topics.Reply(), Body: r}); err != nil {
+	if err := d.ledger.Enqueue(cmd, d.replyItem(id, code, detail, warnings)); err != nil {
 		d.log.Error("queue reply", "cmd", id, "err", err)
 	}
 }
@@ -159,9 +165,9 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 		s := d.sess
 		switch {
 		case s == nil || s.ID != cmd.SessionID:
-			d.reply(&cmd, cmd.ID, msg.ErrUnknownSession, "no such session in progress", nil)
+			d.reply(nil, cmd.ID, msg.ErrUnknownSession, "no such session in progress", nil)
 		case s.State != ledger.StateAuthorised && s.State != ledger.StateUnlocked:
-			d.reply(&cmd, cmd.ID, msg.ErrBusy, "the door has been opened; the session ends when it closes", nil)
+			d.reply(nil, cmd.ID, msg.ErrBusy, "the door has been opened; the session ends when it closes", nil)
 		default:
 			if err := d.lockFor(s.Door).Release(ctx); err != nil {
 				d.log.Error("release lock", "err", err)
@@ -171,32 +177,35 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 		}
 	case msg.CmdResend:
 		if cmd.FromSeq == 0 || cmd.ToSeq < cmd.FromSeq {
-			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, "want 1 ≤ from_seq ≤ to_seq", nil)
+			d.reply(nil, cmd.ID, msg.ErrBadRequest, "want 1 ≤ from_seq ≤ to_seq", nil)
 			return nil
 		}
 		n, err := d.ledger.ResendSales(d.topics.Sale(), cmd.FromSeq, cmd.ToSeq)
 		if err != nil {
-			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
+			d.reply(nil, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
 			return nil
 		}
 		d.reply(&cmd, cmd.ID, "", fmt.Sprintf("%d sales queued", n), nil)
 	case msg.CmdConfig:
 		c, err := d.cfg.Apply(cmd.Settings)
 		if err != nil {
-			d.reply(&cmd, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
+			d.reply(nil, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
 			return nil
 		}
 		d.cfg = c
+		if d.hb != nil {
+			d.hb.Reset(c.Heartbeat())
+		}
 		d.reply(&cmd, cmd.ID, "", "settings applied until restart", nil)
 	case msg.CmdReboot:
 		if d.sess != nil {
-			d.reply(&cmd, cmd.ID, msg.ErrBusy, "a session is in progress", nil)
+			d.reply(nil, cmd.ID, msg.ErrBusy, "a session is in progress", nil)
 			return nil
 		}
 		d.reply(&cmd, cmd.ID, "", "rebooting", nil)
 		return ErrReboot
 	case msg.CmdRestockOpen:
-		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, "restock sessions are not supported by this firmware version", nil)
+		d.reply(nil, cmd.ID, msg.ErrBadRequest, "restock sessions are not supported by this firmware version", nil)
 	default:
 		d.reply(nil, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("unknown command type %q", cmd.Type), nil)
 	}
@@ -206,13 +215,29 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 // unlock opens a shopping session: checks, then the session and its
 // "before" weights are committed, then the lock is energised.
 func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time.Time) {
-	// Unsteady scales count as busy, so the refusal leaves the QR nonce
-	// unspent and the shopper can simply try again.
+	// Checks that spend nothing come first: a refused unlock must leave
+	// the QR nonce unspent so the shopper can simply try again.
+	if r := d.auth.CheckCommand(cmd, now, d.ledger); r != nil {
+		d.refuse(cmd, r)
+		return
+	}
+	door := payment.UnlockDoor(cmd)
+	if d.lockFor(door) == nil {
+		d.refuse(cmd, &payment.Refusal{Code: msg.ErrBadRequest, Detail: fmt.Sprintf("no door %d", door)})
+		return
+	}
+	// limit_fen ≤ 0 means no limit (payment.Limit), which is over any cap.
+	if d.cfg.MaxLimitFen > 0 && (cmd.LimitFen <= 0 || cmd.LimitFen > d.cfg.MaxLimitFen) {
+		d.refuse(cmd, &payment.Refusal{Code: msg.ErrBadRequest,
+			Detail: fmt.Sprintf("limit_fen %d (0: no limit) over this cabinet's cap %d", cmd.LimitFen, d.cfg.MaxLimitFen)})
+		return
+	}
+	// An open door or a moving shelf counts as busy: the "before" weights
+	// must be the cabinet as it stands, shut and still.
 	before, werr := d.beforeWeights(now)
 	st := payment.CabinetState{Busy: d.sess != nil || werr != nil, HasCatalog: d.catalog.Version() > 0}
 	why := d.outOfService()
 	st.OutOfService = why != ""
-	door := payment.UnlockDoor(cmd)
 	if r := d.auth.CheckUnlock(cmd, now, d.ledger, d.qr, st); r != nil {
 		switch {
 		case r.Code == msg.ErrOutOfService:
@@ -223,20 +248,11 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		d.refuse(cmd, r)
 		return
 	}
-	// From here the QR nonce is spent; every refusal below still answers.
-	if d.lockFor(door) == nil {
-		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("no door %d", door), nil)
-		return
-	}
-	// limit_fen ≤ 0 means no limit (payment.Limit), which is over any cap.
-	if d.cfg.MaxLimitFen > 0 && (cmd.LimitFen <= 0 || cmd.LimitFen > d.cfg.MaxLimitFen) {
-		d.reply(&cmd, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("limit_fen %d (0: no limit) over this cabinet's cap %d", cmd.LimitFen, d.cfg.MaxLimitFen), nil)
-		return
-	}
 	s := &ledger.Session{
 		ID: cmd.SessionID, CmdID: cmd.ID, Kind: "shopping", Buyer: *cmd.Buyer, LimitFen: cmd.LimitFen,
 		Door: door, State: ledger.StateAuthorised, Received: received.UTC(),
-		Deadline: now.Add(d.cfg.UnlockWindow()).UTC(), Before: before, CatalogVersion: d.catalog.Version(),
+		Deadline: now.Add(d.cfg.UnlockWindow()).UTC(), Before: before, Goods: d.goodsSnapshot(),
+		CatalogVersion: d.catalog.Version(),
 	}
 	if err := d.ledger.SaveSession(s, &cmd); err != nil {
 		d.log.Error("persist session", "err", err)
@@ -251,21 +267,37 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	retracted := time.Now()
-	d.transition(s, ledger.StateUnlocked, nil)
-	d.reply(nil, cmd.ID, "", "unlocked", nil)
+	// The ok reply commits with the state it reports: a power cut cannot
+	// leave an unlocked door whose unlock was never answered.
+	d.transition(s, ledger.StateUnlocked, nil, d.replyItem(cmd.ID, "", "unlocked", nil))
 	d.log.Info("unlocked", "session", s.ID, "door", door, "buyer_kind", s.Buyer.Kind)
 	if d.onUnl != nil {
 		d.onUnl(received, energised, retracted)
 	}
 }
 
-// beforeWeights returns every shelf's settled weight, refusing when a
-// shelf has no recent steady reading (someone is touching it).
+// Freshness of the "before" weights.
+const (
+	settledMaxAge  = 1500 * time.Millisecond // the newest settled reading is at most this old
+	settledDriftG  = 2.0                     // and the live reading is within this (or 3σ) of it
+	settledDriftSD = 3.0
+)
+
+// beforeWeights returns every shelf's settled weight, refusing while a
+// door is open or a shelf is moving (someone is at the cabinet). The
+// same test decides whether the QR is shown.
 func (d *Device) beforeWeights(now time.Time) ([]ledger.ShelfWeight, error) {
+	for _, door := range d.hw.Doors {
+		if !d.doorClosed[door.Number] {
+			return nil, fmt.Errorf("door %d is open", door.Number)
+		}
+	}
 	var out []ledger.ShelfWeight
 	for _, sh := range d.hw.Shelves {
 		r, ok := d.settled[sh.Number]
-		if !ok || now.Sub(r.At) > 3*time.Second {
+		live, lok := d.readings[sh.Number]
+		if !ok || !lok || now.Sub(r.At) > settledMaxAge ||
+			math.Abs(live.Grams-r.Grams) > max(settledDriftG, settledDriftSD*r.NoiseG) {
 			return nil, fmt.Errorf("shelf %d is not steady; try again in a moment", sh.Number)
 		}
 		out = append(out, ledger.ShelfWeight{Shelf: sh.Number, Grams: r.Grams, NoiseG: r.NoiseG, Samples: r.Samples, At: r.At.UTC()})

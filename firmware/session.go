@@ -17,18 +17,7 @@ import (
 
 // finish judges the basket and commits the sale, ending the session.
 func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
-	plan, _ := d.catalog.Planogram() // a session only starts with one; an empty one prices nothing
-	onShelf := map[int][]string{}
-	for _, sh := range plan.Shelves {
-		onShelf[sh.Shelf] = sh.SKUs
-	}
-	skuOf := func(code string) (infer.SKU, bool) {
-		p, ok := d.catalog.Product(code)
-		if !ok {
-			return infer.SKU{}, false
-		}
-		return infer.SKU{SKU: code, UnitG: p.UnitWeightG, TolG: p.WeightTolG, PriceFen: p.PriceFen}, true
-	}
+	book := d.sessionBook(s)
 	var all []infer.SKU
 	seen := map[string]bool{}
 	var inputs []infer.Shelf
@@ -39,17 +28,30 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 			continue
 		}
 		after, ok := d.readings[b.Shelf]
-		if d.readErr[b.Shelf] != nil || !ok {
+		if d.readErr[b.Shelf] != nil || !ok || (!after.Settled && after.Samples < minAfterSamples) {
 			faulty = append(faulty, b.Shelf)
 			continue
 		}
 		in := infer.Shelf{Shelf: b.Shelf, BeforeG: b.Grams, AfterG: after.Grams,
 			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1)))}
-		for _, code := range onShelf[b.Shelf] {
-			if k, ok := skuOf(code); ok {
+		for _, g := range s.Goods {
+			if g.Shelf != b.Shelf {
+				continue
+			}
+			for _, p := range g.Products {
+				// Weights explain what moved whatever the product's status;
+				// a product that may not be sold now costs nothing, so the
+				// cheapest consistent basket never charges for it, nor
+				// charges something dearer in its place.
+				k := infer.SKU{SKU: p.SKU, UnitG: p.UnitWeightG, TolG: p.WeightTolG}
+				if bp, ok := book.Product(p.SKU); ok {
+					if sellable, _ := payment.Sellable(bp, now); sellable {
+						k.PriceFen = bp.PriceFen
+					}
+				}
 				in.SKUs = append(in.SKUs, k)
-				if !seen[code] {
-					seen[code] = true
+				if !seen[p.SKU] {
+					seen[p.SKU] = true
 					all = append(all, k)
 				}
 			}
@@ -64,20 +66,22 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	var items []payment.Item
 	var unsellable []string
 	for _, l := range res.Lines {
-		p, _ := d.catalog.Product(l.SKU)
+		p, _ := book.Product(l.SKU)
 		if ok, why := payment.Sellable(p, now); !ok {
 			unsellable = append(unsellable, l.SKU+": "+why)
 			continue
 		}
 		items = append(items, payment.Item{Shelf: l.Shelf, SKU: l.SKU, Qty: l.Qty})
 	}
-	lines, total, err := payment.Price(items, d.catalog, now)
+	lines, total, err := payment.Price(items, book, now)
 	if err != nil {
 		d.log.Error("pricing failed; charging nothing", "session", s.ID, "err", err)
 		lines, total = nil, 0
 		status = msg.SaleAmbiguous
 	}
-	if len(unsellable) > 0 || len(res.Unexplained) > 0 || len(faulty) > 0 || timedOut {
+	// A unit moved between shelves weighs the same as a unit taken plus a
+	// look-alike left behind: not charged, but a person should look.
+	if len(unsellable) > 0 || len(res.Unexplained) > 0 || len(faulty) > 0 || len(res.Returned) > 0 || timedOut {
 		status = msg.SaleAmbiguous
 	}
 	if status == msg.SaleExact && len(lines) == 0 {
@@ -125,7 +129,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 			SaleID: msg.NewID(now), Seq: seq, CabinetID: d.cfg.CabinetID, SessionID: s.ID, Buyer: s.Buyer,
 			OpenedAt: msg.At(s.OpenedAt), ClosedAt: msg.At(s.ClosedAt), SettledAt: msg.At(now),
 			Status: status, Lines: lines, TotalFen: total, Evidence: evidence,
-			CatalogVersion: d.catalog.Version(), FW: FW,
+			CatalogVersion: s.CatalogVersion, FW: FW,
 		}
 	}, extra...)
 	if err != nil {
@@ -150,7 +154,7 @@ func (d *Device) cancelSession(s *ledger.Session, why string, extra ...ledger.It
 			// authorised, closed_at and settled_at when it was cancelled.
 			OpenedAt: msg.At(s.Received), ClosedAt: msg.At(now), SettledAt: msg.At(now),
 			Status: msg.SaleCancelled, Lines: []msg.SaleLine{}, Evidence: []msg.Evidence{},
-			CatalogVersion: d.catalog.Version(), FW: FW,
+			CatalogVersion: s.CatalogVersion, FW: FW,
 		}
 	}, extra...)
 	if err != nil {
@@ -355,4 +359,55 @@ func strangers(res infer.Result) []stranger {
 		}
 	}
 	return out
+}
+
+// minAfterSamples is the fewest samples an unsettled reading needs to
+// serve as an "after" weight when settling times out.
+const minAfterSamples = 4
+
+// goodsSnapshot records what stands on each shelf now, for a new session.
+func (d *Device) goodsSnapshot() []ledger.ShelfGoods {
+	plan, _ := d.catalog.Planogram()
+	var out []ledger.ShelfGoods
+	for _, sh := range plan.Shelves {
+		g := ledger.ShelfGoods{Shelf: sh.Shelf, Products: []msg.Product{}}
+		for _, code := range sh.SKUs {
+			if p, ok := d.catalog.Product(code); ok {
+				g.Products = append(g.Products, p)
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// sessionBook prices from the session's snapshot; a product the live
+// catalog has since dropped or revoked reads as revoked.
+type sessionBook struct {
+	snap map[string]msg.Product
+	live interface {
+		Product(string) (msg.Product, bool)
+	}
+}
+
+func (d *Device) sessionBook(s *ledger.Session) sessionBook {
+	b := sessionBook{snap: map[string]msg.Product{}, live: d.catalog}
+	for _, g := range s.Goods {
+		for _, p := range g.Products {
+			b.snap[p.SKU] = p
+		}
+	}
+	return b
+}
+
+// Product implements payment.PriceBook.
+func (b sessionBook) Product(sku string) (msg.Product, bool) {
+	p, ok := b.snap[sku]
+	if !ok {
+		return msg.Product{}, false
+	}
+	if lp, ok := b.live.Product(sku); !ok || lp.Status != msg.StatusActive {
+		p.Status = msg.StatusRevoked
+	}
+	return p, true
 }

@@ -30,6 +30,7 @@ var (
 	bucket     = []byte("catalog")
 	kCatalog   = []byte("catalog")
 	kPlanogram = []byte("planogram")
+	kDelisted  = []byte("delisted")
 )
 
 // Refusal errors; the caller logs and counts them.
@@ -55,6 +56,11 @@ type Store struct {
 	cat   *msg.Catalog
 	plan  *msg.Planogram
 	bySKU map[string]msg.Product
+	// delisted keeps, marked revoked, products that a newer catalog no
+	// longer lists: units may still stand on a shelf, and their weights
+	// are needed to tell them from what may be sold (清理出产品目录 means
+	// "never sell", not "forget what it weighs").
+	delisted map[string]msg.Product
 }
 
 // Open opens the catalog file. A file bbolt cannot open or whose content
@@ -112,6 +118,11 @@ func open(path string) (*Store, error) {
 				return fmt.Errorf("catalog: stored catalog: %w", err)
 			}
 			s.setCatalog(&c)
+		}
+		if raw := b.Get(kDelisted); raw != nil {
+			if err := json.Unmarshal(raw, &s.delisted); err != nil {
+				return fmt.Errorf("catalog: stored delisted products: %w", err)
+			}
 		}
 		if raw := b.Get(kPlanogram); raw != nil {
 			var p msg.Planogram
@@ -172,12 +183,16 @@ func (s *Store) Planogram() (msg.Planogram, bool) {
 	return clonePlanogram(*s.plan), true
 }
 
-// Product returns the catalog's entry for sku (whatever its status); it
+// Product returns the catalog's entry for sku (whatever its status), or
+// the last entry of a product a newer catalog dropped, marked revoked. It
 // satisfies payment.PriceBook, which judges sellability.
 func (s *Store) Product(sku string) (msg.Product, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	p, ok := s.bySKU[sku]
+	if p, ok := s.bySKU[sku]; ok {
+		return p, true
+	}
+	p, ok := s.delisted[sku]
 	return p, ok
 }
 
@@ -243,13 +258,33 @@ func (s *Store) ApplyCatalog(c msg.Catalog, region string) error {
 	if s.cat != nil && c.Version <= s.cat.Version {
 		return fmt.Errorf("%w: got %d, hold %d", ErrStale, c.Version, s.cat.Version)
 	}
-	if err := s.put(kCatalog, c); err != nil {
+	delisted := map[string]msg.Product{}
+	listed := map[string]bool{}
+	for _, p := range c.Products {
+		listed[p.SKU] = true
+	}
+	for sku, p := range s.delisted {
+		if !listed[sku] {
+			delisted[sku] = p
+		}
+	}
+	for sku, p := range s.bySKU {
+		if !listed[sku] {
+			p.Status = msg.StatusRevoked
+			delisted[sku] = p
+		}
+	}
+	if len(delisted) > MaxProducts {
+		delisted = map[string]msg.Product{} // a runaway history; the current catalog still rules
+	}
+	if err := s.putAll(map[string]any{string(kCatalog): c, string(kDelisted): delisted}); err != nil {
 		return err
 	}
 	// Keep a copy of our own: the caller's slice must not be able to
 	// change what was validated and stored.
 	c.Products = slices.Clone(c.Products)
 	s.setCatalog(&c)
+	s.delisted = delisted
 	return nil
 }
 
@@ -342,4 +377,24 @@ func (s *Store) put(k []byte, v any) error {
 		return fmt.Errorf("catalog: encode: %w", err)
 	}
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(k, raw) })
+}
+
+// putAll stores several keys in one transaction.
+func (s *Store) putAll(kv map[string]any) error {
+	raws := map[string][]byte{}
+	for k, v := range kv {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("catalog: encode %s: %w", k, err)
+		}
+		raws[k] = raw
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for k, raw := range raws {
+			if err := tx.Bucket(bucket).Put([]byte(k), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -175,8 +175,20 @@ func TestApplyCatalogPersistsAcrossReopen(t *testing.T) {
 	}
 	s = reopen(t, s)
 	sameCatalog(t, s, c2)
-	if _, ok := s.Product(dropped); ok {
-		t.Fatalf("%s still known after a catalog without it", dropped)
+	// A dropped product is remembered, revoked, with its weights: units
+	// may still stand on a shelf and must be told apart, never sold.
+	p, ok := s.Product(dropped)
+	if !ok || p.Status != msg.StatusRevoked || p.UnitWeightG != catalogAt(2).Products[0].UnitWeightG {
+		t.Fatalf("%s after a catalog without it: %+v ok=%v, want it revoked with its weight", dropped, p, ok)
+	}
+	// Listing it again makes it the catalog's product once more.
+	c3 := clone(catalogAt(3))
+	if err := s.ApplyCatalog(c3, ""); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s)
+	if p, ok := s.Product(dropped); !ok || p.Status != msg.StatusActive {
+		t.Fatalf("%s listed again: %+v ok=%v", dropped, p, ok)
 	}
 }
 

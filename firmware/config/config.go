@@ -172,13 +172,16 @@ func Load(path string) (Config, error) {
 }
 
 // Apply merges run-time settings from a platform `config` command into a
-// copy of c. Only the interval and threshold keys may change at run time;
-// identity, keys and broker may not. The result is validated; on error c is
+// copy of c. Only the interval and threshold keys the firmware reads live
+// may change at run time; identity, keys, broker, QR rotation and ack
+// settings may not. The result is validated; on error c is
 // unchanged.
 func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
+	// Only what the running firmware reads afresh may change here; the
+	// QR rotation and the outbox's ack settings are fixed at start-up
+	// and change with the config file and a restart.
 	allowed := map[string]bool{
-		"qr_rotate_s": true, "heartbeat_s": true, "ack_wait_s": true, "ack_mode": true,
-		"ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
+		"heartbeat_s": true, "ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
 		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
 	}
 	for k := range settings {

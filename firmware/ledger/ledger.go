@@ -132,16 +132,26 @@ func (l *Ledger) Session() (*Session, error) {
 
 // SaveSession stores the session in progress. When cmd is set, its id
 // enters the replay cache in the same transaction, so an accepted command
-// can never be accepted twice, even across a power cut.
-func (l *Ledger) SaveSession(s *Session, cmd *msg.Command) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
+// can never be accepted twice, even across a power cut; items (a reply)
+// join the outbox in it too.
+func (l *Ledger) SaveSession(s *Session, cmd *msg.Command, items ...Item) error {
+	err := l.db.Update(func(tx *bolt.Tx) error {
 		if cmd != nil {
 			if err := recordCmd(tx, cmd.ID, cmd.ExpiresAt.Time); err != nil {
 				return err
 			}
 		}
+		for _, it := range items {
+			if err := appendItem(tx, it); err != nil {
+				return err
+			}
+		}
 		return putJSON(tx.Bucket(bSession), kCurrent, s)
 	})
+	if err == nil && len(items) > 0 {
+		l.Outbox.Notify()
+	}
+	return err
 }
 
 // Item is one outbox message to enqueue with a commit.

@@ -40,7 +40,20 @@ type Session struct {
 	ClosedAt time.Time `json:"closed_at,omitzero"`
 	// Before holds the shelves' settled weights committed before the lock
 	// was energised: the evidence the sale is judged against.
-	Before         []ShelfWeight `json:"before"`
-	CatalogVersion int64         `json:"catalog_version"`
-	Alarmed        bool          `json:"alarmed,omitempty"` // door_open_too_long already raised
+	Before []ShelfWeight `json:"before"`
+	// Goods is what stood on each shelf when the session opened: the
+	// planogram's SKUs with their catalog entries (weights, tolerances,
+	// prices, traceability). The sale is judged and priced against this
+	// snapshot, so a catalog or planogram arriving mid-session cannot
+	// change what the shopper is charged; the live catalog is consulted
+	// only to refuse what has been revoked meanwhile.
+	Goods          []ShelfGoods `json:"goods"`
+	CatalogVersion int64        `json:"catalog_version"`
+	Alarmed        bool         `json:"alarmed,omitempty"` // door_open_too_long already raised
+}
+
+// ShelfGoods is one shelf's planogram entry with its products.
+type ShelfGoods struct {
+	Shelf    int           `json:"shelf"`
+	Products []msg.Product `json:"products"`
 }

@@ -288,8 +288,40 @@ func (s *Sim) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"alarms": alarms})
 	}))
-	return mux
+	return jsonErrors(mux)
 }
+
+// jsonErrors answers what the mux itself refuses (unknown path, wrong
+// method) with the API's {"error": …} shape instead of plain text.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // the mux sets the path values; Handler does not
+			return
+		}
+		rec := &statusOnly{header: http.Header{}}
+		h.ServeHTTP(rec, r) // the mux's own 404 or 405, to learn which
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		code := rec.code
+		if code == 0 {
+			code = http.StatusNotFound
+		}
+		writeErr(w, code, fmt.Errorf("%s %s: %s", r.Method, r.URL.Path, strings.ToLower(http.StatusText(code))))
+	})
+}
+
+// statusOnly records a handler's status and headers, dropping its body.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int)        { s.code = code }
 
 func (s *Sim) act(w http.ResponseWriter, r *http.Request, err error) {
 	switch {

@@ -89,8 +89,9 @@ type Platform struct {
 	signer msg.Signer
 	log    *slog.Logger
 
-	wg   sync.WaitGroup
-	stop context.CancelFunc
+	wg     sync.WaitGroup
+	stop   context.CancelFunc
+	closed bool // guarded by mu
 
 	mu       sync.Mutex
 	client   mqtt.Client
@@ -237,6 +238,7 @@ func (p *Platform) keep(ctx context.Context, lost chan struct{}) {
 func (p *Platform) Close() {
 	p.mu.Lock()
 	stop := p.stop
+	p.closed = true
 	p.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -494,8 +496,13 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 			return
 		}
 		upto := p.ingest(s, now)
-		if !p.o.NoAcks {
-			p.wg.Add(1)
+		p.mu.Lock()
+		closed := p.closed
+		if !closed && !p.o.NoAcks {
+			p.wg.Add(1) // under the lock Close takes before it waits: no Add after Wait
+		}
+		p.mu.Unlock()
+		if !closed && !p.o.NoAcks {
 			go func() { // not on paho's router: publish waits for a PUBACK (bounded by publishSigned's timeout)
 				defer p.wg.Done()
 				if err := p.publishSigned(c, p.topics(cabID).Ack(), msg.Ack{SalesUptoSeq: upto, At: msg.At(time.Now())}, false); err != nil {
