@@ -46,8 +46,7 @@ const (
 
 // NotSellableError names the SKU that Price refused and why. It wraps
 // ErrNotSellable, so errors.Is(err, ErrNotSellable) holds and errors.As
-// gives the caller the SKU (for instance to raise
-// revoked_product_in_stock).
+// gives the caller the SKU and the reason.
 type NotSellableError struct {
 	SKU    string
 	Shelf  int

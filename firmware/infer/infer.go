@@ -1,8 +1,9 @@
 // Package infer turns the weight changes of a cabinet's shelves into the
 // basket a shopper took: which certified products, how many, from which
-// shelf, and how sure the evidence is. It is the product's no-overcharge
-// guarantee: whatever the scales say, the basket charged is the cheapest one
-// that the evidence cannot rule out.
+// shelf, and how sure the evidence is. It carries the product's
+// no-overcharge rule: the basket charged is the cheapest one the evidence
+// cannot rule out (given the scales' noise within K σ and units within
+// their tolerance; the caller prices anything that may not be sold at 0).
 //
 // infer owns the weight model (unit weights with hard tolerances, Gaussian
 // scale noise, creep), the search over candidate baskets, the choice between
