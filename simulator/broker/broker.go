@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,8 +43,10 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	// mochi logs every dropped connection at warn: routine for a simulator.
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("src", "mochi")})
+	// mochi logs every dropped connection at warn: routine for a simulator
+	// whose cabinets come and go, so only its errors pass.
+	quiet := slog.New(minLevel{log.Handler(), slog.LevelError}).With("src", "mochi")
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil { // mochi refuses everyone without an auth hook
 		return nil, fmt.Errorf("broker: auth hook: %w", err)
 	}
@@ -87,6 +90,21 @@ func (b *Broker) Close() error {
 	})
 	return b.closeErr
 }
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
 
 // connListener remembers the connections it accepted so Close can cut
 // them.

@@ -128,7 +128,24 @@ func (s *Sim) RunScenario(ctx context.Context, sc Scenario, out io.Writer) []err
 			fails = append(fails, err)
 		}
 	}
+	r.summary()
 	return fails
+}
+
+// summary prints what the platform received from the cabinet.
+func (r *runner) summary() {
+	sales := r.sales()
+	fmt.Fprintf(r.out, "platform received %d sale(s):\n", len(sales))
+	for _, s := range sales {
+		fmt.Fprintf(r.out, "  seq %d %s %s total %d fen, %d line(s)\n", s.Seq, s.SaleID, s.Status, s.TotalFen, len(s.Lines))
+	}
+	var kinds []string
+	for _, a := range r.s.Platform.Alarms() {
+		if a.CabinetID == r.id {
+			kinds = append(kinds, a.Kind)
+		}
+	}
+	fmt.Fprintf(r.out, "platform received %d alarm(s): %v\n", len(kinds), kinds)
 }
 
 type runner struct {
