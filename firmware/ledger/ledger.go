@@ -136,15 +136,8 @@ func (l *Ledger) Session() (*Session, error) {
 // join the outbox in it too.
 func (l *Ledger) SaveSession(s *Session, cmd *msg.Command, items ...Item) error {
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		if cmd != nil {
-			if err := recordCmd(tx, cmd.ID, cmd.ExpiresAt.Time); err != nil {
-				return err
-			}
-		}
-		for _, it := range items {
-			if err := appendItem(tx, it); err != nil {
-				return err
-			}
+		if err := accept(tx, cmd, items); err != nil {
+			return err
 		}
 		return putJSON(tx.Bucket(bSession), kCurrent, s)
 	})
@@ -217,22 +210,26 @@ func appendItem(tx *bolt.Tx, it Item) error {
 	return err
 }
 
+// accept records cmd (if any) in the replay cache and appends items to the
+// outbox, inside tx.
+func accept(tx *bolt.Tx, cmd *msg.Command, items []Item) error {
+	if cmd != nil {
+		if err := recordCmd(tx, cmd.ID, cmd.ExpiresAt.Time); err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		if err := appendItem(tx, it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Enqueue appends messages (alarms, replies) to the outbox in one
 // transaction; cmd, when set, enters the replay cache with them.
 func (l *Ledger) Enqueue(cmd *msg.Command, items ...Item) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		if cmd != nil {
-			if err := recordCmd(tx, cmd.ID, cmd.ExpiresAt.Time); err != nil {
-				return err
-			}
-		}
-		for _, it := range items {
-			if err := appendItem(tx, it); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := l.db.Update(func(tx *bolt.Tx) error { return accept(tx, cmd, items) })
 	if err != nil {
 		return fmt.Errorf("ledger: enqueue: %w", err)
 	}
