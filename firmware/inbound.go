@@ -10,6 +10,7 @@ import (
 
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -261,11 +262,13 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	d.sess = s
+	failpoint.Hit(failpoint.SessionSaved)
 	energised, err := d.energise(ctx, door)
 	if err != nil {
 		d.lockFault(s, err)
 		return
 	}
+	failpoint.Hit(failpoint.LockEnergised)
 	retracted := time.Now()
 	// The ok reply commits with the state it reports: a power cut cannot
 	// leave an unlocked door whose unlock was never answered.

@@ -10,6 +10,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
@@ -137,6 +138,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
 		return
 	}
+	failpoint.Hit(failpoint.SaleCommitted)
 	d.endSession(sale)
 	if len(faulty) > 0 {
 		d.log.Error("sale judged without faulty shelves", "session", s.ID, "shelves", faulty)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
 )
@@ -174,6 +175,9 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 		d.Logger.Error("seal outbox entry", "id", e.ID, "err", err)
 		return false, false
 	}
+	if e.Kind == outbox.KindSale {
+		failpoint.Hit(failpoint.SalePublishing)
+	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	err = d.Link.Publish(pctx, e.Topic, 1, false, body)
 	cancel()
@@ -184,6 +188,9 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 		return false, false
 	}
 	*sentNow++
+	if e.Kind == outbox.KindSale {
+		failpoint.Hit(failpoint.SalePublished)
+	}
 	at := time.Now()
 	if e.Kind == outbox.KindSale && d.AckMode == AckPlatform {
 		if err := d.Outbox.MarkPublished(e.ID, at); err != nil {
