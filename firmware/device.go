@@ -53,6 +53,9 @@ type Opts struct {
 	// and when its feedback showed the bolt retracted.
 	OnUnlock func(received, energised, retracted time.Time)
 	OnSale   func(s msg.Sale)
+	// LedgerMaxBytes caps the ledger file (default ledger.MaxFileBytes);
+	// tests fill a small one to see a full disk.
+	LedgerMaxBytes int
 }
 
 // Status is a snapshot of the device for the simulator and diagnostics.
@@ -91,22 +94,29 @@ type Device struct {
 	badLog  *telemetry.RateLimited
 
 	// Owned by the Run goroutine.
-	sess        *ledger.Session
-	readings    map[int]hal.Reading
-	readErr     map[int]error
-	settled     map[int]hal.Reading // last settled reading per shelf
-	baseline    map[int]float64     // idle weight per shelf, for the locked-weight alarm
-	doorClosed  map[int]bool
-	forced      map[int]bool // door_forced raised for the current opening
-	faulted     map[int]bool // scale_fault raised and not cleared
-	shown       hal.Screen
-	started     time.Time
-	lastBadAt   time.Time
-	warnings    []string
-	pendingPlan *msg.Planogram // a verified planogram that came before any catalog
-	hb          *time.Ticker   // the heartbeat ticker, reset by a config command
-	depth       int            // outbox depth, refreshed by publishStatus
-	depthAt     time.Time
+	trust        ledger.Trust // as last read from the ledger
+	newestIssued time.Time    // newest issued_at of an accepted command
+	sess         *ledger.Session
+	readings     map[int]hal.Reading
+	readErr      map[int]error
+	settled      map[int]hal.Reading // last settled reading per shelf
+	baseline     map[int]float64     // idle weight per shelf, for the locked-weight alarm
+	doorClosed   map[int]bool
+	forced       map[int]bool // door_forced raised for the current opening
+	faulted      map[int]bool // scale_fault raised and not cleared
+	shown        hal.Screen
+	started      time.Time
+	lastBadAt    time.Time
+	warnings     []string
+	pendingPlan  *msg.Planogram // a verified planogram that came before any catalog
+	hb           *time.Ticker   // the heartbeat ticker, reset by a config command
+	depth        int            // outbox depth, refreshed by publishStatus
+	depthAt      time.Time
+
+	storageFault   *ledger.Fault // the ledger's predecessor was lost or corrupt
+	probedAt       time.Time     // last write probe while writes fail
+	storageAlarmed bool          // storage_fault raised for the present write failure
+	direct         chan directMsg
 
 	mu     sync.Mutex
 	status Status
@@ -139,19 +149,27 @@ func New(o Opts) (*Device, error) {
 	}
 	cfg := o.Config
 	log := o.Logger.With("cabinet", cfg.CabinetID)
-	keys := msg.KeyRing{}
-	for kid, k := range cfg.PlatformKeys {
-		pub, err := msg.DecodeKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("firmware: platform key %q: %w", kid, err)
-		}
-		keys[kid] = pub
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("firmware: data dir: %w", err)
 	}
-	led, err := ledger.Open(filepath.Join(cfg.DataDir, "ledger.db"))
+	// A ledger that cannot be trusted is set aside, never replaced in
+	// place; a catalog file beside a missing ledger means the ledger was
+	// lost, not that this is the first start.
+	_, catErr := os.Stat(filepath.Join(cfg.DataDir, "catalog.db"))
+	led, err := ledger.OpenChecked(filepath.Join(cfg.DataDir, "ledger.db"), ledger.Opts{
+		MaxBytes: o.LedgerMaxBytes, Existed: catErr == nil, Now: o.Now,
+	})
 	if err != nil {
+		return nil, fmt.Errorf("firmware: storage: %w", err)
+	}
+	trust, err := led.Trust()
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	keys, err := keyRing(cfg.PlatformKeys, trust)
+	if err != nil {
+		led.Close()
 		return nil, err
 	}
 	cat, err := catalog.Open(filepath.Join(cfg.DataDir, "catalog.db"), log)
@@ -161,7 +179,7 @@ func New(o Opts) (*Device, error) {
 	}
 	topics := msg.Topics{Prefix: cfg.TopicPrefix, Cabinet: cfg.CabinetID}
 	link, err := telemetry.New(telemetry.Opts{
-		Broker: cfg.Broker, ClientID: cfg.CabinetID, Topics: topics, FW: FW, Logger: log,
+		Broker: cfg.Broker, TLS: cfg.TLS.Files(), ClientID: cfg.CabinetID, Topics: topics, FW: FW, Logger: log,
 		Subscribe: []string{topics.Cmd(), topics.Ack(), topics.Planogram(), topics.Catalog()},
 	})
 	if err != nil {
@@ -178,7 +196,7 @@ func New(o Opts) (*Device, error) {
 	d := &Device{
 		cfg: cfg, hw: o.Hardware, log: log, now: o.Now, tick: o.Tick, settle: o.SettleMin,
 		onUnl: o.OnUnlock, onSale: o.OnSale,
-		topics: topics, keys: keys,
+		topics: topics, keys: keys, trust: trust, newestIssued: trust.NewestIssued,
 		signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
 		devPub: o.DeviceKey.Public().(ed25519.PublicKey),
 		ledger: led, catalog: cat, link: link, qr: qr,
@@ -186,6 +204,7 @@ func New(o Opts) (*Device, error) {
 		badLog:   telemetry.NewRateLimited(log, time.Minute),
 		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
 		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
+		direct: make(chan directMsg, 16),
 	}
 	return d, nil
 }
@@ -224,6 +243,8 @@ func (d *Device) Run(ctx context.Context) error {
 		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log,
 	}
 	go func() { defer wg.Done(); _ = drain.Run(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runDirect(ctx) }()
 	defer func() {
 		cancel()
 		wg.Wait()
@@ -263,6 +284,22 @@ func (d *Device) Run(ctx context.Context) error {
 	}
 }
 
+// runDirect publishes what could not go through the outbox (see alarm).
+func (d *Device) runDirect(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-d.direct:
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := d.link.Publish(pctx, m.topic, 1, false, m.body); err != nil {
+				d.log.Warn("direct publish", "topic", m.topic, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
 // halt puts every lock at its safe level.
 func (d *Device) halt() {
 	for _, door := range d.hw.Doors {
@@ -279,6 +316,17 @@ func (d *Device) recover(ctx context.Context) error {
 		if err := door.Lock.Release(ctx); err != nil {
 			d.log.Error("release lock at start-up", "door", door.Number, "err", err)
 		}
+	}
+	if f, err := d.ledger.Fault(); err != nil || f != nil {
+		d.storageFault = f
+		detail := map[string]any{}
+		if f != nil {
+			detail = map[string]any{"kind": f.Kind, "aside": filepath.Base(f.Aside), "err": f.Err}
+			d.log.Error("storage fault: shopping refused until a technician clears it", "fault", f.String())
+		} else {
+			detail["err"] = err.Error()
+		}
+		d.alarm(msg.AlarmStorageFault, msg.SevCritical, detail)
 	}
 	s, err := d.ledger.Session()
 	switch {
@@ -369,6 +417,7 @@ func (d *Device) step(ctx context.Context) {
 	d.sample(ctx)
 	now := d.now()
 	d.checkScales()
+	d.checkStorage(now)
 	if s := d.sess; s != nil {
 		d.advance(ctx, s, now)
 	}
@@ -534,6 +583,12 @@ func (d *Device) mode() string {
 
 // outOfService says why the cabinet cannot take shoppers, or "".
 func (d *Device) outOfService() string {
+	if f := d.storageFault; f != nil {
+		return "storage fault: " + f.String()
+	}
+	if err := d.ledger.WriteErr(); err != nil {
+		return "storage fault: writes fail: " + err.Error()
+	}
 	for _, sh := range d.hw.Shelves {
 		if err := d.readErr[sh.Number]; err != nil {
 			return fmt.Sprintf("shelf %d scale fault: %v", sh.Number, err)
@@ -541,6 +596,9 @@ func (d *Device) outOfService() string {
 	}
 	if _, ok := d.catalog.Planogram(); !ok {
 		return "no planogram"
+	}
+	if ok, why := d.clockTrusted(d.now()); !ok {
+		return why
 	}
 	return ""
 }

@@ -59,6 +59,10 @@ type rig struct {
 	stock map[int]map[string]int
 	// wrap, when set, changes the hardware the next Device sees.
 	wrap func(hal.Cabinet) hal.Cabinet
+	// now, when set, is the next Device's clock.
+	now func() time.Time
+	// ledgerMax, when set, caps the next Device's ledger file.
+	ledgerMax int
 }
 
 type rigOpt func(*config.Config)
@@ -155,7 +159,7 @@ func (r *rig) start() {
 	if r.wrap != nil {
 		hw = r.wrap(hw)
 	}
-	d, err := New(Opts{Config: r.cfg, Hardware: hw, DeviceKey: r.key, Logger: log, Tick: 5 * time.Millisecond})
+	d, err := New(Opts{Config: r.cfg, Hardware: hw, DeviceKey: r.key, Logger: log, Tick: 5 * time.Millisecond, Now: r.now, LedgerMaxBytes: r.ledgerMax})
 	if err != nil {
 		r.t.Fatal(err)
 	}

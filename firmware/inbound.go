@@ -27,7 +27,7 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 			d.badMessage(in.Topic, err)
 			return nil
 		}
-		if err := d.catalog.ApplyCatalog(c, d.cfg.Region); err != nil {
+		if err := d.acceptCatalog(c, d.now()); err != nil {
 			if errors.Is(err, catalog.ErrStale) {
 				d.log.Debug("catalog ignored", "err", err) // the retained copy comes on every connect
 				return nil
@@ -73,7 +73,13 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 			d.badMessage(in.Topic, err)
 			return nil
 		}
-		return d.command(ctx, cmd, in.Received)
+		err := d.command(ctx, cmd, in.Received)
+		// An accepted command may have moved the trust state (keys,
+		// newest issued_at): keep the copy the checks use in step.
+		if t, terr := d.ledger.Trust(); terr == nil {
+			d.trust, d.newestIssued = t, t.NewestIssued
+		}
+		return err
 	default:
 		d.log.Debug("message on unexpected topic", "topic", in.Topic)
 	}
@@ -146,6 +152,17 @@ func (d *Device) refuse(cmd msg.Command, r *payment.Refusal) {
 // command acts on a verified command.
 func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Time) error {
 	now := d.now()
+	// A clock that cannot be trusted cannot judge expiry: refuse before
+	// anything reads it. Then refuse what is older than the newest
+	// accepted command by more than any command may live.
+	if ok, why := d.clockTrusted(now); !ok {
+		d.refuse(cmd, &payment.Refusal{Code: msg.ErrOutOfService, Detail: "clock not trusted: " + why})
+		return nil
+	}
+	if why := d.tooOld(cmd); why != "" {
+		d.refuse(cmd, &payment.Refusal{Code: msg.ErrExpired, Detail: why})
+		return nil
+	}
 	if cmd.Type == msg.CmdUnlock {
 		d.unlock(ctx, cmd, received, now)
 		return nil
@@ -188,6 +205,18 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 		}
 		d.reply(&cmd, cmd.ID, "", fmt.Sprintf("%d sales queued", n), nil)
 	case msg.CmdConfig:
+		rest, add, retire, keysToo, err := splitKeySettings(cmd.Settings)
+		switch {
+		case err != nil:
+			d.reply(nil, cmd.ID, msg.ErrBadRequest, err.Error(), nil)
+			return nil
+		case keysToo && len(rest) > 0:
+			d.reply(nil, cmd.ID, msg.ErrBadRequest, "key rotation goes in a config command of its own", nil)
+			return nil
+		case keysToo:
+			d.rotateKeys(cmd, add, retire, now)
+			return nil
+		}
 		c, err := d.cfg.Apply(cmd.Settings)
 		if err != nil {
 			d.reply(nil, cmd.ID, msg.ErrBadRequest, err.Error(), nil)

@@ -210,13 +210,60 @@ func (d *Device) alarmItem(kind, sev string, detail map[string]any) ledger.Item 
 		AlarmID: msg.NewID(d.now()), Kind: kind, Severity: sev, At: msg.At(d.now()), Detail: detail}}
 }
 
-// alarm queues an alarm on its own.
+// alarm queues an alarm on its own. When the ledger cannot take it (a
+// full or read-only disk), it goes straight to the link, once, undurably:
+// the platform should still hear that the cabinet is in trouble.
 func (d *Device) alarm(kind, sev string, detail map[string]any) {
 	d.log.Warn("alarm", "kind", kind, "severity", sev, "detail", detail)
-	if err := d.ledger.Enqueue(nil, d.alarmItem(kind, sev, detail)); err != nil {
-		d.log.Error("queue alarm", "kind", kind, "err", err)
+	it := d.alarmItem(kind, sev, detail)
+	if err := d.ledger.Enqueue(nil, it); err != nil {
+		d.log.Error("queue alarm; publishing it directly", "kind", kind, "err", err)
+		d.publishDirect(it)
 	}
 }
+
+// publishDirect hands a message to the link without the outbox, never
+// blocking the device loop: if the direct queue is full it is dropped.
+func (d *Device) publishDirect(it ledger.Item) {
+	body, err := d.signer.Seal(it.Body)
+	if err != nil {
+		d.log.Error("seal", "kind", it.Kind, "err", err)
+		return
+	}
+	select {
+	case d.direct <- directMsg{topic: it.Topic, body: body}:
+	default:
+		d.log.Warn("direct publish queue full; message dropped", "kind", it.Kind)
+	}
+}
+
+type directMsg struct {
+	topic string
+	body  []byte
+}
+
+// checkStorage looks at the ledger's headroom every storageProbe (and
+// tries a write while writes fail), so the cabinet stops taking shoppers
+// before the disk is full and returns to service by itself once there is
+// room again.
+func (d *Device) checkStorage(now time.Time) {
+	if now.Sub(d.probedAt) < storageProbe {
+		return
+	}
+	d.probedAt = now
+	err := d.ledger.Check(now)
+	switch {
+	case err == nil && d.storageAlarmed:
+		d.storageAlarmed = false
+		d.log.Info("storage accepts writes again")
+		d.alarmCleared(msg.AlarmStorageFault, map[string]any{})
+	case err != nil && !d.storageAlarmed:
+		d.storageAlarmed = true
+		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error()})
+	}
+}
+
+const storageProbe = 10 * time.Second
 
 // checkScales raises scale_fault once per failure and clears it.
 func (d *Device) checkScales() {

@@ -36,6 +36,10 @@ func (r *Refusal) Error() string {
 	return "payment: refused " + r.Code + ": " + r.Detail
 }
 
+// textRule is the refusal detail of an id msg.ValidText refuses; the id
+// itself is not echoed.
+var textRule = fmt.Sprintf("at most %d bytes, no control or format characters", msg.MaxIDBytes)
+
 func refuse(code, format string, args ...any) *Refusal {
 	return &Refusal{Code: code, Detail: fmt.Sprintf(format, args...)}
 }
@@ -76,6 +80,12 @@ func (a Authorizer) maxTTL() time.Duration {
 	return DefaultMaxTTL
 }
 
+// MaxSkewOrDefault is the skew in force.
+func (a Authorizer) MaxSkewOrDefault() time.Duration { return a.maxSkew() }
+
+// MaxTTLOrDefault is the longest command lifetime in force.
+func (a Authorizer) MaxTTLOrDefault() time.Duration { return a.maxTTL() }
+
 var knownCommands = map[string]bool{
 	msg.CmdUnlock: true, msg.CmdRestockOpen: true, msg.CmdCancel: true,
 	msg.CmdResend: true, msg.CmdConfig: true, msg.CmdReboot: true,
@@ -86,7 +96,7 @@ var knownCommands = map[string]bool{
 //
 // The order is bad_request, wrong_cabinet, replayed, expired:
 //   - a malformed header (missing id, type, cabinet_id, issued_at or
-//     expires_at; unknown type; expires_at not after issued_at; a
+//     expires_at; an id msg.ValidText refuses; unknown type; expires_at not after issued_at; a
 //     lifetime over MaxTTL; issued_at more than MaxSkew ahead of now) cannot
 //     be judged any further, so it is reported as such first;
 //   - a command for another cabinet says nothing about our replay cache
@@ -100,10 +110,14 @@ func (a Authorizer) CheckCommand(cmd msg.Command, now time.Time, seen Replay) *R
 	switch {
 	case cmd.ID == "":
 		return refuse(msg.ErrBadRequest, "missing id")
+	case !msg.ValidText(cmd.ID, msg.MaxIDBytes):
+		// The id becomes a key of the firmware's replay cache (bbolt
+		// refuses keys over 32 KiB) and is echoed in every reply.
+		return refuse(msg.ErrBadRequest, "id: %s", textRule)
 	case cmd.Type == "":
 		return refuse(msg.ErrBadRequest, "missing type")
 	case !knownCommands[cmd.Type]:
-		return refuse(msg.ErrBadRequest, "unknown type %q", cmd.Type)
+		return refuse(msg.ErrBadRequest, "unknown type %.32q", cmd.Type)
 	case cmd.CabinetID == "":
 		return refuse(msg.ErrBadRequest, "missing cabinet_id")
 	case cmd.IssuedAt.IsZero():
@@ -118,7 +132,7 @@ func (a Authorizer) CheckCommand(cmd msg.Command, now time.Time, seen Replay) *R
 	case cmd.IssuedAt.Sub(now) > a.maxSkew():
 		return refuse(msg.ErrBadRequest, "issued_at %v in the future", cmd.IssuedAt.Sub(now))
 	case cmd.CabinetID != a.CabinetID:
-		return refuse(msg.ErrWrongCabinet, "cabinet_id %q is not %q", cmd.CabinetID, a.CabinetID)
+		return refuse(msg.ErrWrongCabinet, "cabinet_id %.64q is not %q", cmd.CabinetID, a.CabinetID)
 	case seen != nil && seen.Seen(cmd.ID):
 		return refuse(msg.ErrReplayed, "command %q already seen", cmd.ID)
 	case !now.Before(cmd.ExpiresAt.Time):
@@ -129,7 +143,8 @@ func (a Authorizer) CheckCommand(cmd msg.Command, now time.Time, seen Replay) *R
 
 // CheckUnlock runs CheckCommand and then the unlock checks, in this order:
 // type unlock, session_id, qr_nonce, buyer (kind person, union or unit;
-// ref non-empty), limit_fen ≥ 0 and door ≥ 0 → bad_request;
+// ref non-empty; session_id, ref and org short text as msg.ValidText
+// says), limit_fen ≥ 0 and door ≥ 0 → bad_request;
 // st.OutOfService → out_of_service; !st.HasCatalog → no_catalog; st.Busy →
 // busy; and last qr.Use(qr_nonce) → stale_qr (also when qr is nil).
 //
@@ -145,14 +160,20 @@ func (a Authorizer) CheckUnlock(cmd msg.Command, now time.Time, seen Replay, qr 
 		return refuse(msg.ErrBadRequest, "type %q is not %q", cmd.Type, msg.CmdUnlock)
 	case cmd.SessionID == "":
 		return refuse(msg.ErrBadRequest, "missing session_id")
+	case !msg.ValidText(cmd.SessionID, msg.MaxIDBytes):
+		return refuse(msg.ErrBadRequest, "session_id: %s", textRule)
 	case cmd.QRNonce == "":
 		return refuse(msg.ErrBadRequest, "missing qr_nonce")
 	case cmd.Buyer == nil:
 		return refuse(msg.ErrBadRequest, "missing buyer")
 	case cmd.Buyer.Kind != msg.BuyerPerson && cmd.Buyer.Kind != msg.BuyerUnion && cmd.Buyer.Kind != msg.BuyerUnit:
-		return refuse(msg.ErrBadRequest, "buyer kind %q", cmd.Buyer.Kind)
+		return refuse(msg.ErrBadRequest, "buyer kind %.16q", cmd.Buyer.Kind)
 	case cmd.Buyer.Ref == "":
 		return refuse(msg.ErrBadRequest, "missing buyer ref")
+	case !msg.ValidText(cmd.Buyer.Ref, msg.MaxIDBytes):
+		return refuse(msg.ErrBadRequest, "buyer ref: %s", textRule)
+	case !msg.ValidText(cmd.Buyer.Org, msg.MaxTextBytes):
+		return refuse(msg.ErrBadRequest, "buyer org: at most %d bytes, no control or format characters", msg.MaxTextBytes)
 	case cmd.LimitFen < 0:
 		return refuse(msg.ErrBadRequest, "negative limit_fen %d", cmd.LimitFen)
 	case cmd.Door < 0:

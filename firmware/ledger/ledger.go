@@ -41,17 +41,25 @@ const MaxFileBytes = 256 << 20
 
 // Ledger is the open ledger file.
 type Ledger struct {
-	db     *bolt.DB
-	Outbox *outbox.Outbox
+	db       *bolt.DB
+	Outbox   *outbox.Outbox
+	health   writeHealth
+	maxBytes int
 }
 
 // Open opens or creates the ledger at path. It never replaces an existing
-// file: a file bbolt cannot open is an error for the caller to handle.
-func Open(path string) (*Ledger, error) {
+// file: a file bbolt cannot open is an error for the caller to handle
+// (OpenChecked sets a corrupt one aside).
+func Open(path string) (*Ledger, error) { return openFile(path, Opts{}) }
+
+func openFile(path string, o Opts) (*Ledger, error) {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = MaxFileBytes
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         time.Second, // a second opener must not wait forever
-		InitialMmapSize: 1 << 20,
-		MaxSize:         MaxFileBytes, // writes fail cleanly instead of exhausting a 32-bit address space
+		InitialMmapSize: min(1<<20, o.MaxBytes),
+		MaxSize:         o.MaxBytes, // writes fail cleanly instead of exhausting a 32-bit address space
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -68,7 +76,7 @@ func Open(path string) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger: init %s: %w", path, err)
 	}
-	return &Ledger{db: db, Outbox: outbox.New(db)}, nil
+	return &Ledger{db: db, Outbox: outbox.New(db), maxBytes: o.MaxBytes}, nil
 }
 
 // Close closes the file.
@@ -135,7 +143,7 @@ func (l *Ledger) Session() (*Session, error) {
 // can never be accepted twice, even across a power cut; items (a reply)
 // join the outbox in it too.
 func (l *Ledger) SaveSession(s *Session, cmd *msg.Command, items ...Item) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		if err := accept(tx, cmd, items); err != nil {
 			return err
 		}
@@ -156,11 +164,12 @@ type Item struct {
 
 // CommitSale ends the session in progress with its sale, atomically: the
 // next seq is assigned, the sale stored, its outbox entry and any extra
-// items (alarms) appended, the counters advanced and the session removed.
+// items (alarms; a StockItem decrementing what was sold) applied, the
+// counters advanced and the session removed.
 // build receives the seq and returns the finished sale.
 func (l *Ledger) CommitSale(topic string, build func(seq uint64) msg.Sale, extra ...Item) (msg.Sale, error) {
 	var sale msg.Sale
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		var c msg.Counters
 		if _, err := getJSON(meta, kCounters, &c); err != nil {
@@ -202,6 +211,9 @@ func (l *Ledger) CommitSale(topic string, build func(seq uint64) msg.Sale, extra
 }
 
 func appendItem(tx *bolt.Tx, it Item) error {
+	if local, err := applyLocal(tx, it); local { // a stock change, not a message (stock.go)
+		return err
+	}
 	payload, err := json.Marshal(it.Body)
 	if err != nil {
 		return fmt.Errorf("ledger: encode %s: %w", it.Kind, err)
@@ -217,6 +229,9 @@ func accept(tx *bolt.Tx, cmd *msg.Command, items []Item) error {
 		if err := recordCmd(tx, cmd.ID, cmd.ExpiresAt.Time); err != nil {
 			return err
 		}
+		if err := noteIssued(tx, cmd.IssuedAt.Time); err != nil {
+			return err
+		}
 	}
 	for _, it := range items {
 		if err := appendItem(tx, it); err != nil {
@@ -229,7 +244,7 @@ func accept(tx *bolt.Tx, cmd *msg.Command, items []Item) error {
 // Enqueue appends messages (alarms, replies) to the outbox in one
 // transaction; cmd, when set, enters the replay cache with them.
 func (l *Ledger) Enqueue(cmd *msg.Command, items ...Item) error {
-	err := l.db.Update(func(tx *bolt.Tx) error { return accept(tx, cmd, items) })
+	err := l.update(func(tx *bolt.Tx) error { return accept(tx, cmd, items) })
 	if err != nil {
 		return fmt.Errorf("ledger: enqueue: %w", err)
 	}
@@ -258,7 +273,7 @@ func (l *Ledger) Sales(from, to uint64) ([]msg.Sale, error) {
 // `resend`); it returns how many were queued.
 func (l *Ledger) ResendSales(topic string, from, to uint64) (int, error) {
 	n := 0
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bSales).Cursor()
 		for k, v := c.Seek(seqKey(from)); k != nil && binary.BigEndian.Uint64(k) <= to; k, v = c.Next() {
 			if _, err := outbox.Append(tx, outbox.Entry{Kind: outbox.KindSale, Topic: topic,
@@ -287,7 +302,7 @@ func (l *Ledger) Seen(id string) bool {
 
 // RecordCmd puts a command id into the replay cache on its own.
 func (l *Ledger) RecordCmd(id string, expires time.Time) error {
-	return l.db.Update(func(tx *bolt.Tx) error { return recordCmd(tx, id, expires) })
+	return l.update(func(tx *bolt.Tx) error { return recordCmd(tx, id, expires) })
 }
 
 func recordCmd(tx *bolt.Tx, id string, expires time.Time) error {
@@ -304,7 +319,7 @@ func recordCmd(tx *bolt.Tx, id string, expires time.Time) error {
 // that no outbox entry still needs. It returns how many sales it dropped.
 func (l *Ledger) Prune(before, keepSince time.Time) (int, error) {
 	n := 0
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		var del [][]byte
 		cc := tx.Bucket(bCmds).Cursor()
 		for k, v := cc.First(); k != nil; k, v = cc.Next() {

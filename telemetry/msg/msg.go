@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultPrefix is the topic prefix P of PROTOCOL.md.
@@ -31,6 +33,32 @@ var cabinetIDRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 // ValidCabinetID reports whether id is a legal cabinet id.
 func ValidCabinetID(id string) bool { return cabinetIDRE.MatchString(id) }
 
+// Caps on inbound strings, for ValidText. v1 fixes no lengths; these are
+// far above anything the platform sends and far below what would strain a
+// bbolt key (32 KiB), a log line or a reply.
+const (
+	MaxIDBytes   = 128 // identifiers: sku, cert_no, command and session ids, kid, buyer ref
+	MaxTextBytes = 256 // names: product, supplier, origin, buyer org
+)
+
+// ValidText reports whether s is at most max bytes of UTF-8 made only of
+// graphic characters (letters, marks, numbers, punctuation, symbols and
+// spaces): no control, format (bidi overrides), line-separator or
+// private-use characters, which would let an id print like another or
+// break a log line. The empty string is valid; callers that need a value
+// check for it.
+func ValidText(s string, max int) bool {
+	if len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // Time is a UTC timestamp that marshals as RFC 3339 with milliseconds.
 type Time struct{ time.Time }
 
@@ -45,21 +73,33 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + t.UTC().Format(TimeLayout) + `"`), nil
 }
 
-// UnmarshalJSON accepts RFC 3339 (any precision) or null.
+// UnmarshalJSON accepts RFC 3339 (any precision) or null. The instant must
+// fall in the years 1 to 9999 in UTC: an offset can push
+// "9999-12-31T23:59:59-23:59" past them, and MarshalJSON's output of such
+// a time would not parse again (a stored catalog holding one would not
+// load).
 func (t *Time) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		t.Time = time.Time{}
 		return nil
 	}
+	if len(b) > 64 { // the longest RFC 3339 text is 37 bytes quoted
+		return fmt.Errorf("msg: time of %d bytes", len(b))
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("msg: time: %w", err)
 	}
+	// time.ParseError quotes the input twice over: say it once, cut short.
 	v, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return fmt.Errorf("msg: time %q: %w", s, err)
+		return fmt.Errorf("msg: time %.40q is not RFC 3339", s)
 	}
-	t.Time = v.UTC()
+	v = v.UTC()
+	if y := v.Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("msg: time %.40q: year %d in UTC, want 1 to 9999", s, y)
+	}
+	t.Time = v
 	return nil
 }
 
@@ -135,6 +175,10 @@ type Catalog struct {
 	IssuedAt Time      `json:"issued_at"`
 	Region   string    `json:"region"`
 	Products []Product `json:"products"`
+	// ExpiresAt, when set, is when this catalog stops being acceptable (an
+	// addition to PROTOCOL.md v1: older platforms omit it). It defeats an
+	// attacker who withholds new catalogs and replays an old signed one.
+	ExpiresAt *Time `json:"expires_at,omitempty"`
 }
 
 // PlanogramShelf names the SKUs on one shelf.
