@@ -4,7 +4,7 @@ PKGS    ?= ./...
 BENCH   ?= .
 COUNT   ?= 6
 
-.PHONY: help sim test test-arm vet build arm bench fmt tidy scenarios clean
+.PHONY: help sim test test-arm attack vet build arm bench fmt tidy scenarios clean
 
 help:
 	@echo "make sim        embedded broker + virtual platform + one virtual cabinet (HTTP 127.0.0.1:8080, MQTT 127.0.0.1:1883)"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench      Go benchmarks (COUNT=$(COUNT) runs, output in bench.txt, compare with benchstat)"
 	@echo "make build      build cabinet and cabsim into bin/"
 	@echo "make arm        static, stripped cabinet binaries for linux/arm (GOARM=7) and linux/arm64 in bin/"
+	@echo "make attack     the attack suite with 100,000 generated malicious commands (ATTACKS=N)"
 	@echo "make test-arm   the test suite built for 32-bit ARM, run under qemu-arm-static (no race detector there)"
 
 sim:
@@ -44,6 +45,12 @@ arm:
 test-arm:
 	$(ARM_FLAGS) GOARCH=arm GOARM=7 BANGFU_EXEC_WRAPPER=qemu-arm-static \
 		$(GO) test -count=1 -timeout 30m -exec qemu-arm-static $(PKGS)
+
+# The long attack run: 100,000 generated malicious commands, none accepted.
+ATTACKS ?= 100000
+attack:
+	@BANGFU_ATTACKS=$(ATTACKS) $(GO) test -count=1 -timeout 60m -run 'TestAttackSuite|TestGeneratedAttacks' -v ./firmware/ >attack.log 2>&1; \
+		st=$$?; grep -E -- '^(--- |ok|FAIL)|attacks tried' attack.log; echo "full log: attack.log"; exit $$st
 
 scenarios: build
 	@set -e; for f in simulator/scenarios/*.json; do echo "== $$f"; ./bin/cabsim -scenario $$f; done
