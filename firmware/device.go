@@ -70,6 +70,8 @@ type Status struct {
 	BadMessages      uint64          `json:"bad_messages"`
 	Warnings         []string        `json:"warnings,omitempty"` // planogram lint
 	Faults           []string        `json:"faults,omitempty"`
+	// Stock is the known units per shelf and SKU; a pair absent is unknown.
+	Stock ledger.Stock `json:"stock,omitempty"`
 }
 
 // Device is one cabinet's firmware.
@@ -117,6 +119,9 @@ type Device struct {
 	probedAt       time.Time     // last write probe while writes fail
 	storageAlarmed bool          // storage_fault raised for the present write failure
 	direct         chan directMsg
+	locks          map[int]lockWatch
+
+	stk stockState // stock levels and revoked goods held (revoke.go)
 
 	mu     sync.Mutex
 	status Status
@@ -204,7 +209,7 @@ func New(o Opts) (*Device, error) {
 		badLog:   telemetry.NewRateLimited(log, time.Minute),
 		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
 		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
-		direct: make(chan directMsg, 16),
+		direct: make(chan directMsg, 16), locks: map[int]lockWatch{},
 	}
 	return d, nil
 }
@@ -345,6 +350,7 @@ func (d *Device) recover(ctx context.Context) error {
 	}
 	d.alarm(msg.AlarmPowerRestored, msg.SevInfo, detail)
 	d.sess = s
+	d.checkRevoked() // revoked goods held, and products expired while we were down
 	d.sample(ctx)
 	if s == nil {
 		return nil
@@ -422,6 +428,7 @@ func (d *Device) step(ctx context.Context) {
 		d.advance(ctx, s, now)
 	}
 	d.checkDoors()
+	d.checkLocks(ctx, now)
 	d.checkIdleWeights()
 	d.refreshDisplay(ctx, now)
 	d.publishStatus()
@@ -576,6 +583,9 @@ func (d *Device) mode() string {
 		}
 	}
 	if d.sess != nil {
+		if d.sess.Kind == ledger.KindRestock {
+			return msg.ModeRestock
+		}
 		return msg.ModeShopping
 	}
 	return msg.ModeIdle
@@ -589,6 +599,9 @@ func (d *Device) outOfService() string {
 	if err := d.ledger.WriteErr(); err != nil {
 		return "storage fault: writes fail: " + err.Error()
 	}
+	if why := d.lockFaulty(); why != "" {
+		return why
+	}
 	for _, sh := range d.hw.Shelves {
 		if err := d.readErr[sh.Number]; err != nil {
 			return fmt.Sprintf("shelf %d scale fault: %v", sh.Number, err)
@@ -600,7 +613,7 @@ func (d *Device) outOfService() string {
 	if ok, why := d.clockTrusted(d.now()); !ok {
 		return why
 	}
-	return ""
+	return d.revokedReason() // last: restockOpen lets staff in for this one
 }
 
 func (d *Device) publishStatus() {
@@ -614,6 +627,7 @@ func (d *Device) publishStatus() {
 	st := Status{
 		Mode: d.mode(), CatalogVersion: d.catalog.Version(),
 		OutboxDepth: depth, Counters: counters, Connected: d.link.Connected(), Warnings: d.warnings,
+		Stock: d.stockStatus(d.now()),
 	}
 	if p, ok := d.catalog.Planogram(); ok {
 		st.PlanogramVersion = p.Version
