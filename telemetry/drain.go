@@ -38,6 +38,14 @@ type Drainer struct {
 	Logger  *slog.Logger
 	// Published, if set, is called after each successful publish.
 	Published func(e outbox.Entry, at time.Time)
+	// SaleRate bounds sale publishes per second (0: unbounded), so that a
+	// backlog queued during an outage goes out at a pace the platform can
+	// take when a whole fleet reconnects at once. Replies, alarms and
+	// restocks are not bounded and go ahead of the sales.
+	SaleRate float64
+
+	tokens   float64   // sale publishes allowed now
+	tokensAt time.Time // when tokens was last topped up
 
 	sent        map[uint64]uint64 // entry id → link epoch of its last PUBACK
 	cursor      uint64            // resume after this entry id (0: from the head)
@@ -102,6 +110,21 @@ func (d *Drainer) init() {
 	d.sent = map[uint64]uint64{}
 }
 
+// refill tops up the sale tokens for the time passed, up to one second's
+// worth.
+func (d *Drainer) refill(now time.Time) {
+	if d.SaleRate <= 0 {
+		return
+	}
+	burst := max(d.SaleRate, 1)
+	if d.tokensAt.IsZero() {
+		d.tokens = burst
+	} else {
+		d.tokens = min(burst, d.tokens+now.Sub(d.tokensAt).Seconds()*d.SaleRate)
+	}
+	d.tokensAt = now
+}
+
 // pageSize is how many outbox entries a pass reads at a time.
 const pageSize = 256
 
@@ -121,8 +144,26 @@ func (d *Drainer) pass(ctx context.Context) bool {
 	}
 	fromHead := d.cursor == 0
 	now := time.Now()
+	d.refill(now)
 	sentNow := 0
 	seen := map[uint64]bool{}
+	// Live lane first: replies and alarms never wait behind sales.
+	liveDone := map[uint64]bool{}
+	lives, err := d.Outbox.PendingLive(d.Batch)
+	if err != nil {
+		d.Logger.Error("outbox read", "err", err)
+		return false
+	}
+	for _, e := range lives {
+		full, ok := d.publishIfDue(ctx, e, epoch, now, &sentNow)
+		if !ok {
+			return false
+		}
+		if full {
+			return true
+		}
+		liveDone[e.ID] = true
+	}
 	for {
 		page, err := d.Outbox.PendingAfter(d.cursor, pageSize)
 		if err != nil {
@@ -131,6 +172,10 @@ func (d *Drainer) pass(ctx context.Context) bool {
 		}
 		for _, e := range page {
 			seen[e.ID] = true
+			if liveDone[e.ID] {
+				d.cursor = e.ID
+				continue
+			}
 			full, ok := d.publishIfDue(ctx, e, epoch, now, &sentNow)
 			if !ok {
 				return false
@@ -169,6 +214,12 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	}
 	if *sentNow >= d.Batch {
 		return true, true
+	}
+	if e.Kind == outbox.KindSale && d.SaleRate > 0 {
+		if d.tokens < 1 {
+			return false, false // over the rate: the next tick goes on
+		}
+		d.tokens--
 	}
 	body, err := d.Signer.SealBytes(e.Payload)
 	if err != nil {

@@ -88,6 +88,20 @@ func checkSigned(t testing.TB, ring msg.KeyRing, got []message, want []outbox.En
 	}
 }
 
+// liveFirst is the order a pass publishes es in: replies, alarms and
+// restocks (the live lane) first, then the sales, each in commit order.
+func liveFirst(es []outbox.Entry) []outbox.Entry {
+	var live, sales []outbox.Entry
+	for _, e := range es {
+		if e.Kind == outbox.KindSale {
+			sales = append(sales, e)
+		} else {
+			live = append(live, e)
+		}
+	}
+	return append(live, sales...)
+}
+
 func saleSeqs(es []outbox.Entry) []uint64 {
 	var s []uint64
 	for _, e := range es {
@@ -117,13 +131,13 @@ func TestDrainCommitOrderSignedEnvelopes(t *testing.T) {
 	}
 	rec := &pubLog{}
 	runDrain(t, &Drainer{Outbox: ob, Link: l, Signer: signer, AckWait: time.Hour, Logger: discard, Published: rec.add})
-	checkSigned(t, ring, got.wait(t, 3), want)
+	checkSigned(t, ring, got.wait(t, 3), liveFirst(want))
 
 	// …and committed while it runs, several in one transaction.
 	more := []outbox.Entry{plainEntry(outbox.KindReply, testTopics.Reply(), 1),
 		plainEntry(outbox.KindRestock, testTopics.Restock(), 1), saleEntry(t, 3)}
 	commit(t, db, ob, more...)
-	want = append(want, more...)
+	want = append(liveFirst(want), liveFirst(more)...)
 	checkSigned(t, ring, got.wait(t, 6), want)
 
 	waitUntil(t, "non-sales removed, sales marked", func() bool {
@@ -218,7 +232,7 @@ func TestDrainBrokerAckRemovesSalesOnPuback(t *testing.T) {
 	commit(t, db, ob, want...)
 	runDrain(t, &Drainer{Outbox: ob, Link: l, Signer: signer, AckMode: AckBroker,
 		AckWait: 50 * time.Millisecond, Tick: 10 * time.Millisecond, Logger: discard})
-	checkSigned(t, ring, got.wait(t, 4), want)
+	checkSigned(t, ring, got.wait(t, 4), liveFirst(want))
 	waitUntil(t, "outbox empty", func() bool { return len(pendingOf(t, ob)) == 0 })
 }
 
@@ -255,7 +269,7 @@ func TestDrainRepublishesAfterReconnect(t *testing.T) {
 
 	var got2 *collector
 	startBroker(t, b1.addr, func(b *testBroker) { got2 = b.collect(t, outTopics...) })
-	want := append(append([]outbox.Entry(nil), before...), during...)
+	want := liveFirst(append(append([]outbox.Entry(nil), before...), during...))
 	checkSigned(t, ring, got2.wait(t, 5), want)
 	if l.Epoch() != 2 {
 		t.Fatalf("epoch %d", l.Epoch())
@@ -384,14 +398,16 @@ func TestDrainNothingRemovedWhileDown(t *testing.T) {
 			commit(t, db, ob, saleEntry(t, 1), plainEntry(outbox.KindAlarm, testTopics.Alarm(), 1),
 				saleEntry(t, 2), plainEntry(outbox.KindReply, testTopics.Reply(), 1))
 			f := newFakeLink(true)
-			f.failFrom, f.failErr = 2, failErr // sale 1 and the alarm get PUBACKs, then the link fails
+			// The alarm and the reply go first (the live lane) and get
+			// PUBACKs; then the link fails on sale 1.
+			f.failFrom, f.failErr = 2, failErr
 			d := newTestDrainer(t, ob, f)
 			if d.pass(context.Background()) {
 				t.Fatal("failed pass reported more to do")
 			}
 			es := pendingOf(t, ob)
-			if len(es) != 3 || es[0].SaleSeq != 1 || es[0].Attempts != 1 ||
-				es[1].SaleSeq != 2 || es[1].Attempts != 0 || es[2].Kind != outbox.KindReply || es[2].Attempts != 0 {
+			if len(es) != 2 || es[0].SaleSeq != 1 || es[0].Attempts != 0 ||
+				es[1].SaleSeq != 2 || es[1].Attempts != 0 {
 				t.Fatalf("after a failure mid-pass: %+v", es)
 			}
 		})
@@ -623,5 +639,51 @@ func TestDrainBacklogAcrossPagesOnceInOrder(t *testing.T) {
 	}
 	if got := f.published() - n; got != 10 {
 		t.Fatalf("after reconnect republished %d, want the 10 unacked", got)
+	}
+}
+
+// A reply queued behind a backlog of sales goes out first, and the sales
+// go out in seq order at no more than SaleRate a second.
+func TestDrainLiveLaneAndSaleRate(t *testing.T) {
+	db, ob := openOutbox(t)
+	for i := 1; i <= 300; i++ {
+		commit(t, db, ob, saleEntry(t, uint64(i)))
+	}
+	commit(t, db, ob, plainEntry(outbox.KindReply, testTopics.Reply(), 1))
+	f := newFakeLink(true)
+	d := newTestDrainer(t, ob, f)
+	d.Batch, d.SaleRate = 1000, 100
+	t0 := time.Now()
+	d.pass(context.Background())
+	f.mu.Lock()
+	first := f.pubs[0].Topic
+	n := len(f.pubs)
+	f.mu.Unlock()
+	if first != testTopics.Reply() {
+		t.Fatalf("first publish on %q, want the reply ahead of the sales", first)
+	}
+	// One second's burst (SaleRate) of sales, plus the reply.
+	if n != 101 {
+		t.Fatalf("%d publishes in the first pass, want the reply and 100 sales", n)
+	}
+	// Half a second later (plus however long the passes took on this
+	// machine), 100/s more.
+	d.tokensAt = d.tokensAt.Add(-500 * time.Millisecond)
+	d.pass(context.Background())
+	most := 50 + int(100*time.Since(t0).Seconds()) + 1
+	if got := f.published() - n; got < 50 || got > most {
+		t.Fatalf("%d sales after half a second at 100/s, want 50..%d", got, most)
+	}
+	es := pendingOf(t, ob)
+	var seqs []uint64
+	for _, e := range es {
+		if e.Attempts > 0 {
+			seqs = append(seqs, e.SaleSeq)
+		}
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("published sales %v are not the first ones in seq order", seqs)
+		}
 	}
 }

@@ -21,7 +21,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var bucket = []byte("outbox")
+var (
+	bucket = []byte("outbox")
+	// live indexes the entries that are not sales (replies, alarms,
+	// restocks): the drain sends them ahead of a sale backlog, so the
+	// reply to a shopper's unlock never waits behind thousands of sales
+	// queued during an outage.
+	live = []byte("outbox_live")
+)
 
 // Kinds of entry.
 const (
@@ -45,9 +52,10 @@ type Entry struct {
 
 // Init creates the bucket; call it once in the ledger's set-up transaction.
 func Init(tx *bolt.Tx) error {
-	_, err := tx.CreateBucketIfNotExists(bucket)
-	if err != nil {
-		return fmt.Errorf("outbox: create bucket: %w", err)
+	for _, name := range [][]byte{bucket, live} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("outbox: create bucket %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -71,6 +79,13 @@ func Append(tx *bolt.Tx, e Entry) (uint64, error) {
 	}
 	if err := b.Put(key(id), v); err != nil {
 		return 0, fmt.Errorf("outbox: put: %w", err)
+	}
+	if e.Kind != KindSale {
+		if lb := tx.Bucket(live); lb != nil {
+			if err := lb.Put(key(id), nil); err != nil {
+				return 0, fmt.Errorf("outbox: put live: %w", err)
+			}
+		}
 	}
 	return id, nil
 }
@@ -147,6 +162,40 @@ func (o *Outbox) PendingAfter(after uint64, limit int) ([]Entry, error) {
 	return out, err
 }
 
+// PendingLive returns up to limit entries that are not sales, in commit
+// order: the ones the drain sends first.
+func (o *Outbox) PendingLive(limit int) ([]Entry, error) {
+	var out []Entry
+	err := o.db.View(func(tx *bolt.Tx) error {
+		b, err := bkt(tx)
+		if err != nil {
+			return err
+		}
+		lb := tx.Bucket(live)
+		if lb == nil {
+			return nil
+		}
+		c := lb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			v := b.Get(k)
+			if v == nil {
+				continue // removed meanwhile; Remove clears the index too
+			}
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("outbox: entry %x: %w", k, err)
+			}
+			e.ID = binary.BigEndian.Uint64(k)
+			out = append(out, e)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Depth counts the entries waiting.
 func (o *Outbox) Depth() (int, error) {
 	n := 0
@@ -192,6 +241,11 @@ func (o *Outbox) Remove(id uint64) error {
 		b, err := bkt(tx)
 		if err != nil {
 			return err
+		}
+		if lb := tx.Bucket(live); lb != nil {
+			if err := lb.Delete(key(id)); err != nil {
+				return err
+			}
 		}
 		return b.Delete(key(id))
 	})

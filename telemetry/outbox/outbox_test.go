@@ -450,3 +450,40 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(seq)/time.Since(start).Seconds(), "appends/s")
 }
+
+// The live lane lists what is not a sale, in commit order, and forgets an
+// entry once it is removed.
+func TestPendingLive(t *testing.T) {
+	db, o, path := newOutbox(t)
+	ids := add(t, db, sale(1), other(outbox.KindReply, replyTopic, `{"r":1}`), sale(2),
+		other(outbox.KindAlarm, replyTopic, `{"a":1}`))
+	live := func(o *outbox.Outbox) []uint64 {
+		t.Helper()
+		es, err := o.PendingLive(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint64
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	if got := live(o); fmt.Sprint(got) != fmt.Sprint([]uint64{ids[1], ids[3]}) {
+		t.Fatalf("live %v, want the reply and the alarm %v", got, []uint64{ids[1], ids[3]})
+	}
+	if err := o.Remove(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(o); fmt.Sprint(got) != fmt.Sprint([]uint64{ids[3]}) {
+		t.Fatalf("live %v after removing the reply", got)
+	}
+	if n, err := o.AckSales(2); err != nil || n != 2 {
+		t.Fatalf("ack %d, %v", n, err)
+	}
+	checkAndClose(t, db)
+	db = openDB(t, path)
+	if got := live(outbox.New(db)); fmt.Sprint(got) != fmt.Sprint([]uint64{ids[3]}) {
+		t.Fatalf("live %v after reopen", got)
+	}
+}
