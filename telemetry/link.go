@@ -1,7 +1,7 @@
 // Package telemetry is the cabinet's link to the platform: the MQTT client
-// (paho), the drain that moves the bbolt outbox onto the wire, and the
-// backoff between connection attempts. The wire types live in
-// telemetry/msg, the durable queue in telemetry/outbox.
+// (paho) and its mutual TLS to the broker, the drain that moves the bbolt
+// outbox onto the wire, and the backoff between connection attempts. The
+// wire types live in telemetry/msg, the durable queue in telemetry/outbox.
 //
 // telemetry never imports firmware or simulator and decides nothing about
 // sessions or sales: it delivers bytes and hands inbound messages over.
@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +36,14 @@ type Inbound struct {
 
 // Opts configures a Link.
 type Opts struct {
-	Broker   string // tcp://host:port
+	Broker   string // tcp://host:port, or ssl://host:port (also tls://, mqtts://) with TLS
 	ClientID string // the cabinet id: one client id per cabinet
-	Topics   msg.Topics
-	FW       string
+	// TLS names the CA, certificate and key files for a TLS broker; it
+	// must be nil for tcp:// and set for ssl://, tls:// and mqtts://. The
+	// files are read at every connection attempt.
+	TLS    *TLSFiles
+	Topics msg.Topics
+	FW     string
 	// Subscribe lists the topics to subscribe to (QoS 1) on every connect.
 	Subscribe []string
 
@@ -77,6 +83,7 @@ func (o *Opts) defaults() {
 // nothing is lost by starting clean.
 type Link struct {
 	o       Opts
+	host    string // the broker URL's host, the default TLS server name
 	inbound chan Inbound
 	dropped atomic.Uint64
 	epoch   atomic.Uint64 // incremented on every successful connect
@@ -96,8 +103,19 @@ func New(o Opts) (*Link, error) {
 	if !msg.ValidCabinetID(o.ClientID) {
 		return nil, fmt.Errorf("telemetry: bad client id %q", o.ClientID)
 	}
+	u, err := url.Parse(o.Broker)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("telemetry: bad broker address %q", o.Broker)
+	}
+	if err := CheckTLS(o.Broker, o.TLS); err != nil {
+		return nil, err
+	}
+	if o.TLS != nil {
+		f := *o.TLS // the caller's struct may change; the files are read per attempt
+		o.TLS = &f
+	}
 	bridgePahoLogs(o.Logger)
-	return &Link{o: o, inbound: make(chan Inbound, o.InboundDepth),
+	return &Link{o: o, host: u.Hostname(), inbound: make(chan Inbound, o.InboundDepth),
 		up: make(chan struct{}), changed: make(chan struct{})}, nil
 }
 
@@ -185,7 +203,7 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Reset()
-		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker)
+		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker, "tls", l.o.TLS != nil)
 		l.mu.Lock()
 		l.client = c
 		l.epoch.Add(1)
@@ -226,7 +244,20 @@ func (l *Link) goDown() {
 
 func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error) {
 	will, _ := json.Marshal(msg.State{Online: false})
-	opts := mqtt.NewClientOptions().
+	opts := mqtt.NewClientOptions()
+	if l.o.TLS != nil {
+		// Read now, not once in New: a certificate renewed on disk is used
+		// from the next connection on.
+		tc, err := l.o.TLS.Load(l.host)
+		if err != nil {
+			return nil, err
+		}
+		opts.SetTLSConfig(tc)
+		if na := certNotAfter(tc); !na.IsZero() {
+			l.o.Logger.Debug("mqtt client certificate", "not_after", na.UTC())
+		}
+	}
+	opts.
 		AddBroker(l.o.Broker).
 		SetClientID(l.o.ClientID).
 		SetProtocolVersion(4). // MQTT 3.1.1 only: no silent retry of every failed handshake as 3.1
@@ -236,6 +267,9 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 		SetOrderMatters(false).
 		SetKeepAlive(l.o.KeepAlive).
 		SetConnectTimeout(l.o.ConnectTimeout).
+		// paho's default dialer waits 30s for TCP and the TLS handshake,
+		// longer than ConnectTimeout, which Run promises as the bound.
+		SetDialer(&net.Dialer{Timeout: l.o.ConnectTimeout}).
 		SetWriteTimeout(10*time.Second).
 		SetBinaryWill(l.o.Topics.State(), will, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -268,11 +302,34 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 		for _, t := range l.o.Subscribe {
 			filters[t] = 1
 		}
-		if err := wait(ctx, c.SubscribeMultiple(filters, l.handle)); err != nil {
+		st := c.SubscribeMultiple(filters, l.handle)
+		if err := wait(ctx, st); err != nil {
 			return fail(fmt.Errorf("subscribe: %w", err))
 		}
+		l.logRefused(st)
 	}
 	return c, nil
+}
+
+// subRefused is the SUBACK return code of a refused subscription (MQTT
+// 3.1.1, 3.9.3).
+const subRefused = 0x80
+
+// logRefused reports subscriptions the broker refused. paho completes the
+// token without an error for them, and the cabinet would then silently
+// never hear its commands: the usual cause is a broker ACL that does not
+// match the cabinet id (the certificate's CN). The link stays up; what it
+// can publish still flows.
+func (l *Link) logRefused(t mqtt.Token) {
+	st, ok := t.(*mqtt.SubscribeToken)
+	if !ok {
+		return
+	}
+	for topic, code := range st.Result() {
+		if code == subRefused {
+			l.o.Logger.Error("mqtt subscription refused by the broker; check its ACL", "topic", topic)
+		}
+	}
 }
 
 // handle runs on paho's router goroutine: copy and hand off, never block.

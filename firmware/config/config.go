@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// (base64url, no padding).
 	PlatformKeys map[string]string `json:"platform_keys"`
 	QRBase       string            `json:"qr_base"`
+	// TLS is required with an ssl://, tls:// or mqtts:// broker and
+	// refused with tcp://.
+	TLS TLS `json:"tls,omitzero"`
 
 	QRRotateS      int     `json:"qr_rotate_s"`       // new QR nonce at least this often
 	HeartbeatS     int     `json:"heartbeat_s"`       // heartbeat period
@@ -43,6 +47,25 @@ type Config struct {
 	WeightAlarmG   float64 `json:"weight_alarm_g"`    // idle weight change that raises an alarm
 	ForeignMinG    float64 `json:"foreign_min_g"`     // unexplained weight below this is noise, not an object
 	MaxLimitFen    int64   `json:"max_limit_fen"`     // reject unlocks authorising more than this; 0: no cap
+}
+
+// TLS names the files of the mutual-TLS connection to the broker (PEM).
+// `cabinet provision` writes the paths: the key and the CSR it makes, and
+// where the certificate the platform signs and the broker's CA bundle are
+// to be installed.
+type TLS struct {
+	CAFile     string `json:"ca_file,omitempty"`     // the CAs that may sign the broker's certificate; the only trust anchors
+	CertFile   string `json:"cert_file,omitempty"`   // the cabinet's certificate, signed by the platform's CA
+	KeyFile    string `json:"key_file,omitempty"`    // its private key, mode 0600
+	ServerName string `json:"server_name,omitempty"` // name in the broker's certificate; empty: the broker URL's host
+}
+
+// Files is the telemetry form of t; nil when no TLS setting is present.
+func (t TLS) Files() *telemetry.TLSFiles {
+	if t == (TLS{}) {
+		return nil
+	}
+	return &telemetry.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
 }
 
 // Default returns the defaults of PROTOCOL.md and DESIGN.md.
@@ -87,6 +110,16 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtts") || u.Host == "" {
 		bad("broker %q: want tcp://host:port or ssl://host:port", c.Broker)
+	} else if err := telemetry.CheckTLS(c.Broker, c.TLS.Files()); err != nil {
+		// No insecure fallback: a TLS broker without its files is an
+		// error, and so are TLS files with tcp://, where a typo in the
+		// scheme would silently drop the encryption.
+		switch {
+		case errors.Is(err, telemetry.ErrTLSOnPlain):
+			bad("tls: set, but broker %q is plain tcp://; use ssl://host:port or remove tls", c.Broker)
+		default:
+			bad("tls: broker %q needs tls.ca_file, tls.cert_file and tls.key_file", c.Broker)
+		}
 	}
 	if c.TopicPrefix == "" || strings.ContainsAny(c.TopicPrefix, "#+") || strings.HasSuffix(c.TopicPrefix, "/") {
 		bad("topic_prefix %q: non-empty, no wildcards, no trailing '/'", c.TopicPrefix)
@@ -157,7 +190,9 @@ func Decode(r io.Reader) (Config, error) {
 	return c, nil
 }
 
-// Load reads and validates the config file at path.
+// Load reads and validates the config file at path. Unlike Decode it also
+// reads the TLS files, so that a missing or unparsable certificate, or a
+// key others can read, is reported before the firmware starts.
 func Load(path string) (Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -167,6 +202,12 @@ func Load(path string) (Config, error) {
 	c, err := Decode(f)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if files := c.TLS.Files(); files != nil {
+		u, _ := url.Parse(c.Broker) // Validate parsed it
+		if _, err := files.Load(u.Hostname()); err != nil {
+			return Config{}, fmt.Errorf("%s: config: tls: %w", path, err)
+		}
 	}
 	return c, nil
 }
