@@ -47,6 +47,14 @@ type Config struct {
 	WeightAlarmG   float64 `json:"weight_alarm_g"`    // idle weight change that raises an alarm
 	ForeignMinG    float64 `json:"foreign_min_g"`     // unexplained weight below this is noise, not an object
 	MaxLimitFen    int64   `json:"max_limit_fen"`     // reject unlocks authorising more than this; 0: no cap
+
+	// Cold chain (冷链): a refrigerated cabinet alarms when its air stays
+	// outside [temp_min_c, temp_max_c] for temp_alarm_s (a door opening
+	// warms it briefly; that is not an alarm).
+	ColdChain  bool    `json:"cold_chain"`
+	TempMinC   float64 `json:"temp_min_c"`
+	TempMaxC   float64 `json:"temp_max_c"`
+	TempAlarmS int     `json:"temp_alarm_s"`
 }
 
 // TLS names the files of the mutual-TLS connection to the broker (PEM).
@@ -86,6 +94,9 @@ func Default() Config {
 		SettleTimeoutS: 10,
 		WeightAlarmG:   20,
 		ForeignMinG:    10,
+		TempMinC:       0, // chilled food: 0…8 °C
+		TempMaxC:       8,
+		TempAlarmS:     600,
 	}
 }
 
@@ -98,6 +109,7 @@ func (c Config) DoorOpenAlarm() time.Duration {
 	return secs(c.DoorOpenAlarmS)
 }
 func (c Config) SettleTimeout() time.Duration { return secs(c.SettleTimeoutS) }
+func (c Config) TempAlarm() time.Duration     { return secs(c.TempAlarmS) }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
@@ -162,6 +174,10 @@ func (c Config) Validate() error {
 	if c.MaxLimitFen < 0 {
 		bad("max_limit_fen = %d: negative", c.MaxLimitFen)
 	}
+	if !(c.TempMinC >= -40 && c.TempMaxC <= 60 && c.TempMinC < c.TempMaxC) {
+		bad("temp_min_c %g, temp_max_c %g: want -40 ≤ min < max ≤ 60", c.TempMinC, c.TempMaxC)
+	}
+	pos("temp_alarm_s", c.TempAlarmS, 86400)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
@@ -224,6 +240,7 @@ func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
 	allowed := map[string]bool{
 		"heartbeat_s": true, "ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
 		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
+		"temp_min_c": true, "temp_max_c": true, "temp_alarm_s": true,
 	}
 	for k := range settings {
 		if !allowed[k] {
