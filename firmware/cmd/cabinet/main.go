@@ -30,6 +30,9 @@ const usage = `usage:
   cabinet run --config FILE --hal sim [--shelves N]
   cabinet check-config FILE
   cabinet keygen --out FILE
+  cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--config FILE] [--force]
+  cabinet diag (--board FILE | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
+  cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE]
   cabinet version`
 
 func main() {
@@ -76,6 +79,12 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "provision":
+		return runProvision(args[1:], os.Stdout, os.Stderr)
+	case "diag":
+		return runDiag(args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "calibrate":
+		return runCalibrate(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case "run":
 		return runDaemon(args[1:])
 	}
@@ -86,7 +95,8 @@ func run(args []string) int {
 func runDaemon(args []string) int {
 	fset := flag.NewFlagSet("run", flag.ContinueOnError)
 	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "config file")
-	halKind := fset.String("hal", "", "hardware backend: sim")
+	halKind := fset.String("hal", "", "hardware backend: sim (virtual, in this process) or sim-socket (the simulator's, over --sim-socket)")
+	simSocket := fset.String("sim-socket", "", "with --hal sim-socket: the simulator's socket for this cabinet")
 	shelves := fset.Int("shelves", 4, "with --hal sim: shelves behind door 1")
 	verbose := fset.Bool("v", false, "debug logging")
 	if err := fset.Parse(args); err != nil {
@@ -102,8 +112,11 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if *halKind == "sim-socket" {
+		return runSimSocket(cfg, *simSocket, log)
+	}
 	if *halKind != "sim" {
-		fmt.Fprintln(os.Stderr, "cabinet: only --hal sim is available in this version (board files come with the hardware drivers)")
+		fmt.Fprintln(os.Stderr, "cabinet: only --hal sim and --hal sim-socket are available in this version (board files come with the hardware drivers)")
 		return 2
 	}
 	key, err := loadKey(filepath.Join(cfg.DataDir, "device.key"))
