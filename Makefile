@@ -60,6 +60,22 @@ scenarios: build
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS) | tee bench.txt
 
+# Fuzzing: every fuzz target for FUZZTIME, one after another (go test
+# fuzzes one target per run). Seed corpora: testdata/fuzz/<Target>/ next
+# to each target; a failing input the fuzzer finds is written there too.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ./telemetry/msg:FuzzOpenEnvelope \
+	./firmware/catalog:FuzzCatalog ./firmware/catalog:FuzzPlanogram \
+	./firmware/config:FuzzConfigFile ./firmware/config:FuzzConfigCommand \
+	./payment:FuzzCommand ./payment:FuzzQR \
+	./firmware:FuzzInbound ./firmware:FuzzAck
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
@@ -68,3 +84,12 @@ tidy:
 
 clean:
 	rm -rf bin bench.txt
+
+# Soak: SOAK_CYCLES (default 200) randomised purchases against a cabinet
+# whose firmware is a real process, kill -9 at random moments; prints a
+# summary line (cycles, kills, sales, lost, duplicated). `make test` runs a
+# 10-cycle version. BANGFU_SOAK_SEED=N replays a run's choices.
+SOAK_CYCLES ?= 200
+.PHONY: soak
+soak:
+	@bash -o pipefail -c "BANGFU_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 90m -run '^TestSoak\$$' -v ./simulator/cabsim/ 2>&1 | grep -E '^(soak:|--- |ok|FAIL|panic)|_test.go:'"

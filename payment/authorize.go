@@ -96,9 +96,10 @@ var knownCommands = map[string]bool{
 //
 // The order is bad_request, wrong_cabinet, replayed, expired:
 //   - a malformed header (missing id, type, cabinet_id, issued_at or
-//     expires_at; an id msg.ValidText refuses; unknown type; expires_at not after issued_at; a
-//     lifetime over MaxTTL; issued_at more than MaxSkew ahead of now) cannot
-//     be judged any further, so it is reported as such first;
+//     expires_at; an id msg.ValidText refuses; unknown type; expires_at
+//     not after issued_at; a lifetime over MaxTTL; issued_at more than
+//     MaxSkew ahead of now) cannot be judged any further, so it is
+//     reported as such first;
 //   - a command for another cabinet says nothing about our replay cache
 //     or our clock, and the platform needs to learn that it routed
 //     wrongly, so wrong_cabinet comes before anything that reads them;

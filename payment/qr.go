@@ -41,7 +41,19 @@ var (
 	ErrQRSignature = errors.New("payment: qr signature does not verify")
 )
 
-var b64 = base64.RawURLEncoding
+var (
+	b64 = base64.RawURLEncoding
+	// b64Strict refuses non-zero padding bits; decode64 also refuses the
+	// CR and LF Go's decoder skips, so a payload has one spelling only.
+	b64Strict = base64.RawURLEncoding.Strict()
+)
+
+func decode64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("line break in base64")
+	}
+	return b64Strict.DecodeString(s)
+}
 
 // QROpts configures NewQR; zero fields take the defaults.
 type QROpts struct {
@@ -156,7 +168,7 @@ func (q *QR) Use(n string, now time.Time) error {
 	case n == q.prev.value:
 		hit = &q.prev
 	default:
-		return fmt.Errorf("%w: nonce %q is not shown now", ErrStaleQR, n)
+		return fmt.Errorf("%w: nonce %.32q is not shown now", ErrStaleQR, n)
 	}
 	if hit.used {
 		return fmt.Errorf("%w: nonce %q already used", ErrStaleQR, n)
@@ -226,7 +238,7 @@ type ParsedQR struct {
 // ParseQR reads a payload QR_BASE?c=C&n=NONCE&t=UNIX&s=SIG without checking
 // the signature. The base is not checked; each of c, n, t, s must appear
 // exactly once and nothing else; t must be canonical decimal so the signed
-// text is unique.
+// text is unique, and n and s canonical base64url so the payload is.
 func ParseQR(s string) (ParsedQR, error) {
 	var p ParsedQR
 	base, query, ok := strings.Cut(s, "?")
@@ -237,11 +249,11 @@ func ParseQR(s string) (ParsedQR, error) {
 	for field := range strings.SplitSeq(query, "&") {
 		k, v, ok := strings.Cut(field, "=")
 		if !ok {
-			return p, fmt.Errorf("%w: field %q", ErrBadQR, field)
+			return p, fmt.Errorf("%w: field %.32q", ErrBadQR, field)
 		}
 		i := strings.Index("cnts", k)
 		if len(k) != 1 || i < 0 {
-			return p, fmt.Errorf("%w: unknown field %q", ErrBadQR, k)
+			return p, fmt.Errorf("%w: unknown field %.32q", ErrBadQR, k)
 		}
 		if have[i] {
 			return p, fmt.Errorf("%w: duplicate field %q", ErrBadQR, k)
@@ -250,23 +262,23 @@ func ParseQR(s string) (ParsedQR, error) {
 		switch k {
 		case "c":
 			if !msg.ValidCabinetID(v) {
-				return p, fmt.Errorf("%w: cabinet %q", ErrBadQR, v)
+				return p, fmt.Errorf("%w: cabinet %.64q", ErrBadQR, v)
 			}
 			p.Cabinet = v
 		case "n":
 			// 16 characters are 96 bits; the cap keeps junk short.
-			if b, err := b64.DecodeString(v); err != nil || len(b) < nonceBytes || len(v) > 64 {
-				return p, fmt.Errorf("%w: nonce %q", ErrBadQR, v)
+			if b, err := decode64(v); err != nil || len(b) < nonceBytes || len(v) > 64 {
+				return p, fmt.Errorf("%w: nonce %.64q", ErrBadQR, v)
 			}
 			p.Nonce = v
 		case "t":
 			u, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || u < 0 || strconv.FormatInt(u, 10) != v {
-				return p, fmt.Errorf("%w: time %q", ErrBadQR, v)
+				return p, fmt.Errorf("%w: time %.32q", ErrBadQR, v)
 			}
 			p.Unix = u
 		case "s":
-			b, err := b64.DecodeString(v)
+			b, err := decode64(v)
 			if err != nil || len(b) != ed25519.SignatureSize {
 				return p, fmt.Errorf("%w: signature encoding", ErrBadQR)
 			}

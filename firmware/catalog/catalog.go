@@ -206,12 +206,15 @@ func Validate(c msg.Catalog) error {
 	if c.IssuedAt.IsZero() {
 		bad("issued_at missing")
 	}
+	if !msg.ValidText(c.Region, msg.MaxIDBytes) {
+		bad("region: %s", textRule(msg.MaxIDBytes))
+	}
 	if len(c.Products) > MaxProducts {
 		bad("%d products: at most %d", len(c.Products), MaxProducts)
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Products {
-		at := fmt.Sprintf("products[%d] (%s)", i, p.SKU)
+		at := fmt.Sprintf("products[%d] (%.64s)", i, p.SKU)
 		switch {
 		case p.SKU == "":
 			bad("%s: empty sku", at)
@@ -219,8 +222,23 @@ func Validate(c msg.Catalog) error {
 			bad("%s: duplicate sku", at)
 		}
 		seen[p.SKU] = true
+		// Every string is copied into sales, replies and logs: bound it
+		// and keep out characters that make one id print like another.
+		for _, f := range []struct {
+			name, v string
+			max     int
+		}{
+			{"sku", p.SKU, msg.MaxIDBytes}, {"cert_no", p.CertNo, msg.MaxIDBytes},
+			{"supplier_id", p.SupplierID, msg.MaxIDBytes}, {"origin_code", p.OriginCode, msg.MaxIDBytes},
+			{"name", p.Name, msg.MaxTextBytes}, {"supplier", p.Supplier, msg.MaxTextBytes},
+			{"origin", p.Origin, msg.MaxTextBytes},
+		} {
+			if !msg.ValidText(f.v, f.max) {
+				bad("%s: %s: %s", at, f.name, textRule(f.max))
+			}
+		}
 		if p.Status != msg.StatusActive && p.Status != msg.StatusRevoked {
-			bad("%s: status %q", at, p.Status)
+			bad("%s: status %.16q", at, p.Status)
 		}
 		if p.Status == msg.StatusActive && (p.CertNo == "" || p.Name == "" || p.SupplierID == "" || p.OriginCode == "") {
 			bad("%s: an active product needs cert_no, name, supplier_id and origin_code", at)
@@ -244,6 +262,10 @@ func Validate(c msg.Catalog) error {
 	return nil
 }
 
+func textRule(max int) string {
+	return fmt.Sprintf("at most %d bytes, and no control or format characters", max)
+}
+
 // ApplyCatalog stores c if it is valid, for our region (region "" accepts
 // any), and newer than the catalog held. On error nothing changes.
 func (s *Store) ApplyCatalog(c msg.Catalog, region string) error {
@@ -251,7 +273,7 @@ func (s *Store) ApplyCatalog(c msg.Catalog, region string) error {
 		return err
 	}
 	if region != "" && c.Region != region {
-		return fmt.Errorf("%w: region %q, this cabinet takes %q", ErrInvalid, c.Region, region)
+		return fmt.Errorf("%w: region %.64q, this cabinet takes %q", ErrInvalid, c.Region, region)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -296,7 +318,7 @@ func (s *Store) ApplyPlanogram(p msg.Planogram, cabinetID string, shelves map[in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.CabinetID != cabinetID {
-		return nil, fmt.Errorf("%w: planogram for %q, this is %q", ErrInvalid, p.CabinetID, cabinetID)
+		return nil, fmt.Errorf("%w: planogram for %.64q, this is %q", ErrInvalid, p.CabinetID, cabinetID)
 	}
 	if s.plan != nil && p.Version <= s.plan.Version {
 		return nil, fmt.Errorf("%w: planogram %d, hold %d", ErrStale, p.Version, s.plan.Version)
@@ -354,7 +376,7 @@ func (s *Store) check(p msg.Planogram, shelves map[int]int) ([]infer.Warning, er
 		for i, sku := range sh.SKUs {
 			prod, ok := s.bySKU[sku]
 			if !ok {
-				bad("shelf %d: SKU %q is not in catalog %d", sh.Shelf, sku, s.cat.Version)
+				bad("shelf %d: SKU %.64q is not in catalog %d", sh.Shelf, sku, s.cat.Version)
 				continue
 			}
 			if slices.Contains(sh.SKUs[:i], sku) {
