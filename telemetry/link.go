@@ -82,11 +82,12 @@ func (o *Opts) defaults() {
 // after Disconnect, and our outbox, not paho's store, is the record, so
 // nothing is lost by starting clean.
 type Link struct {
-	o       Opts
-	host    string // the broker URL's host, the default TLS server name
-	inbound chan Inbound
-	dropped atomic.Uint64
-	epoch   atomic.Uint64 // incremented on every successful connect
+	o        Opts
+	host     string // the broker URL's host, the default TLS server name
+	inbound  chan Inbound
+	dropped  atomic.Uint64
+	oversize atomic.Uint64 // of dropped: payloads over msg.MaxPayloadBytes
+	epoch    atomic.Uint64 // incremented on every successful connect
 
 	mu      sync.Mutex
 	client  mqtt.Client   // nil while down
@@ -124,8 +125,12 @@ func New(o Opts) (*Link, error) {
 // acks are cumulative, so a later one repairs the loss).
 func (l *Link) Inbound() <-chan Inbound { return l.inbound }
 
-// Dropped counts inbound messages dropped because the consumer was slow.
+// Dropped counts inbound messages dropped because the consumer was slow or
+// the payload was over msg.MaxPayloadBytes.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
+
+// Oversize counts the inbound payloads dropped for their size.
+func (l *Link) Oversize() uint64 { return l.oversize.Load() }
 
 // Epoch counts successful connections; a change means the session with the
 // broker was new and in-flight deliveries are unproven.
@@ -334,6 +339,13 @@ func (l *Link) logRefused(t mqtt.Token) {
 
 // handle runs on paho's router goroutine: copy and hand off, never block.
 func (l *Link) handle(_ mqtt.Client, m mqtt.Message) {
+	if len(m.Payload()) > msg.MaxPayloadBytes {
+		// Refused before it is copied or queued: a flood of big payloads
+		// must not fill the device's queue with things it will refuse.
+		l.oversize.Add(1)
+		l.dropped.Add(1)
+		return
+	}
 	in := Inbound{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Received: time.Now()}
 	select {
 	case l.inbound <- in:

@@ -180,6 +180,23 @@ func TestLinkHandleCopiesPayload(t *testing.T) {
 	}
 }
 
+// An oversize payload is dropped before it is copied or queued: a flood of
+// them cannot fill the device's queue.
+func TestLinkDropsOversizePayload(t *testing.T) {
+	l, err := New(linkOpts("tcp://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.handle(nil, fakeMessage{testTopics.Cmd(), make([]byte, msg.MaxPayloadBytes+1)})
+	l.handle(nil, fakeMessage{testTopics.Cmd(), []byte(`{}`)})
+	if l.Oversize() != 1 || l.Dropped() != 1 {
+		t.Fatalf("oversize %d dropped %d, want 1 and 1", l.Oversize(), l.Dropped())
+	}
+	if in := <-l.Inbound(); string(in.Payload) != `{}` {
+		t.Fatalf("queued %d bytes, want only the small message", len(in.Payload))
+	}
+}
+
 // A consumer that stops reading must not stall paho: messages beyond the
 // channel's depth are dropped and counted, and the connection keeps working
 // (PUBACKs, keep-alive and our own publishes still flow).

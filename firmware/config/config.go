@@ -188,17 +188,17 @@ func (c Config) Validate() error {
 // validates it.
 func Decode(r io.Reader) (Config, error) {
 	c := Default()
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(r, msg.MaxPayloadBytes+1))
 	if err != nil {
 		return Config{}, fmt.Errorf("config: read: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	if len(data) > msg.MaxPayloadBytes {
+		return Config{}, fmt.Errorf("config: file larger than %d KiB", msg.MaxPayloadBytes>>10)
 	}
-	if dec.More() {
-		return Config{}, errors.New("config: trailing data after the JSON object")
+	// The same strict decoding as a signed message: unknown, duplicate or
+	// case-folded keys and trailing data are errors, not guesses.
+	if err := msg.DecodeStrict(data, &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -242,9 +242,12 @@ func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
 		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
 		"temp_min_c": true, "temp_max_c": true, "temp_alarm_s": true,
 	}
-	for k := range settings {
+	for k, v := range settings {
 		if !allowed[k] {
 			return c, fmt.Errorf("config: setting %q cannot be changed at run time", k)
+		}
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return c, fmt.Errorf("config: setting %q: null is not a value", k)
 		}
 	}
 	raw, err := json.Marshal(settings)
@@ -253,9 +256,7 @@ func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
 	}
 	n := c
 	n.PlatformKeys = c.PlatformKeys
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&n); err != nil {
+	if err := msg.DecodeStrict(raw, &n); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	if err := n.Validate(); err != nil {

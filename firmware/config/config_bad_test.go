@@ -18,11 +18,14 @@ import (
 func TestMalformedConfigFileRefused(t *testing.T) {
 	with := func(kv string) string { return strings.Replace(goodFile, `{`, `{`+kv+`,`, 1) }
 	for _, tc := range []struct{ name, in, want string }{
-		{"empty", ``, "EOF"},
+		{"empty", ``, "no JSON value"},
 		{"not JSON", `cabinet_id = "NM-1"`, "invalid character"},
 		{"truncated", goodFile[:30], "unexpected EOF"},
-		{"null", `null`, "cabinet_id"},
-		{"array", `[` + goodFile + `]`, "cannot unmarshal array"},
+		{"null", `null`, "want a JSON object"},
+		{"array", `[` + goodFile + `]`, "want a JSON object"},
+		{"duplicate key", with(`"heartbeat_s":5,"heartbeat_s":60`), "duplicate"},
+		{"key in another case", with(`"HEARTBEAT_S":5`), "HEARTBEAT_S"},
+		{"trailing brace", goodFile + `}`, "trailing data"},
 		{"second object", goodFile + `{}`, "trailing data"},
 		{"trailing garbage", goodFile + ` x`, "trailing data"},
 		{"unknown key", with(`"heartbeat":5`), `unknown field "heartbeat"`},
@@ -52,7 +55,7 @@ func TestMalformedConfigFileRefused(t *testing.T) {
 		{"qr base ftp", with(`"qr_base":"ftp://pay.example/q"`), "qr_base"},
 		{"ack mode", with(`"ack_mode":"PLATFORM"`), "ack_mode"},
 		{"empty data dir", strings.Replace(goodFile, `"/var/lib/bangfu"`, `""`, 1), "data_dir"},
-		{"over 1 MiB", with(`"site":"` + strings.Repeat("s", 1<<20) + `"`), "unexpected EOF"},
+		{"over the size cap", with(`"site":"` + strings.Repeat("s", 1<<20) + `"`), "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Decode(strings.NewReader(tc.in))
