@@ -218,7 +218,7 @@ func attacks() []attack {
 	}
 }
 
-func flipSig(t *testing.T, env []byte) []byte {
+func flipSig(t testing.TB, env []byte) []byte {
 	t.Helper()
 	var e map[string]any
 	if err := json.Unmarshal(env, &e); err != nil {
@@ -234,7 +234,7 @@ func flipSig(t *testing.T, env []byte) []byte {
 	return b
 }
 
-func swapPayload(t *testing.T, env []byte, body any) []byte {
+func swapPayload(t testing.TB, env []byte, body any) []byte {
 	t.Helper()
 	var e map[string]any
 	if err := json.Unmarshal(env, &e); err != nil {

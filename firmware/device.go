@@ -33,6 +33,12 @@ import (
 // FW is the firmware version reported in sales, state and heartbeats.
 const FW = "0.1.0"
 
+// DrainSaleRate bounds how many sales a second the cabinet publishes from
+// its outbox: a backlog queued during an outage goes out at this pace,
+// behind replies and alarms, so a fleet reconnecting at once does not
+// flood the platform.
+const DrainSaleRate = 100
+
 // ErrReboot is returned by Run after a platform `reboot` command; the
 // supervisor (systemd, the simulator) starts the firmware again.
 var ErrReboot = errors.New("firmware: reboot requested")
@@ -120,6 +126,9 @@ type Device struct {
 	storageAlarmed bool          // storage_fault raised for the present write failure
 	direct         chan directMsg
 	locks          map[int]lockWatch
+	temp           thermo
+	tempOutSince   time.Time // air out of the cold-chain range since
+	tempAlarmed    bool
 
 	stk stockState // stock levels and revoked goods held (revoke.go)
 
@@ -245,11 +254,12 @@ func (d *Device) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = d.link.Run(ctx) }() // Run returns nil on ctx end; errors are logged inside
 	drain := &telemetry.Drainer{
 		Outbox: d.ledger.Outbox, Link: d.link, Signer: d.signer,
-		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log,
+		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log, SaleRate: DrainSaleRate,
 	}
 	go func() { defer wg.Done(); _ = drain.Run(ctx) }()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); d.runDirect(ctx) }()
+	go func() { defer wg.Done(); d.runThermometer(ctx) }()
 	defer func() {
 		cancel()
 		wg.Wait()
@@ -429,6 +439,7 @@ func (d *Device) step(ctx context.Context) {
 	}
 	d.checkDoors()
 	d.checkLocks(ctx, now)
+	d.checkTemperature(now)
 	d.checkIdleWeights()
 	d.refreshDisplay(ctx, now)
 	d.publishStatus()
@@ -550,12 +561,7 @@ func (d *Device) heartbeat(ctx context.Context) {
 		r := d.readings[sh.Number]
 		hb.Shelves = append(hb.Shelves, msg.HeartbeatShelf{Shelf: sh.Number, OK: d.readErr[sh.Number] == nil, Grams: round1(r.Grams)})
 	}
-	if d.hw.Thermometer != nil {
-		if c, err := d.hw.Thermometer.Celsius(ctx); err == nil {
-			c = round1(c)
-			hb.TempC = &c
-		}
-	}
+	hb.TempC = d.heartbeatTemp()
 	body, err := d.signer.Seal(hb)
 	if err != nil {
 		d.log.Error("seal heartbeat", "err", err)

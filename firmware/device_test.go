@@ -45,7 +45,7 @@ const (
 
 // rig is one virtual cabinet and the Device driving it.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	hw   *sim.Cabinet
 	cfg  config.Config
@@ -71,7 +71,7 @@ type rigOpt func(*config.Config)
 // behind door 1) stocked as the demo says, starts its scales, builds a
 // Device on it with the demo catalog and planogram applied, and steps it
 // until every shelf is steady.
-func newRig(t *testing.T, opts ...rigOpt) *rig {
+func newRig(t testing.TB, opts ...rigOpt) *rig {
 	t.Helper()
 	plan := demo.Planogram(testCabinet)
 	var shelves []sim.ShelfConfig
@@ -203,7 +203,7 @@ func (r *rig) waitIdle() {
 }
 
 // stepUntil steps d until cond holds; the timeout only stops a hang.
-func stepUntil(t *testing.T, d *Device, cond func() bool, timeout time.Duration) {
+func stepUntil(t testing.TB, d *Device, cond func() bool, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -219,7 +219,7 @@ func stepUntil(t *testing.T, d *Device, cond func() bool, timeout time.Duration)
 }
 
 // stepFor steps d for a while, for "nothing more happens" checks.
-func stepFor(t *testing.T, d *Device, dur time.Duration) {
+func stepFor(t testing.TB, d *Device, dur time.Duration) {
 	t.Helper()
 	end := time.Now().Add(dur)
 	for time.Now().Before(end) {

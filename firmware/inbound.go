@@ -40,6 +40,7 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 			d.pendingPlan = nil
 			d.applyPlanogram(*p)
 		}
+		d.checkRevoked() // a product still on the shelves may just have been revoked
 	case d.topics.Planogram():
 		var p msg.Planogram
 		if _, err := d.keys.OpenInto(in.Payload, &p); err != nil {
@@ -132,6 +133,11 @@ func (d *Device) badMessage(topic string, err error) {
 
 // replyItem is a reply ready to commit; code "" means ok.
 func (d *Device) replyItem(id, code, detail string, warnings []string) ledger.Item {
+	if len(id) > msg.MaxIDBytes {
+		// A refused over-long id is not echoed whole: the reply would be as
+		// big as the attack. The platform never sends ids this long.
+		id = id[:msg.MaxIDBytes]
+	}
 	r := msg.Reply{CmdID: id, OK: code == "", Error: code, Detail: detail, At: msg.At(d.now()), Warnings: warnings}
 	return ledger.Item{Kind: outbox.KindReply, Topic: d.topics.Reply(), Body: r}
 }
@@ -235,7 +241,7 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 		d.reply(&cmd, cmd.ID, "", "rebooting", nil)
 		return ErrReboot
 	case msg.CmdRestockOpen:
-		d.reply(nil, cmd.ID, msg.ErrBadRequest, "restock sessions are not supported by this firmware version", nil)
+		d.restockOpen(ctx, cmd, received, now)
 	default:
 		d.reply(nil, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("unknown command type %q", cmd.Type), nil)
 	}

@@ -171,8 +171,9 @@ func TestMalformedInboundChangesNothing(t *testing.T) {
 			replyID: "cmd-x", code: msg.ErrBadRequest, detail: `unknown type "format_disk"`},
 		{name: "command id with a control character", topic: cmdTopic, payload: seal(cmd("cmd\x07", msg.CmdReboot, nil)),
 			replyID: "cmd\x07", code: msg.ErrBadRequest, detail: "id: at most 128 bytes"},
+		// The reply echoes only the first MaxIDBytes of the id.
 		{name: "command id of 40 kB", topic: cmdTopic, payload: seal(cmd(strings.Repeat("c", 40_000), msg.CmdReboot, nil)),
-			replyID: strings.Repeat("c", 40_000), code: msg.ErrBadRequest, detail: "id: at most 128 bytes"},
+			replyID: strings.Repeat("c", msg.MaxIDBytes), code: msg.ErrBadRequest, detail: "id: at most 128 bytes"},
 		{name: "config changing the broker", topic: cmdTopic, payload: seal(cmd("cmd-x", msg.CmdConfig, func(c *msg.Command) {
 			c.Settings = map[string]json.RawMessage{"broker": json.RawMessage(`"tcp://evil:1883"`)}
 		})), replyID: "cmd-x", code: msg.ErrBadRequest, detail: `"broker" cannot be changed`},

@@ -58,14 +58,17 @@ func dump(t *testing.T, s msg.Sale) {
 // chargeable) or "1 × CQ-0304" (¥68): the shopper must not pay ¥68.
 func TestRevokedProductNeverChargedOrSwapped(t *testing.T) {
 	r := newRig(t)
-	r.newCatalog(2, func(c *msg.Catalog) {
-		for i := range c.Products {
-			if c.Products[i].SKU == "CQ-0303" {
-				c.Products[i].Status = msg.StatusRevoked
-			}
-		}
-	})
+	// Revoked while the shopper is at the shelves: a revoked product in
+	// stock refuses the unlock itself (TestRevokedProductInStock), so the
+	// charge is what protects the shopper here.
 	sale := r.shopShelf3(func() {
+		r.newCatalog(2, func(c *msg.Catalog) {
+			for i := range c.Products {
+				if c.Products[i].SKU == "CQ-0303" {
+					c.Products[i].Status = msg.StatusRevoked
+				}
+			}
+		})
 		if err := r.hw.Take(3, "CQ-0303", 2); err != nil {
 			t.Fatal(err)
 		}
@@ -81,16 +84,16 @@ func TestRevokedProductNeverChargedOrSwapped(t *testing.T) {
 // "exact" for a product that was not taken.
 func TestDroppedProductNotChargedAsAnother(t *testing.T) {
 	r := newRig(t)
-	r.newCatalog(2, func(c *msg.Catalog) {
-		var keep []msg.Product
-		for _, p := range c.Products {
-			if p.SKU != "CQ-0303" {
-				keep = append(keep, p)
-			}
-		}
-		c.Products = keep
-	})
 	sale := r.shopShelf3(func() {
+		r.newCatalog(2, func(c *msg.Catalog) {
+			var keep []msg.Product
+			for _, p := range c.Products {
+				if p.SKU != "CQ-0303" {
+					keep = append(keep, p)
+				}
+			}
+			c.Products = keep
+		})
 		if err := r.hw.Take(3, "CQ-0303", 2); err != nil {
 			t.Fatal(err)
 		}

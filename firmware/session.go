@@ -18,6 +18,10 @@ import (
 
 // finish judges the basket and commits the sale, ending the session.
 func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
+	if s.Kind == ledger.KindRestock {
+		d.finishRestock(s, now, timedOut) // a stock count, never a sale (restock.go)
+		return
+	}
 	book := d.sessionBook(s)
 	var all []infer.SKU
 	seen := map[string]bool{}
@@ -93,6 +97,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	}
 
 	var extra []ledger.Item
+	extra = append(extra, d.saleStock(s.ID, lines)) // what was sold leaves the stock in the sale's commit
 	for _, sr := range res.Shelves {
 		if slices.Contains(res.Unexplained, sr.Shelf) {
 			extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, map[string]any{
@@ -148,6 +153,10 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 // cancelSession ends an authorised session whose door never opened: it
 // still produces its one sale, status cancelled, charging nothing.
 func (d *Device) cancelSession(s *ledger.Session, why string, extra ...ledger.Item) {
+	if s.Kind == ledger.KindRestock {
+		d.cancelRestock(s, why, extra...) // no sale, no seq (restock.go)
+		return
+	}
 	now := d.now()
 	sale, err := d.ledger.CommitSale(d.topics.Sale(), func(seq uint64) msg.Sale {
 		return msg.Sale{

@@ -93,8 +93,8 @@ func (d *Device) rotateKeys(cmd msg.Command, add map[string]string, retire []str
 		sort.Strings(kids)
 		current := t.Keys(d.cfg.PlatformKeys)
 		for _, kid := range kids {
-			if kid == "" || len(kid) > 64 {
-				return fmt.Errorf("kid %q: 1 to 64 characters", kid)
+			if kid == "" || !msg.ValidText(kid, 64) {
+				return fmt.Errorf("kid %.80q: 1 to 64 bytes of printable text", kid)
 			}
 			if _, gone := t.Retired[kid]; gone {
 				return fmt.Errorf("kid %q was retired and cannot come back; use a new kid", kid)

@@ -32,7 +32,7 @@ func newPlatformKey(t *testing.T, kid string) platformKey {
 	return platformKey{kid: kid, pub: pub, priv: priv}
 }
 
-func (k platformKey) seal(t *testing.T, body any) []byte {
+func (k platformKey) seal(t testing.TB, body any) []byte {
 	t.Helper()
 	b, err := msg.Signer{Kid: k.kid, Key: k.priv}.Seal(body)
 	if err != nil {
@@ -111,6 +111,7 @@ func TestKeyRotation(t *testing.T) {
 		{"the last key cannot be retired", map[string]any{"retire_kids": []string{b.kid}}, b, "no platform key"},
 		{"keys and settings do not mix", map[string]any{"retire_kids": []string{"x"}, "heartbeat_s": 30}, b, "of its own"},
 		{"a bad key", map[string]any{"platform_keys": map[string]string{"plat-x": "not-a-key"}}, b, "plat-x"},
+		{"a kid with a control character", map[string]any{"platform_keys": map[string]string{"plat\x00c": msg.EncodeKey(c.pub)}}, b, "printable"},
 		{"unknown fields in the key list", map[string]any{"retire_kids": map[string]int{"x": 1}}, b, "retire_kids"},
 	}
 	for _, tc := range refusals {
@@ -153,7 +154,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-func jsonEqual(t *testing.T, a, b any) bool {
+func jsonEqual(t testing.TB, a, b any) bool {
 	t.Helper()
 	x, err := json.Marshal(a)
 	if err != nil {

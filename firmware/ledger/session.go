@@ -1,9 +1,18 @@
 package ledger
 
 import (
+	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// Session kinds.
+const (
+	KindShopping = "shopping" // ends with its sale
+	KindRestock  = "restock"  // stock movements: ends with EndSession, never a sale
 )
 
 // Session states, in the order a shopping session passes through them
@@ -29,8 +38,9 @@ type ShelfWeight struct {
 type Session struct {
 	ID       string    `json:"id"`
 	CmdID    string    `json:"cmd_id"`
-	Kind     string    `json:"kind"` // "shopping"
+	Kind     string    `json:"kind"` // KindShopping or KindRestock
 	Buyer    msg.Buyer `json:"buyer"`
+	StaffID  string    `json:"staff_id,omitempty"` // a restock's staff member
 	LimitFen int64     `json:"limit_fen"`
 	Door     int       `json:"door"`
 	State    string    `json:"state"`
@@ -56,4 +66,23 @@ type Session struct {
 type ShelfGoods struct {
 	Shelf    int           `json:"shelf"`
 	Products []msg.Product `json:"products"`
+}
+
+// EndSession ends the session in progress without a sale, as a restock
+// session ends: the session is removed and items (its restock message,
+// alarms, a StockItem with its counts) are committed in the same
+// transaction, so a power cut leaves either the session to finish again or
+// its whole outcome, never half of it. No sale seq is consumed.
+func (l *Ledger) EndSession(items ...Item) error {
+	err := l.update(func(tx *bolt.Tx) error {
+		if err := accept(tx, nil, items); err != nil {
+			return err
+		}
+		return tx.Bucket(bSession).Delete(kCurrent)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: end session: %w", err)
+	}
+	l.Outbox.Notify()
+	return nil
 }
