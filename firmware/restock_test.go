@@ -574,7 +574,7 @@ func TestRevokedProductInStock(t *testing.T) {
 		st := r.d.Status()
 		return st.Mode == msg.ModeOutOfService && len(st.Faults) == 1 && strings.Contains(st.Faults[0], "NM-0003")
 	}, 5*time.Second)
-	if d := r.hw.Snapshot().Display; d.QR != "" || d.Status != "OUT OF SERVICE" {
+	if d := r.hw.Snapshot().Display; d.QR != "" || d.Status != "OUT OF SERVICE - REVOKED PRODUCT IN STOCK" {
 		t.Fatalf("display %+v, want the out-of-service text and no QR", d)
 	}
 	cmd := r.unlockCmd()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/infer"
@@ -350,6 +351,15 @@ func (d *Device) checkIdleWeights() {
 func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 	var scr hal.Screen
 	switch {
+	case d.sess != nil && d.sess.Kind == ledger.KindRestock:
+		switch d.sess.State {
+		case ledger.StateAuthorised, ledger.StateUnlocked:
+			scr.Status = fmt.Sprintf("RESTOCK - DOOR %d UNLOCKED", d.sess.Door)
+		case ledger.StateDoorOpen:
+			scr.Status = "RESTOCKING - CLOSE THE DOOR WHEN DONE"
+		default:
+			scr.Status = "COUNTING STOCK..."
+		}
 	case d.sess != nil:
 		switch d.sess.State {
 		case ledger.StateAuthorised, ledger.StateUnlocked:
@@ -360,7 +370,7 @@ func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 			scr.Status = "CHECKING YOUR ITEMS..."
 		}
 	case d.outOfService() != "":
-		scr.Status = "OUT OF SERVICE"
+		scr.Status = "OUT OF SERVICE - " + shortReason(d.outOfService())
 	case !d.scalesSteady(now):
 		// No QR while a scan would be refused as busy.
 		scr.Status = "PLEASE WAIT"
@@ -376,6 +386,20 @@ func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
 		return
 	}
 	d.shown = scr
+}
+
+// shortReason is the head of an out-of-service reason for the display:
+// the part before any colon, upper case, at most 32 characters (the
+// technician reads the rest in the log and the platform in the state).
+func shortReason(why string) string {
+	if i := strings.IndexByte(why, ':'); i > 0 {
+		why = why[:i]
+	}
+	why = strings.ToUpper(strings.TrimSpace(why))
+	if r := []rune(why); len(r) > 32 {
+		why = string(r[:32])
+	}
+	return why
 }
 
 // scalesSteady reports whether every shelf has a recent settled reading,
