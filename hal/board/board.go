@@ -4,11 +4,12 @@
 //
 // board owns the file format, its strict decoding and its validation (pin
 // names per host, pins used twice, doors and shelves that do not add up).
-// It must not touch hardware: it never calls host.Init or gpioreg and opens
-// no device. Resolving pin names and building the drivers (hal/lock,
-// hal/door, hal/indicator, hal/hx711, hal/st7789, hal/fbdev, hal/ds18b20) is
-// the wiring step's job; a Board carries every setting those drivers take.
-// Calibration is not here either: it is data in the device's ledger.
+// It also owns the wiring step (open.go): it is the one package that calls
+// host.Init, resolves pin and SPI names, and builds the drivers (hal/lock,
+// hal/door, hal/indicator, hal/hx711, hal/st7789, hal/fbdev, hal/ds18b20)
+// from a Board. Build takes a Resolver, so the wiring is tested on periph's
+// fakes. Calibration is not here: it is data in the device's ledger, passed
+// to Build.
 //
 // # Format
 //

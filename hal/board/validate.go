@@ -13,6 +13,8 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
+
+	"github.com/bangfu/cabinet/hal/lock"
 )
 
 // Limits the validator enforces.
@@ -336,7 +338,7 @@ func (v *validator) lock(p, lw string, l Lock) {
 		if l.PulseTime == 0 {
 			v.errorf(p+".mode", "%s: mode pulse needs pulse_time", lw)
 		}
-		v.between(p+".pulse_time", lw+": pulse_time", l.PulseTime, 10*time.Millisecond, 10*time.Second)
+		v.between(p+".pulse_time", lw+": pulse_time", l.PulseTime, 10*time.Millisecond, lock.MaxPulseTime)
 	default:
 		v.errorf(p+".mode", "%s: mode %q: want hold or pulse", lw, l.Mode)
 	}

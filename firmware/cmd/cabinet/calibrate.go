@@ -93,7 +93,9 @@ func runCalibrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rig, hand, closeRig, err := openRig(ctx, *boardPath, *halKind)
+	// No calibrations: only raw counts are measured, and without them no
+	// scale filter runs to take samples from the shelf being calibrated.
+	rig, hand, closeRig, err := openRig(ctx, *boardPath, *halKind, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return rigExit(err)

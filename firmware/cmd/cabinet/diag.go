@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/bangfu/cabinet/firmware/tech"
+	"github.com/bangfu/cabinet/hal/scale"
 	"github.com/bangfu/cabinet/hal/sim"
 )
 
@@ -21,16 +22,18 @@ import (
 // commands use: an HX711 with RATE tied high, so calibrating takes seconds.
 const simTechRate = 80
 
-// openRig opens the hardware named by --board or --hal. For --hal sim it
-// also returns the hand that acts on the virtual cabinet for the technician.
-// The returned close function stops and halts what was opened.
-func openRig(ctx context.Context, boardPath, halKind string) (tech.Rig, func(tech.Prompter) tech.Prompter, func() error, error) {
+// openRig opens the hardware named by --board or --hal; a board's shelves
+// use cals (shelves without one report that they are not calibrated). For
+// --hal sim it also returns the hand that acts on the virtual cabinet for
+// the technician. The returned close function stops and halts what was
+// opened.
+func openRig(ctx context.Context, boardPath, halKind string, cals map[int]scale.Calibration) (tech.Rig, func(tech.Prompter) tech.Prompter, func() error, error) {
 	noHand := func(p tech.Prompter) tech.Prompter { return p }
 	switch {
 	case (boardPath == "") == (halKind == ""):
 		return tech.Rig{}, nil, nil, fmt.Errorf("cabinet: give either --board FILE or --hal sim (%w)", errUsage)
 	case boardPath != "":
-		rig, closeFn, err := openBoard(ctx, boardPath)
+		rig, closeFn, err := openBoard(ctx, boardPath, cals)
 		return rig, noHand, closeFn, err
 	case halKind != "sim":
 		return tech.Rig{}, nil, nil, fmt.Errorf("cabinet: unknown --hal %q: want sim (%w)", halKind, errUsage)
@@ -67,6 +70,7 @@ func runDiag(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fset.SetOutput(stderr)
 	boardPath := fset.String("board", "", "the cabinet's board file")
 	halKind := fset.String("hal", "", "instead of a board: sim, a virtual cabinet")
+	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "with --board: config file, for the shelves' stored calibrations (data_dir)")
 	yes := fset.Bool("yes", false, "answer yes to every question (the doors still need a person)")
 	sample := fset.Duration("sample", tech.DefaultDiagOpts.Sample, "how long each shelf's scale is watched")
 	doorTimeout := fset.Duration("door-timeout", tech.DefaultDiagOpts.DoorTimeout, "how long to wait for each door move")
@@ -74,12 +78,22 @@ func runDiag(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fset.NArg() != 0 || *sample <= 0 || *doorTimeout <= 0 {
-		fmt.Fprintln(stderr, "usage: cabinet diag (--board FILE | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]")
+		fmt.Fprintln(stderr, "usage: cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]")
 		return 2
+	}
+	var cals map[int]scale.Calibration
+	if *boardPath != "" && *halKind == "" {
+		explicit := false
+		fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+		var err error
+		if cals, err = diagCalibrations(*cfgPath, explicit, stderr); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rig, hand, closeRig, err := openRig(ctx, *boardPath, *halKind)
+	rig, hand, closeRig, err := openRig(ctx, *boardPath, *halKind, cals)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return rigExit(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,16 @@ func TestDiagCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
-	for path, data := range map[string][]byte{fridge: text, bad: []byte("model: x\nhost: rpi4\nsoc: rpi4\n")} {
+	// Hardware no machine has: Build fails the same way everywhere.
+	nowhere := filepath.Join(dir, "nowhere.yaml")
+	cfg := filepath.Join(dir, "cabinet.json")
+	for path, data := range map[string][]byte{
+		fridge:  text,
+		bad:     []byte("model: x\nhost: rpi4\nsoc: rpi4\n"),
+		nowhere: []byte(fmt.Sprintf(benchBoard, "nosuchchip-bangfu")),
+		cfg: []byte(`{"cabinet_id":"NM-150102-0007","data_dir":"` + filepath.Join(dir, "data") +
+			`","platform_keys":{"plat-1":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}`),
+	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -47,9 +57,11 @@ func TestDiagCommand(t *testing.T) {
 			stdout: []string{"1 failed"}, stderr: []string{"1 checks failed"}},
 		{name: "input ends before the questions", args: []string{"--hal", "sim", "--sample", "500ms"}, want: 1,
 			stderr: []string{"diag stopped", "no answer"}},
-		{name: "board files are not wired yet", args: []string{"--board", fridge}, want: 1,
-			stderr: []string{"is valid", "not wired"}},
-		{name: "bad board file", args: []string{"--board", bad}, want: 1,
+		{name: "board hardware not on this machine", args: []string{"--board", nowhere, "--config", cfg}, want: 1,
+			stderr: []string{nowhere + ":5: door 1 lock: ", "nosuchchip-bangfu/5 not found"}},
+		{name: "named config missing", args: []string{"--board", nowhere, "--config", filepath.Join(dir, "none.json")}, want: 1,
+			stderr: []string{"none.json"}},
+		{name: "bad board file", args: []string{"--board", bad, "--config", cfg}, want: 1,
 			stderr: []string{bad + `:3: board: unknown key "soc"; did you mean "host"?`}},
 		{name: "no hardware named", args: []string{"--yes"}, want: 2, stderr: []string{"--board FILE or --hal sim"}},
 		{name: "both named", args: []string{"--board", fridge, "--hal", "sim"}, want: 2},

@@ -1,10 +1,13 @@
 // Command cabinet is the device binary: the firmware daemon and the
 // technician's subcommands.
 //
-//	cabinet run --config FILE --hal sim   run the firmware on simulated hardware
-//	cabinet check-config FILE             validate a config file and exit
-//	cabinet keygen --out FILE             make the device's Ed25519 key (mode 0600)
-//	cabinet version
+//	cabinet run           the firmware: on the hardware of a board file (--board) or simulated (--hal)
+//	cabinet check-config  validate a config file and exit
+//	cabinet keygen        make the device's Ed25519 key (mode 0600)
+//	cabinet provision     make the device's keys and a certificate request for the platform
+//	cabinet diag          check every lock, door, shelf, display, thermometer and indicator, firmware stopped
+//	cabinet calibrate     tare a shelf, fit it to reference weights and store the result in the ledger
+//	cabinet version       print the firmware version
 package main
 
 import (
@@ -27,11 +30,11 @@ import (
 )
 
 const usage = `usage:
-  cabinet run --config FILE --hal sim [--shelves N]
+  cabinet run --config FILE (--board FILE | --hal sim [--shelves N] | --hal sim-socket --sim-socket PATH)
   cabinet check-config FILE
   cabinet keygen --out FILE
   cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--config FILE] [--force]
-  cabinet diag (--board FILE | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
+  cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
   cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE]
   cabinet version`
 
@@ -96,10 +99,15 @@ func runDaemon(args []string) int {
 	fset := flag.NewFlagSet("run", flag.ContinueOnError)
 	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "config file")
 	halKind := fset.String("hal", "", "hardware backend: sim (virtual, in this process) or sim-socket (the simulator's, over --sim-socket)")
+	boardPath := fset.String("board", "", "the cabinet's board file: run on its real hardware (instead of --hal)")
 	simSocket := fset.String("sim-socket", "", "with --hal sim-socket: the simulator's socket for this cabinet")
 	shelves := fset.Int("shelves", 4, "with --hal sim: shelves behind door 1")
 	verbose := fset.Bool("v", false, "debug logging")
 	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	if *boardPath != "" && *halKind != "" {
+		fmt.Fprintln(os.Stderr, "cabinet: give either --board FILE or --hal, not both")
 		return 2
 	}
 	level := slog.LevelInfo
@@ -112,11 +120,16 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if *boardPath != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runBoard(ctx, cfg, *boardPath, realHost, log, os.Stderr)
+	}
 	if *halKind == "sim-socket" {
 		return runSimSocket(cfg, *simSocket, log)
 	}
 	if *halKind != "sim" {
-		fmt.Fprintln(os.Stderr, "cabinet: only --hal sim and --hal sim-socket are available in this version (board files come with the hardware drivers)")
+		fmt.Fprintln(os.Stderr, "cabinet: give --board FILE for real hardware, or --hal sim or --hal sim-socket")
 		return 2
 	}
 	key, err := loadKey(filepath.Join(cfg.DataDir, "device.key"))
@@ -135,29 +148,7 @@ func runDaemon(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		if err := hw.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("virtual hardware", "err", err)
-			stop()
-		}
-	}()
-	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw.Hardware(), DeviceKey: key, Logger: log})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	err = dev.Run(ctx)
-	if cerr := dev.Close(); cerr != nil {
-		log.Error("close", "err", cerr)
-	}
-	if err != nil {
-		log.Error("firmware stopped", "err", err)
-		if errors.Is(err, firmware.ErrReboot) {
-			return 3 // the supervisor restarts us
-		}
-		return 1
-	}
-	return 0
+	return runFirmware(ctx, cfg, key, hw.Hardware(), hw.Run, log, os.Stderr)
 }
 
 // loadKey reads the device key, refusing a file others can read.
