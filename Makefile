@@ -68,7 +68,8 @@ FUZZ_TARGETS = ./telemetry/msg:FuzzOpenEnvelope \
 	./firmware/catalog:FuzzCatalog ./firmware/catalog:FuzzPlanogram \
 	./firmware/config:FuzzConfigFile ./firmware/config:FuzzConfigCommand \
 	./payment:FuzzCommand ./payment:FuzzQR \
-	./firmware:FuzzInbound ./firmware:FuzzAck
+	./firmware:FuzzInbound ./firmware:FuzzAck \
+	./hal/board:FuzzParse
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
