@@ -42,12 +42,15 @@ type ShelfView struct {
 // CabinetView is GET /api/cabinets/{id}.
 type CabinetView struct {
 	ID      string          `json:"id"`
-	Mode    string          `json:"mode"`
+	Mode    string          `json:"mode"` // the firmware's, or "offline" while none runs
 	Doors   []DoorView      `json:"doors"`
 	Shelves []ShelfView     `json:"shelves"`
 	Display map[string]any  `json:"display"`
 	Session *ledger.Session `json:"session"`
 	Status  any             `json:"status,omitempty"`
+	Power   string          `json:"power"`    // "on" or "off" (POST …/power)
+	Network string          `json:"network"`  // "up", "down" (POST …/network), or "direct" when not relayed
+	Runs    string          `json:"firmware"` // inprocess or process
 }
 
 // View returns a cabinet's state.
@@ -57,7 +60,17 @@ func (s *Sim) View(id string) (CabinetView, error) {
 		return CabinetView{}, ErrNotFound
 	}
 	snap := c.HW.Snapshot()
-	v := CabinetView{ID: id, Mode: "offline", Display: map[string]any{"qr": snap.Display.QR, "status": snap.Display.Status}}
+	v := CabinetView{ID: id, Mode: "offline", Display: map[string]any{"qr": snap.Display.QR, "status": snap.Display.Status},
+		Power: "on", Network: "direct", Runs: s.opts.Firmware}
+	if !snap.Powered {
+		v.Power = "off"
+	}
+	if c.proxy != nil {
+		v.Network = "up"
+		if c.proxy.Down() {
+			v.Network = "down"
+		}
+	}
 	for _, d := range snap.Doors {
 		v.Doors = append(v.Doors, DoorView{Door: d.Door, Open: d.Open, Locked: d.Locked, Energised: d.Energised})
 	}
@@ -65,8 +78,7 @@ func (s *Sim) View(id string) (CabinetView, error) {
 		v.Shelves = append(v.Shelves, ShelfView{Shelf: sh.Shelf, Door: sh.Door, Items: sh.Items,
 			TrueG: round1(sh.TrueG), ReadG: round1(sh.ReadG)})
 	}
-	if dev := c.Device(); dev != nil {
-		st := dev.Status()
+	if st, ok := c.Status(); ok {
 		v.Mode = st.Mode
 		v.Session = st.Session
 		v.Status = st
@@ -98,8 +110,8 @@ func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int
 }
 
 func (c *Cabinet) mode() string {
-	if dev := c.Device(); dev != nil {
-		return dev.Status().Mode
+	if st, ok := c.Status(); ok {
+		return st.Mode
 	}
 	return "offline"
 }
@@ -252,6 +264,24 @@ func (s *Sim) Handler() http.Handler {
 			return
 		}
 		s.act(w, r, s.Put(r.PathValue("id"), body.Shelf, body.SKU, body.Qty, body.ObjectG))
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/power", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Action string `json:"action"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.act(w, r, s.Power(r.PathValue("id"), body.Action))
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/network", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Action string `json:"action"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		s.act(w, r, s.Network(r.PathValue("id"), body.Action))
 	})
 	platformOnly := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

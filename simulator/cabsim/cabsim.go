@@ -3,15 +3,29 @@
 // the real firmware on simulated hardware; plus the HTTP API of
 // SIMULATOR.md and the scenario runner. simulator/cmd/cabsim is its binary;
 // the end-to-end tests drive it in-process.
+//
+// Each cabinet's firmware runs either in the simulator's process
+// (Options.Firmware InProcess) or as a real `cabinet` process on the
+// sim-socket hardware backend (Process), which the simulator serves with
+// hal/sim/remote on a unix socket in the cabinet's data directory. Either
+// way a supervisor restarts a firmware that stops, except while the
+// cabinet's power is cut (Sim.Power), and each cabinet reaches the broker
+// through its own loopback relay, so its network can be cut alone
+// (Sim.Network).
+//
+// cabsim owns the assembly and the virtual world's controls. It must not
+// reach into the firmware's state: what it shows of a cabinet's firmware
+// is the firmware's own Status.
 package cabsim
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +34,7 @@ import (
 	"github.com/bangfu/cabinet/firmware"
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/hal/sim"
+	"github.com/bangfu/cabinet/hal/sim/remote"
 	"github.com/bangfu/cabinet/simulator/broker"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/simulator/platform"
@@ -47,6 +62,12 @@ type Options struct {
 	// outside platform publishes the catalog and planograms and registers
 	// the cabinets' keys (Cabinet.PublicKey).
 	PlatformKeys map[string]string
+	// Firmware is InProcess (default) or Process.
+	Firmware string
+	// CabinetBin is the device binary for Process mode; default a
+	// `cabinet` next to the running executable, else one built with
+	// `go build` into a temporary directory.
+	CabinetBin string
 }
 
 // Cabinet is one virtual cabinet: its hardware and its firmware.
@@ -54,15 +75,30 @@ type Cabinet struct {
 	ID        string
 	HW        *sim.Cabinet
 	PublicKey ed25519.PublicKey // the cabinet's signing key, for the platform to register
+	Dir       string            // the firmware's data directory
 
-	mu  sync.Mutex
-	dev *firmware.Device
+	cfg     config.Config
+	key     ed25519.PrivateKey
+	cfgPath string // process mode: the config file the process reads
+	socket  string // process mode: where the hardware is served
+	proxy   *proxy // nil when the broker link cannot be relayed
 
-	// Metrics hooks, filled by the firmware's callbacks.
+	mu         sync.Mutex
+	dev        *firmware.Device   // in-process firmware while it runs
+	pid        int                // firmware process while it runs
+	status     *firmware.Status   // its latest report
+	powered    bool               // the supervisor runs the firmware only with power
+	changed    chan struct{}      // closed when powered changes
+	stopRun    context.CancelFunc // stops the firmware run in progress
+	stopped    chan struct{}      // closed once that run has stopped
+	failpoints []string           // armed for the next process start
+
+	// Metrics hooks, filled by the firmware's callbacks (in-process only).
 	metrics *Metrics
 }
 
-// Device returns the running firmware (nil between restarts).
+// Device returns the running in-process firmware (nil between restarts,
+// and always in process mode: use Status there).
 func (c *Cabinet) Device() *firmware.Device {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,11 +113,16 @@ type Sim struct {
 	products map[string]msg.Product // the physical goods the virtual cabinets hold
 	cabinets []*Cabinet
 	byID     map[string]*Cabinet
-	tmp      string
+	tmp      string // data dir made by Start, removed by Close
+	binDir   string // where a built cabinet binary lives, removed by Close
+	sockDir  string // short socket paths for deep data dirs, removed by Close
 	log      *slog.Logger
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cabinetBin string
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // CabinetID is the id of the i-th (0-based) virtual cabinet.
@@ -102,6 +143,13 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	switch o.Firmware {
+	case "":
+		o.Firmware = InProcess
+	case InProcess, Process:
+	default:
+		return nil, fmt.Errorf("cabsim: firmware mode %q: want %s or %s", o.Firmware, InProcess, Process)
+	}
 	s := &Sim{opts: o, byID: map[string]*Cabinet{}, log: o.Logger}
 	ok := false
 	defer func() {
@@ -109,6 +157,11 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 			s.Close()
 		}
 	}()
+	if o.Firmware == Process {
+		if err := s.findCabinetBin(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if o.DataDir == "" {
 		dir, err := os.MkdirTemp("", "cabsim-")
 		if err != nil {
@@ -187,6 +240,15 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	if err != nil {
 		return nil, err
 	}
+	px, err := newProxy(brokerURL, s.log.With("cabinet", id))
+	if err != nil {
+		return nil, err
+	}
+	if px != nil {
+		brokerURL = px.URL()
+	} else {
+		s.log.Warn("broker link not relayed: POST …/network does not work for this cabinet", "cabinet", id, "broker", brokerURL)
+	}
 	cfg := config.Default()
 	cfg.CabinetID = id
 	cfg.Broker = brokerURL
@@ -199,59 +261,110 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	if s.opts.Configure != nil {
 		s.opts.Configure(&cfg)
 	}
-	c := &Cabinet{ID: id, HW: hw, PublicKey: key.Public().(ed25519.PublicKey), metrics: &Metrics{}}
+	c := &Cabinet{ID: id, HW: hw, PublicKey: key.Public().(ed25519.PublicKey), Dir: dir,
+		cfg: cfg, key: key, proxy: px, powered: true, changed: make(chan struct{}), metrics: &Metrics{}}
+	var ln net.Listener
+	if s.opts.Firmware == Process {
+		if ln, err = s.processFiles(c); err != nil {
+			if px != nil {
+				px.ln.Close()
+			}
+			return nil, err
+		}
+	}
 	if s.Platform != nil {
 		s.Platform.Register(id, c.PublicKey)
 		if err := s.Platform.SetPlanogram(plan); err != nil {
 			return nil, err
 		}
 	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		if err := hw.Run(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("virtual hardware stopped", "cabinet", id, "err", err)
 		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.runFirmware(ctx, c, cfg, key)
-	}()
+	})
+	if px != nil {
+		s.wg.Go(func() {
+			if err := px.Run(ctx); err != nil {
+				s.log.Error("network relay stopped", "cabinet", id, "err", err)
+			}
+		})
+	}
+	if ln != nil {
+		srv, err := remote.NewServer(hw, &remote.ServerOpts{SampleRate: s.opts.SampleRate, OnStatus: c.onStatus,
+			Logger: s.log.With("cabinet", id)})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.wg.Go(func() {
+			if err := srv.Serve(ctx, ln); err != nil {
+				s.log.Error("hardware socket stopped", "cabinet", id, "err", err)
+			}
+		})
+	}
+	s.wg.Go(func() { s.supervise(ctx, c) })
 	return c, nil
 }
 
-// runFirmware runs the cabinet's firmware, starting it again after a
-// platform `reboot`, until ctx ends.
-func (s *Sim) runFirmware(ctx context.Context, c *Cabinet, cfg config.Config, key ed25519.PrivateKey) {
-	for ctx.Err() == nil {
-		dev, err := firmware.New(firmware.Opts{
-			Config: cfg, Hardware: c.HW.Hardware(), DeviceKey: key,
-			Logger:   s.log,
-			OnUnlock: c.metrics.unlock,
-			OnSale:   c.metrics.sale,
-		})
-		if err != nil {
-			s.log.Error("firmware would not start", "cabinet", c.ID, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		c.mu.Lock()
-		c.dev = dev
-		c.mu.Unlock()
-		err = dev.Run(ctx)
-		c.mu.Lock()
-		c.dev = nil
-		c.mu.Unlock()
-		if cerr := dev.Close(); cerr != nil {
-			s.log.Error("firmware close", "cabinet", c.ID, "err", cerr)
-		}
-		if err != nil && !errors.Is(err, firmware.ErrReboot) {
-			s.log.Error("firmware stopped", "cabinet", c.ID, "err", err)
-		}
+// processFiles writes what a firmware process reads — its config next to
+// the device key — and listens on the cabinet's hardware socket.
+func (s *Sim) processFiles(c *Cabinet) (net.Listener, error) {
+	b, err := json.MarshalIndent(c.cfg, "", "  ")
+	if err != nil {
+		return nil, err
 	}
+	c.cfgPath = filepath.Join(c.Dir, "cabinet.json")
+	if err := os.WriteFile(c.cfgPath, b, 0o600); err != nil {
+		return nil, err
+	}
+	c.socket = filepath.Join(c.Dir, "sim.sock")
+	if len(c.socket) > maxSocketPath {
+		// A unix socket path is limited to about 104 bytes; a deep data
+		// dir gets its socket in a short temporary directory instead.
+		if s.sockDir == "" {
+			if s.sockDir, err = os.MkdirTemp("", "cabsim-sock-"); err != nil {
+				return nil, err
+			}
+		}
+		c.socket = filepath.Join(s.sockDir, c.ID+".sock")
+	}
+	os.Remove(c.socket) // left by an earlier run on this data dir
+	ln, err := net.Listen("unix", c.socket)
+	if err != nil {
+		return nil, fmt.Errorf("cabsim: hardware socket: %w", err)
+	}
+	return ln, nil
+}
+
+// maxSocketPath is the longest unix socket path used as is.
+const maxSocketPath = 100
+
+// findCabinetBin settles which device binary process mode starts.
+func (s *Sim) findCabinetBin(ctx context.Context) error {
+	if s.opts.CabinetBin != "" {
+		s.cabinetBin = s.opts.CabinetBin
+		return nil
+	}
+	if p, err := cabinetBeside(); err == nil {
+		s.cabinetBin = p
+		s.log.Info("firmware processes run the cabinet binary beside cabsim", "bin", p)
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "cabsim-bin-")
+	if err != nil {
+		return err
+	}
+	s.binDir = dir
+	s.log.Info("no cabinet binary beside cabsim: building one with go build", "dir", dir)
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	p, err := BuildCabinet(bctx, dir)
+	if err != nil {
+		return err
+	}
+	s.cabinetBin = p
+	return nil
 }
 
 // deviceKey loads the cabinet key from path or makes one (mode 0600).
@@ -289,8 +402,11 @@ func (s *Sim) BrokerAddr() string {
 	return s.opts.BrokerURL
 }
 
-// Close stops everything and removes the temporary data directory.
-func (s *Sim) Close() {
+// Close stops everything — no firmware process outlives it — and removes
+// the temporary directories. Calling it again does nothing.
+func (s *Sim) Close() { s.closeOnce.Do(s.close) }
+
+func (s *Sim) close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -303,7 +419,9 @@ func (s *Sim) Close() {
 			s.log.Warn("broker close", "err", err)
 		}
 	}
-	if s.tmp != "" {
-		os.RemoveAll(s.tmp)
+	for _, dir := range []string{s.tmp, s.binDir, s.sockDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 }

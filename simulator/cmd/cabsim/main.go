@@ -2,6 +2,27 @@
 // virtual platform and virtual cabinets running the real firmware, with the
 // HTTP API and web UI of SIMULATOR.md; or, with -scenario, one scripted
 // session headless, exiting non-zero if any expectation fails.
+//
+// With -firmware=process each cabinet's firmware is a real `cabinet`
+// process (`cabinet run --hal sim-socket`) reaching its virtual hardware
+// over a unix socket in the cabinet's data directory; -cabinet-bin names
+// the binary (default: the `cabinet` beside cabsim, as `make build` puts
+// it in bin/, else one built with `go build`). Its output goes to cabsim's
+// log with the cabinet id. A firmware that exits (a platform `reboot`
+// exits with 3) is started again, except while the power is cut.
+//
+// Breaking things, in either firmware mode (see usageText for the API):
+//
+//	POST /api/cabinets/{id}/power   {"action":"cut"|"restore"}
+//	POST /api/cabinets/{id}/network {"action":"down"|"up"}
+//
+// A power cut darkens the virtual hardware (locks drop, display blank;
+// doors, shelves and weights stay) and stops the firmware at once: kill -9
+// in process mode; in-process, its context is cancelled, so its deferred
+// clean-ups still run and no bbolt write can be torn (process mode is the
+// real power-cut test). Restore starts it again from its bbolt files.
+// Network down closes the cabinet's connections through its own loopback
+// relay to the broker and refuses new ones until up.
 package main
 
 import (
@@ -54,10 +75,16 @@ func run() int {
 		seed     = flag.Int64("seed", 1, "random seed of the virtual hardware")
 		noise    = flag.Float64("noise-g", 0.5, "load-cell noise σ in grams")
 		scenario = flag.String("scenario", "", "run this scenario file headless and exit")
-		fwMode   = flag.String("firmware", "inprocess", "inprocess (process mode is not available yet)")
+		fwMode   = flag.String("firmware", cabsim.InProcess, "where each cabinet's firmware runs: inprocess, or process (a `cabinet` process per cabinet, kill -9 on power cut)")
+		fwBin    = flag.String("cabinet-bin", "", "with -firmware=process: the cabinet binary (default: the one beside cabsim, else built with go build)")
 		verbose  = flag.Bool("v", false, "log at debug level")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: cabsim [flags]\n\nflags:\n")
+		flag.PrintDefaults()
+		fmt.Fprint(flag.CommandLine.Output(), usageText)
+	}
 	flag.Parse()
 	level := slog.LevelInfo
 	if *verbose {
@@ -82,14 +109,15 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "cabsim: -platform=%s: want sim or external\n", *plat)
 		return 2
 	}
-	if *fwMode != "inprocess" {
-		fmt.Fprintf(os.Stderr, "cabsim: -firmware=%s is not supported by this version\n", *fwMode)
+	if *fwMode != cabsim.InProcess && *fwMode != cabsim.Process {
+		fmt.Fprintf(os.Stderr, "cabsim: -firmware=%s: want %s or %s\n", *fwMode, cabsim.InProcess, cabsim.Process)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log}
+	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log,
+		Firmware: *fwMode, CabinetBin: *fwBin}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
 	}
@@ -157,3 +185,24 @@ func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
 	fmt.Printf("scenario %q: all expectations held\n", sc.Name)
 	return 0
 }
+
+// usageText is the HTTP API, for -help.
+const usageText = `
+HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
+  GET  /api/cabinets                    every cabinet's state
+  GET  /api/cabinets/{id}               doors, locks, shelves, display, session, mode,
+                                        power ("on"/"off"), network ("up"/"down"), firmware
+  POST /api/cabinets/{id}/scan          {"buyer":{"ref":"u1","kind":"person"}}
+  POST /api/cabinets/{id}/door          {"door":1,"action":"open"|"close","force":false}
+  POST /api/cabinets/{id}/take          {"shelf":1,"sku":"NM-0001","qty":1}
+  POST /api/cabinets/{id}/put           {"shelf":2,"sku":"NM-0001","qty":1} or {"shelf":2,"object_g":350}
+  POST /api/cabinets/{id}/power         {"action":"cut"|"restore"}
+        cut: the hardware goes dark (locks drop, display blank; doors, shelves and
+        weights stay) and the firmware stops at once — kill -9 with -firmware=process;
+        in-process its context is cancelled (no torn bbolt write: process mode is the
+        real test). restore: the firmware starts again from its bbolt files.
+  POST /api/cabinets/{id}/network       {"action":"down"|"up"}
+        down: the cabinet's connections through its own relay to the broker are
+        closed and new ones refused until up (tcp:// brokers).
+  GET  /api/platform/catalog | sales | alarms
+`
