@@ -162,8 +162,11 @@ func runBoard(ctx context.Context, cfg config.Config, path string, host boardHos
 // with hwRun (the hardware's own goroutines) running alongside; hwRun has
 // returned when runFirmware does. A failing hwRun stops the firmware. It
 // returns the process's exit code: 3 asks the supervisor for a restart.
+// Each alongside function runs on its own goroutine with the device once it
+// is built, and stops with the hardware.
 func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey, hw hal.Cabinet,
-	hwRun func(context.Context) error, log *slog.Logger, stderr io.Writer) int {
+	hwRun func(context.Context) error, log *slog.Logger, stderr io.Writer,
+	alongside ...func(context.Context, *firmware.Device)) int {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	hwCtx, stopHW := context.WithCancel(ctx)
@@ -180,6 +183,9 @@ func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey,
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	for _, f := range alongside {
+		wg.Go(func() { f(hwCtx, dev) })
 	}
 	err = dev.Run(ctx)
 	stopHW()

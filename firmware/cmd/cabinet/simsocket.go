@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -46,33 +44,8 @@ func runSimSocket(cfg config.Config, path string, log *slog.Logger) int {
 		return 1
 	}
 	defer cl.Close()
-	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: cl.Hardware(), DeviceKey: key, Logger: log})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	hwCtx, stopHW := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := cl.Run(hwCtx); err != nil {
-			log.Error("simulated hardware", "err", err)
-		}
-	})
-	wg.Go(func() { reportStatus(hwCtx, cl, dev) })
-	err = dev.Run(ctx)
-	stopHW()
-	wg.Wait()
-	if cerr := dev.Close(); cerr != nil {
-		log.Error("close", "err", cerr)
-	}
-	if err != nil {
-		log.Error("firmware stopped", "err", err)
-		if errors.Is(err, firmware.ErrReboot) {
-			return 3 // the supervisor restarts us
-		}
-		return 1
-	}
-	return 0
+	return runFirmware(ctx, cfg, key, cl.Hardware(), cl.Run, log, os.Stderr,
+		func(ctx context.Context, dev *firmware.Device) { reportStatus(ctx, cl, dev) })
 }
 
 // reportStatus sends the firmware's status to the simulator when it
