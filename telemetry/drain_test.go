@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
@@ -551,46 +550,7 @@ func TestDrainRunWakesOnTransitionsWithoutSpinning(t *testing.T) {
 // BenchmarkDrain measures entries per second moved from a real bbolt
 // outbox to the embedded broker (publish, PUBACK, fsynced removal each).
 func BenchmarkDrain(b *testing.B) {
-	br := startBroker(b, "127.0.0.1:0")
-	l := runLink(b, linkOpts(br.URL()))
-	waitUntil(b, "link up", l.Connected)
-	db, ob := openOutbox(b)
-	signer, _ := testKeys(b)
-	n := b.N
-	e := saleEntry(b, 1)
-	for i := 0; i < n; i += 1000 {
-		err := db.Update(func(tx *bolt.Tx) error {
-			for j := i; j < min(i+1000, n); j++ {
-				e.SaleSeq = uint64(j + 1)
-				if _, err := outbox.Append(tx, e); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	var done atomic.Int64
-	all := make(chan struct{})
-	d := &Drainer{Outbox: ob, Link: l, Signer: signer, AckMode: AckBroker, Logger: discard,
-		Published: func(outbox.Entry, time.Time) {
-			if done.Add(1) == int64(n) {
-				close(all)
-			}
-		}}
-	b.ResetTimer()
-	start := time.Now()
-	runDrain(b, d)
-	select {
-	case <-all:
-	case <-time.After(10 * time.Minute):
-		b.Fatalf("drained %d of %d", done.Load(), n)
-	}
-	el := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
+	benchDrain(b, startBroker(b, "127.0.0.1:0").URL())
 }
 
 // A backlog larger than several pages drains in platform-ack mode with
