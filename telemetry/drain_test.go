@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
 )
