@@ -753,18 +753,20 @@ func (discardConn) TxPackets([]spi.Packet) error { return nil }
 // tests) and through a port that discards (the driver's own cost).
 func BenchmarkDraw(b *testing.B) {
 	img := screen.Render(screenFixture, 240, 320)
-	rec := &spitest.Record{}
 	for _, bm := range []struct {
-		name  string
-		port  spi.Port
-		reset func()
+		name string
+		port func() (spi.Port, func()) // a fresh port per run (-count) and its reset
 	}{
-		{"record", rec, func() { rec.Ops = rec.Ops[:0] }},
-		{"discard", discardPort{}, func() {}},
+		{"record", func() (spi.Port, func()) {
+			rec := &spitest.Record{}
+			return rec, func() { rec.Ops = rec.Ops[:0] }
+		}},
+		{"discard", func() (spi.Port, func()) { return discardPort{}, func() {} }},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
+			port, reset := bm.port()
 			dc := &recPin{name: "dc", quiet: true}
-			d, err := New(bm.port, dc, nil, &Opts{Sleep: func(time.Duration) {}})
+			d, err := New(port, dc, nil, &Opts{Sleep: func(time.Duration) {}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -774,7 +776,7 @@ func BenchmarkDraw(b *testing.B) {
 				if err := d.Draw(d.Bounds(), img, image.Point{}); err != nil {
 					b.Fatal(err)
 				}
-				bm.reset()
+				reset()
 			}
 		})
 	}
