@@ -337,7 +337,7 @@ func (d *Device) recover(ctx context.Context) error {
 		detail := map[string]any{}
 		if f != nil {
 			detail = map[string]any{"kind": f.Kind, "aside": filepath.Base(f.Aside), "err": f.Err}
-			d.log.Error("storage fault: shopping refused until a technician clears it", "fault", f.String())
+			d.log.Error("storage fault: shopping refused until a technician runs `cabinet storage clear`", "fault", f.String())
 		} else {
 			detail["err"] = err.Error()
 		}

@@ -7,6 +7,7 @@
 //	cabinet provision     make the device's keys and a certificate request for the platform
 //	cabinet diag          check every lock, door, shelf, display, thermometer and indicator, firmware stopped
 //	cabinet calibrate     tare a shelf, fit it to reference weights and store the result in the ledger
+//	cabinet storage       show or clear a storage fault (a corrupt or lost ledger set aside)
 //	cabinet version       print the firmware version
 package main
 
@@ -36,6 +37,7 @@ const usage = `usage:
   cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--config FILE] [--force]
   cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
   cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE]
+  cabinet storage status|clear [--config FILE]
   cabinet version`
 
 func main() {
@@ -86,6 +88,8 @@ func run(args []string) int {
 		return runProvision(args[1:], os.Stdout, os.Stderr)
 	case "diag":
 		return runDiag(args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "storage":
+		return runStorage(args[1:], os.Stdout, os.Stderr)
 	case "calibrate":
 		return runCalibrate(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case "run":
