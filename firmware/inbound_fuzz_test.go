@@ -17,11 +17,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,13 +29,12 @@ import (
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/hal/scale"
 	"github.com/bangfu/cabinet/hal/sim"
+	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
 )
-
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora")
 
 // fuzzT0 is when every seed was issued and where the inbound rig's clock
 // starts.
@@ -500,38 +496,15 @@ func ackSeeds() map[string][]byte {
 	}
 }
 
-// checkCorpus fails unless testdata/fuzz/<target> holds every seed, byte
-// for byte (files the fuzzer wrote after a failure may sit beside them);
-// with -update-corpus it writes them.
-func checkCorpus(t *testing.T, target string, seeds map[string][]byte) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	for name, file := range seeds {
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, file, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, file) {
-			t.Errorf("seed %s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
-}
-
 func TestFuzzSeedsCommitted(t *testing.T) {
 	in := map[string][]byte{}
 	for name, a := range inboundSeeds() {
-		in[name] = fmt.Appendf(nil, "go test fuzz v1\nstring(%q)\n[]byte(%q)\nbool(%v)\n", a[0], a[1], a[2])
+		in[name] = fuzzseed.File(a[0], a[1], a[2])
 	}
-	checkCorpus(t, "FuzzInbound", in)
+	fuzzseed.Check(t, "FuzzInbound", in)
 	acks := map[string][]byte{}
 	for name, p := range ackSeeds() {
-		acks[name] = fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", p)
+		acks[name] = fuzzseed.File(p)
 	}
-	checkCorpus(t, "FuzzAck", acks)
+	fuzzseed.Check(t, "FuzzAck", acks)
 }

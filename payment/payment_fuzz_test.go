@@ -13,10 +13,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -24,10 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
-
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora")
 
 // fuzzNow is when the fuzz targets judge; the seeds were issued at t0.
 var fuzzNow = t0.Add(10 * time.Second)
@@ -277,40 +272,17 @@ func qrSeeds(t testing.TB) map[string]string {
 	}
 }
 
-// checkCorpus fails unless testdata/fuzz/<target> holds every seed, byte
-// for byte (files the fuzzer wrote after a failure may sit beside them);
-// with -update-corpus it writes them.
-func checkCorpus(t *testing.T, target string, seeds map[string][]byte) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	for name, file := range seeds {
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, file, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, file) {
-			t.Errorf("seed %s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
-}
-
 func TestFuzzSeedsCommitted(t *testing.T) {
 	cmds := map[string][]byte{}
 	for name, p := range commandSeeds(t) {
-		cmds[name] = fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", p)
+		cmds[name] = fuzzseed.File(p)
 	}
-	checkCorpus(t, "FuzzCommand", cmds)
+	fuzzseed.Check(t, "FuzzCommand", cmds)
 	qrs := map[string][]byte{}
 	for name, s := range qrSeeds(t) {
-		qrs[name] = fmt.Appendf(nil, "go test fuzz v1\nstring(%q)\n", s)
+		qrs[name] = fuzzseed.File(s)
 	}
-	checkCorpus(t, "FuzzQR", qrs)
+	fuzzseed.Check(t, "FuzzQR", qrs)
 }
 
 // The seeds named valid… pass (an unlock in the ready state; a code when

@@ -11,10 +11,8 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,11 +21,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bangfu/cabinet/firmware/infer"
+	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
-
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora")
 
 // fuzzT0 is the fixed time of every seed; the store holds version heldV of
 // the demo catalog and planogram, so a seed at heldV+1 is news.
@@ -312,33 +309,9 @@ func planogramSeeds() map[string][]byte {
 	}
 }
 
-// checkCorpus fails unless testdata/fuzz/<target> holds every seed, byte
-// for byte (files the fuzzer wrote after a failure may sit beside them);
-// with -update-corpus it writes them.
-func checkCorpus(t *testing.T, target string, seeds map[string][]byte) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	for name, payload := range seeds {
-		want := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", payload)
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("seed %s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
-}
-
 func TestFuzzSeedsCommitted(t *testing.T) {
-	checkCorpus(t, "FuzzCatalog", catalogSeeds())
-	checkCorpus(t, "FuzzPlanogram", planogramSeeds())
+	fuzzseed.Bytes(t, "FuzzCatalog", catalogSeeds())
+	fuzzseed.Bytes(t, "FuzzPlanogram", planogramSeeds())
 }
 
 // The seeds named valid… are accepted and the others refused, so the

@@ -11,8 +11,6 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -20,10 +18,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
-
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora")
 
 // fixedAtRunTime are settings Apply's doc says a command never changes:
 // identity, keys, broker, QR rotation, ack settings.
@@ -207,33 +204,9 @@ func commandSeeds() map[string][]byte {
 	}
 }
 
-// checkCorpus fails unless testdata/fuzz/<target> holds every seed, byte
-// for byte (files the fuzzer wrote after a failure may sit beside them);
-// with -update-corpus it writes them.
-func checkCorpus(t *testing.T, target string, seeds map[string][]byte) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	for name, payload := range seeds {
-		want := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", payload)
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("seed %s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
-}
-
 func TestFuzzSeedsCommitted(t *testing.T) {
-	checkCorpus(t, "FuzzConfigFile", fileSeeds())
-	checkCorpus(t, "FuzzConfigCommand", commandSeeds())
+	fuzzseed.Bytes(t, "FuzzConfigFile", fileSeeds())
+	fuzzseed.Bytes(t, "FuzzConfigCommand", commandSeeds())
 }
 
 // The seeds named valid… are accepted and the others refused (duplicate

@@ -12,17 +12,13 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-)
 
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the committed fuzz seed corpora")
+	"github.com/bangfu/cabinet/internal/fuzzseed"
+)
 
 // fuzzT0 is the fixed time of every seed.
 var fuzzT0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
@@ -33,50 +29,6 @@ func fuzzKeys() (Signer, KeyRing) {
 	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x42}, ed25519.SeedSize))
 	return Signer{Kid: "plat-fuzz", Key: priv},
 		KeyRing{"plat-fuzz": priv.Public().(ed25519.PublicKey), "plat-short": make(ed25519.PublicKey, 31)}
-}
-
-// corpusFile is one seed in the file format of `go test -fuzz`.
-func corpusFile(args ...any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch v := a.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case string:
-			fmt.Fprintf(&b, "string(%q)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%v)\n", v)
-		default:
-			panic(fmt.Sprintf("corpusFile: %T", a))
-		}
-	}
-	return b.Bytes()
-}
-
-// checkCorpus fails unless testdata/fuzz/<target> holds every seed, byte
-// for byte (files the fuzzer added after a failure may sit beside them);
-// with -update-corpus it writes them.
-func checkCorpus(t *testing.T, target string, seeds map[string][]any) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	for name, args := range seeds {
-		want := corpusFile(args...)
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("seed %s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
 }
 
 func mustSeal(s Signer, body any) []byte {
@@ -168,7 +120,11 @@ func envelopeSeeds() map[string][]any {
 }
 
 func TestFuzzSeedsCommitted(t *testing.T) {
-	checkCorpus(t, "FuzzOpenEnvelope", envelopeSeeds())
+	files := map[string][]byte{}
+	for name, args := range envelopeSeeds() {
+		files[name] = fuzzseed.File(args...)
+	}
+	fuzzseed.Check(t, "FuzzOpenEnvelope", files)
 }
 
 // FuzzOpenEnvelope: Open never panics; what it accepts verifies under the
