@@ -74,46 +74,26 @@ type rigOpt func(*config.Config)
 func newRig(t testing.TB, opts ...rigOpt) *rig {
 	t.Helper()
 	plan := demo.Planogram(testCabinet)
-	var shelves []sim.ShelfConfig
-	doors := 1
-	for _, sh := range plan.Shelves {
-		shelves = append(shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
-		doors = max(doors, sh.Door)
-	}
-	hw, err := sim.New(sim.Config{
-		Name: "test", Seed: 7, SampleRate: 100, Doors: doors, Shelves: shelves,
-		Scale: scale.Opts{NoDataAfter: noDataAfter},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cat := demo.Catalog(time.Now())
 	byCode := map[string]msg.Product{}
 	for _, p := range cat.Products {
 		byCode[p.SKU] = p
 	}
 	stock := demo.Stock()
-	for _, sh := range plan.Shelves {
-		shelf := sh.Shelf
-		skus := make([]string, 0, len(stock[shelf]))
-		for sku := range stock[shelf] {
-			skus = append(skus, sku)
-		}
-		sort.Strings(skus) // the same true weights on every run
-		for _, sku := range skus {
-			p := byCode[sku]
-			if err := hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, stock[shelf][sku]); err != nil {
-				t.Fatal(err)
+	hw := demoHardware(t, "test", func(hw *sim.Cabinet) {
+		for _, sh := range plan.Shelves {
+			shelf := sh.Shelf
+			skus := make([]string, 0, len(stock[shelf]))
+			for sku := range stock[shelf] {
+				skus = append(skus, sku)
 			}
-		}
-	}
-	hwCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hw.Run(hwCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("sim run: %v", err)
+			sort.Strings(skus) // the same true weights on every run
+			for _, sku := range skus {
+				p := byCode[sku]
+				if err := hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, stock[shelf][sku]); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	})
 
@@ -149,6 +129,38 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 	}
 	r.waitIdle()
 	return r
+}
+
+// demoHardware builds a virtual cabinet with the demo planogram's doors
+// and shelves, lets load stock it, and runs its scales until the test ends.
+func demoHardware(t testing.TB, name string, load func(*sim.Cabinet)) *sim.Cabinet {
+	t.Helper()
+	var shelves []sim.ShelfConfig
+	doors := 1
+	for _, sh := range demo.Planogram(testCabinet).Shelves {
+		shelves = append(shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
+		doors = max(doors, sh.Door)
+	}
+	hw, err := sim.New(sim.Config{
+		Name: name, Seed: 7, SampleRate: 100, Doors: doors, Shelves: shelves,
+		Scale: scale.Opts{NoDataAfter: noDataAfter},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if load != nil {
+		load(hw)
+	}
+	hwCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hw.Run(hwCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sim run: %v", err)
+		}
+	})
+	return hw
 }
 
 // start builds a Device on the rig's hardware and data dir.

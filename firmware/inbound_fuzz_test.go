@@ -27,8 +27,6 @@ import (
 
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/config"
-	"github.com/bangfu/cabinet/hal/scale"
-	"github.com/bangfu/cabinet/hal/sim"
 	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/telemetry"
@@ -93,26 +91,7 @@ type inboundRig struct {
 func newInboundRig(tb testing.TB) *inboundRig {
 	tb.Helper()
 	plan := demo.Planogram(testCabinet)
-	var shelves []sim.ShelfConfig
-	doors := 1
-	for _, sh := range plan.Shelves {
-		shelves = append(shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
-		doors = max(doors, sh.Door)
-	}
-	hw, err := sim.New(sim.Config{Name: "inbound", Seed: 7, SampleRate: 100, Doors: doors, Shelves: shelves,
-		Scale: scale.Opts{NoDataAfter: noDataAfter}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hwCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hw.Run(hwCtx) }()
-	tb.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			tb.Errorf("sim run: %v", err)
-		}
-	})
+	hw := demoHardware(tb, "inbound", nil)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
