@@ -33,6 +33,10 @@ type SKU struct {
 	TolG float64
 	// PriceFen is the unit price in fen.
 	PriceFen int64
+	// Lane is where the SKU's lane sits along a shelf carried by two load
+	// cells: 0 over the left cell, 1 over the right, 0.5 in the middle.
+	// Only read for a TwoCell shelf's own SKUs.
+	Lane float64
 }
 
 // Shelf is one shelf's evidence for a session.
@@ -46,59 +50,166 @@ type Shelf struct {
 	// and after it closed.
 	BeforeG, AfterG float64
 	// NoiseG is σ of the measured delta: the scale noise of the two settled
-	// averages combined.
+	// averages combined. On a TwoCell shelf it is σ of the total's delta
+	// (each cell's delta then has σ NoiseG/√2).
 	NoiseG float64
+	// Stock is the units of each SKU on the shelf before the session as the
+	// cabinet's books say (restock counts less sales). A SKU missing from it,
+	// or a nil map, is unknown: its removals are not bounded by stock.
+	Stock map[string]int
+	// TwoCell marks a shelf carried by a left and a right load cell.
+	// BeforeG and AfterG are then the sums of both cells, and RightBeforeG
+	// and RightAfterG the right cell's readings; the SKUs' Lane positions
+	// turn the shift of the centre of mass into evidence.
+	TwoCell                   bool
+	RightBeforeG, RightAfterG float64
 }
 
-// Options tune the weight model. The zero value (or a nil *Options) means
-// the defaults; a field left at zero or below takes its default.
+// Options are the model's parameters: the weight model, the prior over
+// what shoppers do, and the decision rule. The zero value (or a nil
+// *Options) means the defaults; a field left at zero takes its default. A
+// probability set below zero switches its hypothesis off.
 type Options struct {
-	// K is the σ multiplier for scale noise in the consistency test
-	// (default 4.5: a false "inconsistent" is then a 1-in-150,000 event).
+	// Weight model.
+
+	// K is the σ multiplier of the hard consistency test: a hypothesis whose
+	// residual exceeds K·σ plus the units' summed tolerance (and creep) is
+	// ruled out whatever its prior (default 4.5).
 	K float64
-	// CreepFrac is an allowance for load-cell creep as a fraction of |Δ|
-	// (default 0.001).
+	// CreepFrac is load-cell creep as a fraction of |Δ|, both in the hard
+	// test and as a σ in the likelihood (default 0.001).
 	CreepFrac float64
-	// MaxItems caps the units removed from one shelf (default 30).
-	MaxItems int
-	// MaxAdds caps units added to one shelf: per SKU and in a mixed
-	// explanation in total; a pure addition may total 2×MaxAdds (default 3).
-	MaxAdds int
-	// MinNoiseG is a floor on NoiseG, so that a scale that reports an
-	// implausibly small σ cannot make the test brittle (default 0.3).
+	// MinNoiseG is a floor on NoiseG (default 0.3).
 	MinNoiseG float64
+	// UnitSpread is σ of one unit's weight as a fraction of its TolG
+	// (default 0.5: fill and pack scatter fills the tolerance band, and
+	// the Gaussian must not be surer than the packer).
+	UnitSpread float64
+	// DriftG is σ of the zero drift of a load cell between the reading
+	// before the door opened and the one after it closed (temperature,
+	// a door left open in a fridge; default 0.5).
+	DriftG float64
+
+	// Prior over what a shopper does.
+
+	// TouchP is the chance that a shopper takes from a given shelf
+	// (default 0.3).
+	TouchP float64
+	// TakeMean is the mean number of units taken from a shelf that is
+	// touched; the count is geometric, so 5 × 100 g is far less likely than
+	// 1 × 500 g (default 1.6).
+	TakeMean float64
+	// MoveP is the chance of one unit moved from one shelf onto another in
+	// a session; each further moved unit costs the same factor again
+	// (default 0.02).
+	MoveP float64
+	// ObjectP is the chance that a shelf ends the session with an unknown
+	// object on it (keys, a phone, a bottle; default 0.005); its weight has
+	// a log-uniform prior on [ObjectMinG, ObjectMaxG].
+	ObjectP float64
+	// ObjectGoneP is the chance that an unknown object that was on a
+	// shelf leaves with the shopper (default 0.0002).
+	ObjectGoneP float64
+	// ObjectMinG and ObjectMaxG bound an unknown object's weight (defaults
+	// 3 and 5000).
+	ObjectMinG, ObjectMaxG float64
+	// MiscountP is the chance, per unit, that a shelf holds a unit more than
+	// its Stock says (default 0.002). Removals beyond Stock are scored with
+	// it; when the best explanation needs them the result reports a
+	// StockMismatch and the evidence is judged without the bound.
+	MiscountP float64
+
+	// Search caps.
+
+	// MaxItems caps units removed from one shelf when its stock is unknown
+	// (default 30).
+	MaxItems int
+	// MaxAdds caps units moved onto one shelf (default 2).
+	MaxAdds int
+
+	// Decision.
+
+	// Confidence is c: a basket is exact only if its posterior, counting
+	// only hypotheses without a move or an unknown object, is at least c
+	// (default 0.99).
+	Confidence float64
+	// CheaperBound is δ: in the shopper-safe default a basket is exact only
+	// if the baskets cheaper than it hold less than δ of the posterior
+	// together; an ambiguous sale charges the cheapest basket whose
+	// posterior is at least δ (default 1e-4).
+	CheaperBound float64
+	// RevenueFirst drops the CheaperBound condition from exactness: an
+	// operator's documented choice to charge more sales exactly at the
+	// price of a few overcharges (see README, Benchmarks).
+	RevenueFirst bool
+	// Alternatives is how many other baskets Result.Alternatives carries
+	// (default 3).
+	Alternatives int
 }
 
 // Defaults of Options.
 const (
-	DefaultK         = 4.5
-	DefaultCreepFrac = 0.001
-	DefaultMaxItems  = 30
-	DefaultMaxAdds   = 3
-	DefaultMinNoiseG = 0.3
+	DefaultK            = 4.5
+	DefaultCreepFrac    = 0.001
+	DefaultMinNoiseG    = 0.3
+	DefaultUnitSpread   = 0.5
+	DefaultDriftG       = 0.5
+	DefaultTouchP       = 0.3
+	DefaultTakeMean     = 1.6
+	DefaultMoveP        = 0.02
+	DefaultObjectP      = 0.005
+	DefaultObjectGoneP  = 0.0002
+	DefaultObjectMinG   = 3
+	DefaultObjectMaxG   = 5000
+	DefaultMiscountP    = 0.002
+	DefaultMaxItems     = 30
+	DefaultMaxAdds      = 2
+	DefaultConfidence   = 0.99
+	DefaultCheaperBound = 1e-4
+	DefaultAlternatives = 3
 )
 
 func (o *Options) resolved() Options {
-	r := Options{K: DefaultK, CreepFrac: DefaultCreepFrac, MaxItems: DefaultMaxItems,
-		MaxAdds: DefaultMaxAdds, MinNoiseG: DefaultMinNoiseG}
+	r := Options{K: DefaultK, CreepFrac: DefaultCreepFrac, MinNoiseG: DefaultMinNoiseG,
+		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
+		TouchP: DefaultTouchP, TakeMean: DefaultTakeMean, MoveP: DefaultMoveP,
+		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
+		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP,
+		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
+		Confidence: DefaultConfidence, CheaperBound: DefaultCheaperBound, Alternatives: DefaultAlternatives}
 	if o == nil {
 		return r
 	}
-	if o.K > 0 {
-		r.K = o.K
+	set := func(dst *float64, v float64) {
+		if v != 0 && !math.IsNaN(v) {
+			*dst = v
+		}
 	}
-	if o.CreepFrac > 0 {
-		r.CreepFrac = o.CreepFrac
-	}
+	set(&r.K, o.K)
+	set(&r.CreepFrac, o.CreepFrac)
+	set(&r.MinNoiseG, o.MinNoiseG)
+	set(&r.UnitSpread, o.UnitSpread)
+	set(&r.DriftG, o.DriftG)
+	set(&r.TouchP, o.TouchP)
+	set(&r.TakeMean, o.TakeMean)
+	set(&r.MoveP, o.MoveP)
+	set(&r.ObjectP, o.ObjectP)
+	set(&r.ObjectGoneP, o.ObjectGoneP)
+	set(&r.ObjectMinG, o.ObjectMinG)
+	set(&r.ObjectMaxG, o.ObjectMaxG)
+	set(&r.MiscountP, o.MiscountP)
+	set(&r.Confidence, o.Confidence)
+	set(&r.CheaperBound, o.CheaperBound)
 	if o.MaxItems > 0 {
 		r.MaxItems = o.MaxItems
 	}
 	if o.MaxAdds > 0 {
 		r.MaxAdds = o.MaxAdds
 	}
-	if o.MinNoiseG > 0 {
-		r.MinNoiseG = o.MinNoiseG
+	if o.Alternatives > 0 {
+		r.Alternatives = o.Alternatives
 	}
+	r.RevenueFirst = o.RevenueFirst
 	return r
 }
 
@@ -163,6 +274,39 @@ type Result struct {
 	// negative when a less likely but cheaper basket was charged, 0 when the
 	// search was capped (see Infer).
 	MarginLogL float64
+	// PriceFen is the charged basket's price from the SKUs' PriceFen.
+	PriceFen int64
+	// Posterior is the charged basket's posterior probability.
+	Posterior float64
+	// Alternatives are the most probable other baskets, most probable
+	// first, for a reviewer to settle a flagged sale (at most
+	// Options.Alternatives; nil when there is none).
+	Alternatives []Alternative
+	// StockMismatch lists the shelves and SKUs where the most probable
+	// explanation removes more units than Stock says were there; the
+	// evidence was then judged without the stock bound.
+	StockMismatch []StockMismatch
+}
+
+// Alternative is a basket the evidence leaves possible besides the charged one.
+type Alternative struct {
+	// Lines are the units this basket charges, sorted by shelf then SKU.
+	Lines []Line
+	// PriceFen is its price from the SKUs' PriceFen.
+	PriceFen int64
+	// Posterior is its posterior probability.
+	Posterior float64
+	// Moved and Object report that its most probable explanation needs a
+	// unit moved between shelves or an unknown object.
+	Moved, Object bool
+}
+
+// StockMismatch is a shelf's SKU whose removals exceed its known stock.
+type StockMismatch struct {
+	Shelf   int
+	SKU     string
+	Stock   int
+	Removed int
 }
 
 // sku is a SKU prepared for the search.

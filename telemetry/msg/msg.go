@@ -186,6 +186,11 @@ type PlanogramShelf struct {
 	Shelf int      `json:"shelf"`
 	Door  int      `json:"door"`
 	SKUs  []string `json:"skus"`
+	// Lanes, optional (an addition to v1), gives each SKU's lane position
+	// along the shelf, 0 at the left load cell and 1 at the right, for a
+	// shelf carried by two cells; inference then reads the shift of the
+	// centre of mass. A single-cell shelf ignores it.
+	Lanes map[string]float64 `json:"lanes,omitempty"`
 }
 
 // Planogram is the body of P/c/C/planogram.
@@ -275,6 +280,34 @@ type Reply struct {
 	Detail   string   `json:"detail"`
 	At       Time     `json:"at"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Lint, optional (an addition to v1), is the planogram lint's report in
+	// the reply to an applied planogram (cmd_id planogram/<version>).
+	Lint *LintReport `json:"lint,omitempty"`
+}
+
+// LintReport is what the planogram lint predicts for a planogram: the share
+// of ordinary sessions a seeded simulation of its shelves charges exactly,
+// and the confusions that cost the most.
+type LintReport struct {
+	// PredictedExactPct is the predicted share of sessions charged exactly
+	// and rightly, in percent.
+	PredictedExactPct float64 `json:"predicted_exact_pct"`
+	// Sessions is how many simulated sessions the prediction rests on.
+	Sessions int `json:"sessions"`
+	// Pass is whether the planogram meets the cabinet's bar (see docs).
+	Pass bool `json:"pass"`
+	// Confusions are the worst confusions, most frequent first.
+	Confusions []LintConfusion `json:"confusions"`
+}
+
+// LintConfusion is one pair of baskets the cabinet cannot tell apart.
+type LintConfusion struct {
+	// Taken is what the shopper took; ChargedAs what the evidence also fits
+	// (text such as "1×CQ-0304@3").
+	Taken        string `json:"taken"`
+	ConfusedWith string `json:"confused_with"`
+	// Pct is the share of simulated sessions where it happened, in percent.
+	Pct float64 `json:"pct"`
 }
 
 // Sale status values.
@@ -324,6 +357,31 @@ type Sale struct {
 	Evidence       []Evidence `json:"evidence"`
 	CatalogVersion int64      `json:"catalog_version"`
 	FW             string     `json:"fw"`
+	// Posterior and Alternatives are additions to v1, present on sales
+	// judged by inference: the charged basket's posterior probability, and
+	// the most probable other baskets the weights allow, so that a reviewer
+	// can settle a flagged sale without re-running inference.
+	Posterior    *float64          `json:"posterior,omitempty"`
+	Alternatives []SaleAlternative `json:"alternatives,omitempty"`
+}
+
+// SaleAlternative is a basket the evidence leaves possible besides the
+// charged one.
+type SaleAlternative struct {
+	Lines     []AltLine `json:"lines"`
+	TotalFen  int64     `json:"total_fen"`
+	Posterior float64   `json:"posterior"`
+	// Moved and Object say that this basket needs a unit moved between
+	// shelves or an unknown object on a shelf to fit the weights.
+	Moved  bool `json:"moved,omitempty"`
+	Object bool `json:"object,omitempty"`
+}
+
+// AltLine is one line of an alternative basket: Qty units of SKU from Shelf.
+type AltLine struct {
+	Shelf int    `json:"shelf"`
+	SKU   string `json:"sku"`
+	Qty   int    `json:"qty"`
 }
 
 // RestockChange is a counted stock movement.
@@ -357,6 +415,10 @@ const (
 	AlarmPowerRestored     = "power_restored"
 	AlarmStorageFault      = "storage_fault"
 	AlarmBadMessage        = "bad_message"
+	// AlarmStockMismatch (an addition to v1): a sale's weights need more
+	// units off a shelf than the cabinet's stock count says it held; the
+	// sale was judged without the stock bound and the count needs a look.
+	AlarmStockMismatch = "stock_mismatch"
 )
 
 // Severities.
