@@ -96,9 +96,13 @@ type Options struct {
 	// (default 0.3).
 	TouchP float64
 	// TakeMean is the mean number of units taken from a shelf that is
-	// touched; the count is geometric, so 5 × 100 g is far less likely than
-	// 1 × 500 g (default 1.6).
+	// touched by an ordinary shopper; the count is geometric, so 5 × 100 g
+	// is far less likely than 1 × 500 g (default 1.5).
 	TakeMean float64
+	// BulkP is the share of touched shelves that a bulk buyer empties by
+	// more, with a geometric count of mean BulkMean (defaults 0.08 and 5):
+	// the tail that keeps a ten-unit purchase possible.
+	BulkP, BulkMean float64
 	// MoveP is the chance of one unit moved from one shelf onto another in
 	// a session; each further moved unit costs the same factor again
 	// (default 0.02).
@@ -108,7 +112,7 @@ type Options struct {
 	// a log-uniform prior on [ObjectMinG, ObjectMaxG].
 	ObjectP float64
 	// ObjectGoneP is the chance that an unknown object that was on a
-	// shelf leaves with the shopper (default 0.0002).
+	// shelf leaves with the shopper (default 1e-5: an object must have been left there first).
 	ObjectGoneP float64
 	// ObjectMinG and ObjectMaxG bound an unknown object's weight (defaults
 	// 3 and 5000).
@@ -155,10 +159,12 @@ const (
 	DefaultUnitSpread   = 0.5
 	DefaultDriftG       = 0.5
 	DefaultTouchP       = 0.3
-	DefaultTakeMean     = 1.6
+	DefaultTakeMean     = 1.5
+	DefaultBulkP        = 0.08
+	DefaultBulkMean     = 5
 	DefaultMoveP        = 0.02
 	DefaultObjectP      = 0.005
-	DefaultObjectGoneP  = 0.0002
+	DefaultObjectGoneP  = 1e-5
 	DefaultObjectMinG   = 3
 	DefaultObjectMaxG   = 5000
 	DefaultMiscountP    = 0.002
@@ -172,7 +178,7 @@ const (
 func (o *Options) resolved() Options {
 	r := Options{K: DefaultK, CreepFrac: DefaultCreepFrac, MinNoiseG: DefaultMinNoiseG,
 		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
-		TouchP: DefaultTouchP, TakeMean: DefaultTakeMean, MoveP: DefaultMoveP,
+		TouchP: DefaultTouchP, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
 		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
@@ -192,6 +198,8 @@ func (o *Options) resolved() Options {
 	set(&r.DriftG, o.DriftG)
 	set(&r.TouchP, o.TouchP)
 	set(&r.TakeMean, o.TakeMean)
+	set(&r.BulkP, o.BulkP)
+	set(&r.BulkMean, o.BulkMean)
 	set(&r.MoveP, o.MoveP)
 	set(&r.ObjectP, o.ObjectP)
 	set(&r.ObjectGoneP, o.ObjectGoneP)
@@ -226,13 +234,14 @@ type Status string
 
 // Status values.
 const (
-	// StatusExact: exactly one basket is consistent with the evidence.
+	// StatusExact: one basket is sure enough by the decision rule (see
+	// Infer) and charged.
 	StatusExact Status = "exact"
-	// StatusAmbiguous: several baskets are consistent, or a shelf's change
-	// matches nothing; the cheapest consistent basket is charged and the
+	// StatusAmbiguous: no basket is sure enough, or one needs a move or an
+	// unknown object; the cheapest plausible basket is charged and the
 	// sale is flagged for review.
 	StatusAmbiguous Status = "ambiguous"
-	// StatusEmpty: the evidence has one reading and nothing is charged.
+	// StatusEmpty: exact, and nothing was taken.
 	StatusEmpty Status = "empty"
 )
 
@@ -247,11 +256,13 @@ type ShelfResult struct {
 	// Removed and Added are the units of the chosen explanation (nil when
 	// none). Added units may be of any cabinet SKU.
 	Removed, Added map[string]int
-	// Explained is false when no candidate fits the shelf's change.
+	// Explained is false when the chosen hypothesis needs an unknown object
+	// on the shelf, or its readings could not be used.
 	Explained bool
-	// Candidates counts the shelf's explanations that take part in some
-	// consistent basket under the model's rules (pure first, mixed only
-	// when no pure one fits); move rescues are not counted.
+	// ObjectG is the chosen hypothesis's unknown object: its weight left on
+	// the shelf (> 0) or taken from it (< 0); 0 when none.
+	ObjectG float64
+	// Candidates counts the shelf's hypotheses that were kept for the search.
 	Candidates int
 }
 
@@ -262,8 +273,9 @@ type Result struct {
 	Lines []Line
 	// Shelves are the per-shelf explanations, sorted by shelf.
 	Shelves []ShelfResult
-	// Unexplained lists the shelves whose change matches nothing; the
-	// firmware raises unknown_object for them. Nothing is charged for them.
+	// Unexplained lists the shelves whose charged explanation needs an
+	// unknown object (or whose readings could not be used); the firmware
+	// raises unknown_object for them. An object is never charged.
 	Unexplained []int
 	// Returned counts, per SKU, units that appeared on a shelf in the chosen
 	// basket: moved from another shelf or put back. They are never charged
@@ -313,129 +325,89 @@ type StockMismatch struct {
 type sku struct {
 	name   string
 	w, tol float64
-	tol2   float64 // (TolG/3)², the variance one unit adds to the likelihood
-	g      int     // index in engine.names
+	lane   float64
+	g      int // index in engine.names
 }
 
 // kc is a count of one SKU, by global index.
 type kc struct{ g, n int }
 
-// cand is one consistent explanation of one shelf.
-type cand struct {
-	rem, add []kc // sorted by g
-	units    int
-	residG   float64
-	logL     float64
-	// moved marks a mixed explanation: its added units stand for units
-	// moved from other shelves, so a basket using it must remove at least as
-	// many units of each added SKU elsewhere.
-	moved bool
-	// rescue marks a mixed explanation from the move rescue round, used
-	// only to lower the charge (see Infer).
-	rescue bool
+func mkSKU(s SKU, g int) sku {
+	lane := s.Lane
+	if math.IsNaN(lane) || lane < 0 {
+		lane = 0
+	}
+	return sku{name: s.SKU, w: s.UnitG, tol: math.Max(s.TolG, 0), lane: math.Min(lane, 1), g: g}
 }
 
-// Caps on the search. They bound time and memory on a cabinet board; when one
-// is hit the result falls back to a floor basket that is provably no dearer
-// than any consistent basket (see floorBasket), so a cap can undercharge but
-// never overcharge.
-const (
-	// maxShelfCands caps stored explanations per shelf.
-	maxShelfCands = 4096
-	// maxCombos caps the cartesian product enumerated for ranking.
-	maxCombos = 1 << 16
-	// maxRescueNodes caps the branch-and-bound over move rescues.
-	maxRescueNodes = 1 << 18
-)
-
-// The move rescue's limits (see Infer). Measured on the demo cabinet
-// (simulator/demo, 200,000 sessions, 5 % with a moved unit): without the
-// rescue about 1 session in 1,000 was overcharged, all of them sessions with
-// a move; the rescue without a gate left no overcharge but gave away 6–7 %
-// of revenue to far-fetched "moves"; with the gate below 1 overcharge in
-// 200,000 remained (a 5σ noise reading, outside the model) at a cost of
-// about 1.5 % of revenue.
-const (
-	// rescueMaxMoves is how many units a rescue may assume were moved from
-	// one shelf onto another in one session.
-	rescueMaxMoves = 1
-	// rescueGateLogL: a rescue basket may be at most this much less likely
-	// (log-likelihood, ≈ ln 10⁴) than the most likely model basket. The
-	// likelihood's (TolG/3)² per unit understates the spread of units that
-	// sit anywhere within tolerance, so the gate is wide on purpose.
-	rescueGateLogL = 9.2
-)
-
-type engine struct {
-	opt     Options
-	names   []string // global index → SKU
-	gidx    map[string]int
-	price   []int64
-	addable []sku // every cabinet and shelf SKU, in global order
-}
-
-type shelfWork struct {
-	in          Shelf
-	delta       float64
-	sigma, base float64
-	own         []sku
-	occam       []cand
-	rescue      []cand
-	mixedRound  bool // occam came from the mixed round
-	unexplained bool
-	overflow    bool
-	minRem      []int // per global SKU, over occam ∪ rescue
-	maxAdd      []int
-}
+// valid reports whether a SKU can be counted by weight at all.
+func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN(s.w+s.tol) }
 
 // Infer explains the shelves' weight changes and chooses the basket to
-// charge. cabinet lists every SKU that may be added to a shelf (items moved
-// or put back); shelf SKUs are added to it when missing. Shelves are handled
-// in shelf-number order whatever the caller's order.
+// charge. cabinet lists every SKU that may be moved onto a shelf; shelf
+// SKUs are added to it when missing. Shelves are handled in shelf-number
+// order whatever the caller's order, and the result is deterministic.
 //
-// The model, per shelf (Δ = AfterG − BeforeG, σ = max(NoiseG, MinNoiseG)):
-// a candidate removes rᵢ ≥ 0 units of the shelf's own SKUs and adds aⱼ ≥ 0
-// units of other SKUs; it is consistent iff
+// # The model
 //
-//	|Δ − (Σaⱼwⱼ − Σrᵢwᵢ)| ≤ Σ(rᵢ+aⱼ)·TolG + K·σ + CreepFrac·|Δ|
+// A hypothesis explains each shelf by units of its own SKUs removed, units
+// of SKUs stocked on other shelves added (moved within the session: every
+// added unit must be matched by a removal of that SKU elsewhere), and at
+// most one unknown object left on it or taken from it. Its score is
 //
-// and is ranked by a Gaussian likelihood of variance σ² + Σunits·(TolG/3)².
-// Pure explanations come first: the empty one; removals only (at most
-// MaxItems units) when Δ < 0; additions only of any cabinet SKU (at most
-// MaxAdds per SKU, 2×MaxAdds in all) when Δ > 0. Only when no pure one fits
-// are mixed ones tried: removals plus 1..MaxAdds units of SKUs stocked on
-// other shelves, which stand for units moved within the session and so must
-// be matched by removals of those SKUs on other shelves in the same basket.
-// A shelf with no consistent candidate (or whose mixed candidates match no
-// removal) is unexplained: it charges nothing and is listed in Unexplained.
+//	log P(hypothesis | weights) = Σ shelves [log prior + log likelihood] + const
 //
-// Across shelves every matched combination of per-shelf candidates is a
-// basket; per SKU, charged = max(0, removed − added), and added units are
-// Returned. Charged units are attributed to the shelves they were removed
-// from, lowest shelf first. One basket gives StatusExact (StatusEmpty when it
-// charges nothing); several, or an unexplained shelf, give StatusAmbiguous,
-// and the cheapest basket is charged (ties: the most likely, then the first
-// in a deterministic order).
+// The likelihood is Gaussian in the residual Δ − (added − removed) with
+// variance σ² + DriftG² + (CreepFrac·Δ)² + Σ units·(UnitSpread·TolG)²; a
+// residual beyond K·σ plus the units' summed tolerance rules the
+// hypothesis out. On a TwoCell shelf the right cell's change is a second,
+// correlated observation: a unit in lane x moves it by x·w, so the shift of
+// the centre of mass says which lane the weight left from. An unknown object
+// takes up the residual, with a log-uniform prior over its weight.
 //
-// Move rescue: the pure-first rule alone breaks the no-overcharge guarantee
-// when a shopper takes from a shelf and also puts there a unit from another
-// shelf, and the net change happens to fit a pure explanation of dearer
-// goods. So each explained shelf also gets rescue candidates (its own
-// removals plus one unit from another shelf). A basket that uses them is
-// charged instead, as ambiguous, if it is matched, assumes at most one moved
-// unit, is strictly cheaper than the model's choice and is at most 9.2
-// log-likelihood units less likely than the model's most likely basket.
-// Rescues never make a charge dearer and do not count towards exactness.
+// The prior per shelf: untouched with probability 1 − TouchP; otherwise n ≥
+// 1 units removed, geometric with mean TakeMean or, for a share BulkP of
+// shoppers, BulkMean, spread evenly over the
+// shelf's SKUs; each unit beyond the shelf's known Stock costs MiscountP;
+// each moved unit MoveP; an object left ObjectP, one taken away ObjectGoneP.
 //
-// Caps: if a shelf has more than 4,096 candidates, the baskets number more
-// than 65,536, or the rescue search exceeds 262,144 nodes, Infer charges
-// instead the per-SKU floor max(0, Σ fewest removals − Σ most additions)
-// over all candidates of pure shelves, which no consistent basket undercuts,
-// with StatusAmbiguous and MarginLogL 0.
+// # The decision
+//
+// Hypotheses within a wide margin of the best (ln 10⁶) are enumerated and
+// normalised; those charging the same units per SKU form one basket. Let B*
+// be the most probable basket. It is exact when the part of its posterior
+// that needs no move and no unknown object is at least Confidence and,
+// unless RevenueFirst, the baskets cheaper than B* together hold less than
+// CheaperBound. Otherwise the sale is ambiguous and the cheapest basket with
+// posterior at least CheaperBound is charged: an unmatched change or an
+// unlikely explanation is never used to charge more. An exact basket that
+// charges nothing is StatusEmpty. Shelves whose charged explanation needs an
+// unknown object are listed in Unexplained.
+//
+// Stock: a shelf cannot lose units it does not hold, except by a miscount.
+// When the most probable hypothesis needs more units than Stock gives, the
+// result lists them in StockMismatch and the weights are judged again
+// without any stock bound, so a wrong count never stops a sale being
+// charged.
+//
+// Caps: per shelf at most 4,096 hypotheses are kept, and the search over
+// their combinations stops after 262,144 nodes; then Infer charges the
+// per-SKU floor max(0, Σ fewest removals − Σ most additions) over every kept
+// hypothesis, which no hypothesis undercuts, as ambiguous with MarginLogL 0.
 func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 	o := opt.resolved()
-	e := newEngine(shelves, cabinet, o)
+	r := infer(shelves, cabinet, o, true)
+	if len(r.StockMismatch) == 0 {
+		return r
+	}
+	mis := r.StockMismatch
+	r = infer(shelves, cabinet, o, false)
+	r.StockMismatch = mis
+	return r
+}
 
+func infer(shelves []Shelf, cabinet []SKU, o Options, bounded bool) Result {
+	e := newEngine(shelves, cabinet, o, bounded)
 	work := make([]*shelfWork, len(shelves))
 	for i, s := range shelves {
 		work[i] = &shelfWork{in: s}
@@ -444,12 +416,8 @@ func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 	// numbers rather than the caller's order.
 	sort.SliceStable(work, func(i, j int) bool { return work[i].in.Shelf < work[j].in.Shelf })
 	for i, w := range work {
-		w.own = e.prepare(w.in.SKUs)
 		var elsewhere []sku
 		seen := map[int]bool{}
-		for _, s := range w.own {
-			seen[s.g] = true // an own SKU moved here just nets against removals
-		}
 		for j, other := range work {
 			if j == i {
 				continue
@@ -467,8 +435,22 @@ func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 	return e.choose(work)
 }
 
-func newEngine(shelves []Shelf, cabinet []SKU, o Options) *engine {
-	e := &engine{opt: o, gidx: map[string]int{}}
+type engine struct {
+	opt     Options
+	bounded bool     // removals beyond Stock cost MiscountP (else stock is ignored)
+	names   []string // global index → SKU
+	gidx    map[string]int
+	price   []int64
+	addable []sku // every cabinet and shelf SKU, in global order
+	// log-prior constants
+	lTouch, lUntouched               float64
+	lCount                           []float64 // log P(n units | touched), n = 1..len−1
+	lMove, lObj, lObjGone, lMiscount float64
+	lObjNorm                         float64 // log ln(max/min) of the object weight prior
+}
+
+func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine {
+	e := &engine{opt: o, bounded: bounded, gidx: map[string]int{}}
 	add := func(s SKU) {
 		if _, ok := e.gidx[s.SKU]; ok {
 			return
@@ -476,7 +458,7 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options) *engine {
 		g := len(e.names)
 		e.gidx[s.SKU] = g
 		e.names = append(e.names, s.SKU)
-		e.price = append(e.price, s.PriceFen)
+		e.price = append(e.price, max(s.PriceFen, 0))
 		e.addable = append(e.addable, mkSKU(s, g))
 	}
 	for _, s := range cabinet {
@@ -487,16 +469,46 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options) *engine {
 			add(s)
 		}
 	}
+	logp := func(p float64) float64 {
+		if p <= 0 {
+			return math.Inf(-1)
+		}
+		return math.Log(min(p, 1))
+	}
+	touch := min(max(o.TouchP, 1e-9), 1-1e-9)
+	e.lTouch, e.lUntouched = math.Log(touch), math.Log(1-touch)
+	e.lCount = countPrior(o)
+	e.lMove = logp(o.MoveP)
+	e.lObj, e.lObjGone = logp(o.ObjectP), logp(o.ObjectGoneP)
+	e.lMiscount = logp(o.MiscountP)
+	lo, hi := max(o.ObjectMinG, 0.1), o.ObjectMaxG
+	if !(hi > lo) {
+		hi = lo * 10
+	}
+	e.opt.ObjectMinG, e.opt.ObjectMaxG = lo, hi
+	e.lObjNorm = math.Log(math.Log(hi / lo))
 	return e
 }
 
-func mkSKU(s SKU, g int) sku {
-	tol := math.Max(s.TolG, 0)
-	return sku{name: s.SKU, w: s.UnitG, tol: tol, tol2: (tol / 3) * (tol / 3), g: g}
+// countPrior tabulates log P(n | touched) for n = 1..maxCount: a mixture
+// of two geometric counts (ordinary and bulk), cut where it falls below
+// shelfLogP under its peak or at MaxItems units.
+func countPrior(o Options) []float64 {
+	geo := func(mean float64, n int) float64 {
+		q := 1 - 1/max(mean, 1.0001)
+		return (1 - q) * math.Pow(q, float64(n-1))
+	}
+	bulk := min(max(o.BulkP, 0), 1)
+	out := []float64{math.Inf(-1)}
+	for n := 1; n <= max(o.MaxItems, 1); n++ {
+		l := math.Log((1-bulk)*geo(o.TakeMean, n) + bulk*geo(o.BulkMean, n))
+		if n > 1 && l < out[1]-shelfLogP {
+			break
+		}
+		out = append(out, l)
+	}
+	return out
 }
-
-// valid reports whether a SKU can be counted by weight at all.
-func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN(s.w+s.tol) }
 
 // prepare dedupes a shelf's SKUs and drops those that cannot be weighed.
 // The shelf's own weights are used for removals (the planogram entry is what
@@ -515,222 +527,4 @@ func (e *engine) prepare(list []SKU) []sku {
 		}
 	}
 	return out
-}
-
-func (e *engine) explain(w *shelfWork, elsewhere []sku) {
-	o := e.opt
-	w.delta = w.in.AfterG - w.in.BeforeG
-	w.sigma = math.Max(w.in.NoiseG, o.MinNoiseG)
-	if math.IsNaN(w.sigma) {
-		w.sigma = o.MinNoiseG
-	}
-	w.base = o.K*w.sigma + o.CreepFrac*math.Abs(w.delta)
-	n := len(e.names)
-	w.minRem = make([]int, n)
-	for i := range w.minRem {
-		w.minRem[i] = math.MaxInt
-	}
-	w.maxAdd = make([]int, n)
-	if math.IsNaN(w.delta) || math.IsInf(w.delta, 0) {
-		return // a broken reading explains nothing
-	}
-
-	addable := make([]sku, 0, len(e.addable))
-	for _, s := range e.addable {
-		if s.valid() {
-			addable = append(addable, s)
-		}
-	}
-
-	// Pure explanations.
-	if math.Abs(w.delta) <= w.base {
-		e.keep(w, &w.occam, cand{}, 0, 0)
-	}
-	switch {
-	case w.delta < 0:
-		e.search(w.own, -w.delta, w.base, o.MaxItems, o.MaxItems, func(cnt []int, m, tol2 float64) {
-			e.keep(w, &w.occam, cand{rem: toKC(w.own, cnt)}, -m, tol2)
-		})
-	case w.delta > 0:
-		e.search(addable, w.delta, w.base, o.MaxAdds, 2*o.MaxAdds, func(cnt []int, m, tol2 float64) {
-			e.keep(w, &w.occam, cand{add: toKC(addable, cnt)}, m, tol2)
-		})
-	}
-	if len(w.occam) == 0 {
-		// Mixed explanations add only SKUs stocked on other shelves: an
-		// addition there must be a unit moved within this session (see
-		// tally.matched). Allowing any cabinet SKU unmatched would let a
-		// large removal plus a few additions absorb any foreign object
-		// within the summed tolerances.
-		w.mixedRound = true
-		e.mixed(w, elsewhere, o.MaxAdds, &w.occam, false)
-		// The rescue round would find a subset of these again.
-		return
-	}
-	e.mixed(w, elsewhere, min(o.MaxAdds, rescueMaxMoves), &w.rescue, true)
-}
-
-// mixed enumerates explanations with at least one removal of an own SKU and
-// 1..maxAdds additions drawn from adds.
-func (e *engine) mixed(w *shelfWork, adds []sku, maxAdds int, into *[]cand, rescue bool) {
-	o := e.opt
-	if len(adds) == 0 || len(w.own) == 0 {
-		return
-	}
-	cnt := make([]int, len(adds))
-	var walk func(i, units int, wsum, tsum, t2sum float64)
-	walk = func(i, units int, wsum, tsum, t2sum float64) {
-		if i == len(adds) {
-			if units == 0 {
-				return
-			}
-			added := toKC(adds, cnt)
-			// Removals must make up Σaw − Δ, with the additions' tolerance
-			// widening the window.
-			target := wsum - w.delta
-			e.search(w.own, target, w.base+tsum, o.MaxItems, o.MaxItems, func(rc []int, m, tol2 float64) {
-				rem := toKC(w.own, rc)
-				if overlaps(rem, added) {
-					return // removing and adding one SKU on one shelf is the same as neither
-				}
-				e.keep(w, into, cand{rem: rem, add: added, moved: true, rescue: rescue}, wsum-m, t2sum+tol2)
-			})
-			return
-		}
-		for n := 0; n <= maxAdds-units; n++ {
-			cnt[i] = n
-			walk(i+1, units+n, wsum+float64(n)*adds[i].w, tsum+float64(n)*adds[i].tol, t2sum+float64(n)*adds[i].tol2)
-		}
-		cnt[i] = 0
-	}
-	walk(0, 0, 0, 0, 0)
-}
-
-// keep records a consistent explanation with nominal change pred and summed
-// per-unit variance tol2, updating the shelf's floors even past the cap.
-func (e *engine) keep(w *shelfWork, into *[]cand, c cand, pred, tol2 float64) {
-	for _, r := range c.rem {
-		c.units += r.n
-	}
-	for _, a := range c.add {
-		c.units += a.n
-	}
-	c.residG = w.delta - pred
-	v := w.sigma*w.sigma + tol2
-	c.logL = -0.5*c.residG*c.residG/v - 0.5*math.Log(2*math.Pi*v)
-
-	// Floors: the fewest units of each SKU this shelf can have lost and the
-	// most it can have gained, over every explanation.
-	removed := make(map[int]int, len(c.rem))
-	for _, r := range c.rem {
-		removed[r.g] = r.n
-	}
-	for g := range w.minRem {
-		w.minRem[g] = min(w.minRem[g], removed[g])
-	}
-	for _, a := range c.add {
-		w.maxAdd[a.g] = max(w.maxAdd[a.g], a.n)
-	}
-	if len(w.occam)+len(w.rescue) >= maxShelfCands {
-		w.overflow = true
-		return
-	}
-	*into = append(*into, c)
-}
-
-func toKC(items []sku, cnt []int) []kc {
-	var out []kc
-	for i, n := range cnt {
-		if n > 0 {
-			out = append(out, kc{items[i].g, n})
-		}
-	}
-	slices.SortFunc(out, func(a, b kc) int { return a.g - b.g })
-	return out
-}
-
-func overlaps(a, b []kc) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x.g == y.g {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// search enumerates count vectors n over items (nᵢ ≤ perItem, 1 ≤ Σn ≤
-// maxUnits) whose weight M = Σnᵢwᵢ satisfies |M − target| ≤ slack + Σnᵢ·tolᵢ,
-// and calls fn with the counts, M and Σnᵢ·(tolᵢ/3)². The bounds on both
-// sides prune by weight, so a shelf of a few SKUs costs little even when
-// MaxItems is large.
-func (e *engine) search(items []sku, target, slack float64, perItem, maxUnits int, fn func(cnt []int, m, tol2 float64)) {
-	if len(items) == 0 || maxUnits <= 0 {
-		return
-	}
-	// Heaviest first: the bounds bite soonest.
-	order := slices.Clone(items)
-	slices.SortStableFunc(order, func(a, b sku) int {
-		switch {
-		case a.w > b.w:
-			return -1
-		case a.w < b.w:
-			return 1
-		}
-		return a.g - b.g
-	})
-	lim := min(perItem, maxUnits)
-	k := len(order)
-	// posSuf[i]: the most weight (plus tolerance) items i.. can still add;
-	// negSuf[i]: how far items i.. can pull M−Σtol down (only SKUs lighter
-	// than their own tolerance can).
-	posSuf := make([]float64, k+1)
-	negSuf := make([]float64, k+1)
-	for i := k - 1; i >= 0; i-- {
-		posSuf[i] = posSuf[i+1] + float64(lim)*(order[i].w+order[i].tol)
-		negSuf[i] = negSuf[i+1] + float64(lim)*math.Min(0, order[i].w-order[i].tol)
-	}
-	cnt := make([]int, k)
-	out := make([]int, len(items))
-	pos := make(map[int]int, len(items))
-	for i, it := range items {
-		pos[it.g] = i
-	}
-	var dfs func(i, units int, m, tsum, t2 float64)
-	dfs = func(i, units int, m, tsum, t2 float64) {
-		if i == k {
-			if units > 0 && math.Abs(m-target) <= slack+tsum {
-				for j := range out {
-					out[j] = 0
-				}
-				for j, n := range cnt {
-					out[pos[order[j].g]] = n
-				}
-				fn(out, m, t2)
-			}
-			return
-		}
-		if m+tsum+posSuf[i] < target-slack {
-			return
-		}
-		if m-tsum+negSuf[i] > target+slack {
-			return
-		}
-		it := order[i]
-		for n := 0; n <= lim && units+n <= maxUnits; n++ {
-			nf := float64(n)
-			mm, tt := m+nf*it.w, tsum+nf*it.tol
-			if mm-tt+negSuf[i+1] > target+slack {
-				if it.w > it.tol {
-					break // heavier from here on
-				}
-				continue
-			}
-			cnt[i] = n
-			dfs(i+1, units+n, mm, tt, t2+nf*it.tol2)
-		}
-		cnt[i] = 0
-	}
-	dfs(0, 0, 0, 0, 0)
 }

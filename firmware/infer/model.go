@@ -1,0 +1,426 @@
+package infer
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sort"
+)
+
+// The search's margins, in log-probability units. A hypothesis this far
+// below the best one holds less than e⁻¹⁴ ≈ 10⁻⁶ of the posterior: too
+// little to change a decision whose finest bound (CheaperBound) is 10⁻⁴.
+const (
+	// keepLogP: combinations below the best matched one by more than this
+	// are not enumerated.
+	keepLogP = 14.0
+	// shelfLogP: a shelf's hypotheses below its best by more than this are
+	// dropped. Wider than keepLogP, because a shelf's best hypothesis may
+	// need a move that no other shelf matches.
+	shelfLogP = 20.0
+	// missSlack is how many units beyond a known stock a miscount may hide.
+	missSlack = 2
+	// maxObjUnits caps the units removed in a hypothesis with an unknown
+	// object.
+	maxObjUnits = 5
+	// laneSD is σ of a unit's position within its lane, as a fraction of
+	// the shelf's width (a unit stands anywhere across a lane of about a
+	// fifth of the shelf).
+	laneSD = 0.05
+)
+
+// Caps on the search. They bound time and memory on a cabinet board; when
+// one is hit the result falls back to a floor basket that is provably no
+// dearer than any hypothesis kept (see floorBasket), so a cap can
+// undercharge but never overcharge.
+const (
+	maxShelfCands = 4096
+	maxNodes      = 1 << 18
+)
+
+// shelfWork is one shelf's evidence and its hypotheses.
+type shelfWork struct {
+	in     Shelf
+	delta  float64 // AfterG − BeforeG
+	deltaR float64 // the right cell's change (TwoCell)
+	two    bool
+	sigma  float64
+	own    []sku
+	cands  []cand // most probable first
+	// broken: the readings cannot be used; the shelf takes part with one
+	// null hypothesis and the result is ambiguous.
+	broken   bool
+	overflow bool
+}
+
+// cand is one hypothesis about one shelf.
+type cand struct {
+	rem, add []kc // sorted by g
+	// obj is +1 for an unknown object left on the shelf, −1 for one taken
+	// away; objG its weight.
+	obj    int8
+	objG   float64
+	over   []kc // removals beyond the known stock
+	units  int
+	residG float64
+	score  float64 // log prior + log likelihood
+}
+
+// moments accumulate a hypothesis's predicted change and the variance its
+// units add.
+type moments struct {
+	t, r       float64 // predicted change of the total and of the right cell
+	vt, vr, cv float64 // variance of the total, the right cell, their covariance
+	tol        float64 // summed hard tolerances
+	units      int
+}
+
+// unit adds n units of s, removed (sign −1) or added (+1) at lane x; lane
+// spread lsd is σ of the position within the lane.
+func (m *moments) unit(s sku, n int, sign, x, lsd, spread float64) {
+	if n == 0 {
+		return
+	}
+	nf := float64(n)
+	sd := spread * s.tol
+	m.t += sign * nf * s.w
+	m.r += sign * nf * s.w * x
+	m.vt += nf * sd * sd
+	m.cv += nf * sd * sd * x
+	m.vr += nf * (sd*sd*x*x + s.w*s.w*lsd*lsd)
+	m.tol += nf * s.tol
+	m.units += n
+}
+
+func (m moments) plus(o moments) moments {
+	return moments{t: m.t + o.t, r: m.r + o.r, vt: m.vt + o.vt, vr: m.vr + o.vr, cv: m.cv + o.cv,
+		tol: m.tol + o.tol, units: m.units + o.units}
+}
+
+// addVec is one way of moving units onto a shelf.
+type addVec struct {
+	add []kc
+	m   moments
+}
+
+func (e *engine) explain(w *shelfWork, elsewhere []sku) {
+	o := e.opt
+	w.delta = w.in.AfterG - w.in.BeforeG
+	w.two = w.in.TwoCell
+	if w.two {
+		w.deltaR = w.in.RightAfterG - w.in.RightBeforeG
+	}
+	w.sigma = math.Max(w.in.NoiseG, o.MinNoiseG)
+	if math.IsNaN(w.sigma) || math.IsInf(w.sigma, 0) {
+		w.sigma = o.MinNoiseG
+	}
+	w.own = e.prepare(w.in.SKUs)
+	// Heaviest first: the weight bounds of the walk below bite soonest.
+	slices.SortStableFunc(w.own, func(a, b sku) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		return a.g - b.g
+	})
+	if bad(w.delta) || (w.two && bad(w.deltaR)) {
+		w.broken = true
+		w.cands = []cand{{residG: w.delta}}
+		return
+	}
+
+	// Per own SKU: the known stock (−1 unknown) and the most units a
+	// hypothesis may remove.
+	stock := make([]int, len(w.own))
+	limit := make([]int, len(w.own))
+	for i, s := range w.own {
+		stock[i] = -1
+		limit[i] = o.MaxItems
+		if n, ok := w.in.Stock[s.name]; ok && n >= 0 && e.bounded {
+			stock[i] = n
+			limit[i] = n + missSlack
+		}
+	}
+	// Past nMax units a basket is shelfLogP less likely than one unit,
+	// whatever it explains.
+	nMax := len(e.lCount) - 1
+
+	adds := e.addVecs(w, elsewhere)
+
+	var maxAddW, maxAddTol float64
+	for _, a := range adds {
+		maxAddW = math.Max(maxAddW, a.m.t)
+		maxAddTol = math.Max(maxAddTol, a.m.tol)
+	}
+	base := o.K*math.Sqrt(w.sigma*w.sigma+e.driftVar(w)) + o.CreepFrac*math.Abs(w.delta)
+	// restW[i], restTol[i]: the most weight and tolerance SKUs i.. can
+	// still remove (own is heaviest first).
+	restW := make([]float64, len(w.own)+1)
+	restTol := make([]float64, len(w.own)+1)
+	for i := len(w.own) - 1; i >= 0; i-- {
+		k := float64(min(limit[i], nMax))
+		restW[i] = restW[i+1] + k*w.own[i].w
+		restTol[i] = restTol[i+1] + k*w.own[i].tol
+	}
+
+	cnt := make([]int, len(w.own))
+	// Hypotheses made of units: removals, with or without units moved here.
+	var walk func(i, n int, remW, remTol float64)
+	walk = func(i, n int, remW, remTol float64) {
+		if w.delta+remW-remTol-maxAddW-maxAddTol > base {
+			return // more removed than any addition can make up
+		}
+		if w.delta+remW+restW[i]+remTol+restTol[i] < -base {
+			return // the rest cannot remove enough
+		}
+		if i < len(w.own) {
+			for c := 0; c <= limit[i] && n+c <= nMax; c++ {
+				cnt[i] = c
+				cf := float64(c)
+				walk(i+1, n+c, remW+cf*w.own[i].w, remTol+cf*w.own[i].tol)
+			}
+			cnt[i] = 0
+			return
+		}
+		prior, over, rem, mr := e.removal(w, cnt, stock)
+		if c, ok := e.fit(w, mr, base); ok {
+			c.rem, c.over, c.score = rem, over, c.score+prior
+			e.keep(w, c)
+		}
+		need := w.delta - mr.t
+		lo := sort.Search(len(adds), func(k int) bool { return adds[k].m.t >= need-base-mr.tol-maxAddTol })
+		for k := lo; k < len(adds) && adds[k].m.t <= need+base+mr.tol+maxAddTol; k++ {
+			if overlaps(rem, adds[k].add) {
+				continue // a unit taken and put back on one shelf is neither
+			}
+			if c, ok := e.fit(w, mr.plus(adds[k].m), base); ok {
+				c.rem, c.add, c.over = rem, adds[k].add, over
+				c.score += prior + float64(adds[k].m.units)*e.lMove
+				e.keep(w, c)
+			}
+		}
+	}
+	walk(0, 0, 0, 0)
+
+	// An unknown object takes up what a few removed units leave. Larger
+	// removals with an object are too improbable to matter (each further
+	// unit makes the count less likely on top of the object's own prior).
+	var walkObj func(i, n int)
+	walkObj = func(i, n int) {
+		if i < len(w.own) {
+			for c := 0; c <= limit[i] && n+c <= maxObjUnits; c++ {
+				cnt[i] = c
+				walkObj(i+1, n+c)
+			}
+			cnt[i] = 0
+			return
+		}
+		prior, over, rem, mr := e.removal(w, cnt, stock)
+		if c, ok := e.object(w, mr); ok {
+			c.rem, c.over, c.score = rem, over, c.score+prior
+			e.keep(w, c)
+		}
+	}
+	walkObj(0, 0)
+
+	slices.SortFunc(w.cands, func(a, b cand) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return slices.Compare(candKey(a), candKey(b))
+	})
+	if len(w.cands) == 0 {
+		// Nothing fits, not even an object (a change beyond ObjectMaxG, or
+		// below ObjectMinG yet beyond the noise): judged as untouched and
+		// flagged.
+		w.broken = true
+		w.cands = []cand{{residG: w.delta}}
+		return
+	}
+	cut := len(w.cands)
+	for cut > 1 && w.cands[cut-1].score < w.cands[0].score-shelfLogP {
+		cut--
+	}
+	if cut > maxShelfCands {
+		cut, w.overflow = maxShelfCands, true
+	}
+	w.cands = slices.Clip(w.cands[:cut])
+}
+
+func bad(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+
+// keep records a hypothesis, dropping it at once when it is already hopeless
+// against the shelf's best so far.
+func (e *engine) keep(w *shelfWork, c cand) {
+	if math.IsInf(c.score, -1) || math.IsNaN(c.score) {
+		return
+	}
+	w.cands = append(w.cands, c)
+}
+
+// driftVar is the zero drift's variance of the shelf's total.
+func (e *engine) driftVar(w *shelfWork) float64 {
+	d := e.opt.DriftG * e.opt.DriftG
+	if w.two {
+		return 2 * d
+	}
+	return d
+}
+
+// removalPrior scores a removal count vector: untouched, or n ≥ 1 units
+// geometric in n and spread evenly (multinomially) over the shelf's SKUs;
+// units beyond a known stock cost MiscountP each and are returned in over.
+func (e *engine) removalPrior(w *shelfWork, cnt, stock []int) (float64, []kc) {
+	n := 0
+	for _, c := range cnt {
+		n += c
+	}
+	if n == 0 {
+		return e.lUntouched, nil
+	}
+	if n >= len(e.lCount) {
+		return math.Inf(-1), nil
+	}
+	lp := e.lTouch + e.lCount[n]
+	lg, _ := math.Lgamma(float64(n + 1))
+	lp += lg - float64(n)*math.Log(float64(len(w.own)))
+	var over []kc
+	for i, c := range cnt {
+		l, _ := math.Lgamma(float64(c + 1))
+		lp -= l
+		if stock[i] >= 0 && c > stock[i] {
+			lp += float64(c-stock[i]) * e.lMiscount
+			over = append(over, kc{w.own[i].g, c - stock[i]})
+		}
+	}
+	return lp, over
+}
+
+// removal builds a removal count vector's prior, stock excess, units and
+// moments.
+func (e *engine) removal(w *shelfWork, cnt, stock []int) (float64, []kc, []kc, moments) {
+	prior, over := e.removalPrior(w, cnt, stock)
+	var m moments
+	for j, s := range w.own {
+		m.unit(s, cnt[j], -1, s.lane, laneSD, e.opt.UnitSpread)
+	}
+	return prior, over, toKC(w.own, cnt), m
+}
+
+// addVecs lists the ways of moving 1..MaxAdds units of SKUs stocked on
+// other shelves onto w, lightest first. A moved unit lands anywhere on the
+// shelf: its lane is unknown (uniform, mean ½, variance 1/12).
+func (e *engine) addVecs(w *shelfWork, elsewhere []sku) []addVec {
+	var out []addVec
+	cnt := make([]int, len(elsewhere))
+	var walk func(i, units int)
+	walk = func(i, units int) {
+		if i == len(elsewhere) {
+			if units == 0 {
+				return
+			}
+			var m moments
+			for j, s := range elsewhere {
+				m.unit(s, cnt[j], +1, 0.5, math.Sqrt(1.0/12), e.opt.UnitSpread)
+			}
+			out = append(out, addVec{add: toKC(elsewhere, cnt), m: m})
+			return
+		}
+		for n := 0; units+n <= e.opt.MaxAdds; n++ {
+			cnt[i] = n
+			walk(i+1, units+n)
+		}
+		cnt[i] = 0
+	}
+	walk(0, 0)
+	slices.SortStableFunc(out, func(a, b addVec) int { return cmp.Compare(a.m.t, b.m.t) })
+	return out
+}
+
+// fit scores the shelf's weights against a hypothesis without an object:
+// ok is false when the residual is beyond the hard limit.
+func (e *engine) fit(w *shelfWork, m moments, base float64) (cand, bool) {
+	o := e.opt
+	rt := w.delta - m.t
+	if math.Abs(rt) > base+m.tol {
+		return cand{}, false
+	}
+	s2 := w.sigma * w.sigma
+	creep := o.CreepFrac * w.delta
+	vt := s2 + e.driftVar(w) + creep*creep + m.vt
+	c := cand{units: m.units, residG: rt}
+	if !w.two {
+		c.score = -0.5*rt*rt/vt - 0.5*math.Log(2*math.Pi*vt)
+		return c, true
+	}
+	rr := w.deltaR - m.r
+	d2 := o.DriftG * o.DriftG
+	creepR := o.CreepFrac * w.deltaR
+	vr := s2/2 + d2 + creepR*creepR + m.vr
+	cv := s2/2 + d2 + creep*creepR + m.cv
+	det := vt*vr - cv*cv
+	if !(det > 0) {
+		det = vt * vr * 1e-6
+	}
+	c.score = -0.5*(vr*rt*rt-2*cv*rt*rr+vt*rr*rr)/det - 0.5*math.Log(4*math.Pi*math.Pi*det)
+	return c, true
+}
+
+// object scores the hypothesis that an unknown object, left on the shelf or
+// taken from it, makes up the residual the units leave. Its weight has a
+// log-uniform prior on [ObjectMinG, ObjectMaxG]; on a two-cell shelf it
+// stands anywhere (the right cell takes a uniform share of it).
+func (e *engine) object(w *shelfWork, m moments) (cand, bool) {
+	o := e.opt
+	g := w.delta - m.t
+	c := cand{units: m.units, residG: 0}
+	switch {
+	case g >= o.ObjectMinG && g <= o.ObjectMaxG:
+		c.obj, c.objG, c.score = 1, g, e.lObj
+	case -g >= o.ObjectMinG && -g <= o.ObjectMaxG:
+		c.obj, c.objG, c.score = -1, -g, e.lObjGone
+	default:
+		return cand{}, false
+	}
+	// The weight's density: log-uniform, so 1/(g·ln(max/min)).
+	c.score += -math.Log(c.objG) - e.lObjNorm
+	if w.two {
+		s2 := w.sigma*w.sigma/2 + o.DriftG*o.DriftG + m.vr + g*g/12
+		rr := w.deltaR - m.r - g/2
+		c.score += -0.5*rr*rr/s2 - 0.5*math.Log(2*math.Pi*s2)
+	}
+	return c, true
+}
+
+func toKC(items []sku, cnt []int) []kc {
+	var out []kc
+	for i, n := range cnt {
+		if n > 0 {
+			out = append(out, kc{items[i].g, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b kc) int { return a.g - b.g })
+	return out
+}
+
+func overlaps(a, b []kc) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.g == y.g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func candKey(c cand) []int {
+	k := make([]int, 0, 2*(len(c.rem)+len(c.add))+2)
+	for _, x := range c.rem {
+		k = append(k, x.g, x.n)
+	}
+	k = append(k, -1)
+	for _, x := range c.add {
+		k = append(k, x.g, x.n)
+	}
+	return append(k, int(c.obj))
+}
