@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
@@ -24,6 +25,13 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		return
 	}
 	book := d.sessionBook(s)
+	// The books' stock bounds what a shelf can have lost; an unreadable
+	// stock only loses the bound.
+	stock, err := d.ledger.Stock()
+	if err != nil {
+		d.log.Warn("stock levels unreadable; judging without them", "session", s.ID, "err", err)
+		stock = nil
+	}
 	var all []infer.SKU
 	seen := map[string]bool{}
 	var inputs []infer.Shelf
@@ -56,6 +64,12 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 					}
 				}
 				in.SKUs = append(in.SKUs, k)
+				if n, ok := stock.Get(b.Shelf, p.SKU); ok {
+					if in.Stock == nil {
+						in.Stock = map[string]int{}
+					}
+					in.Stock[p.SKU] = n
+				}
 				if !seen[p.SKU] {
 					seen[p.SKU] = true
 					all = append(all, k)
@@ -64,7 +78,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		}
 		inputs = append(inputs, in)
 	}
-	res := infer.Infer(inputs, all, nil)
+	res := infer.Infer(inputs, all, d.inferOptions())
 
 	// Price only what the certified catalog still allows; anything else is
 	// not charged and the sale goes to review.
@@ -87,6 +101,8 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	}
 	// A unit moved between shelves weighs the same as a unit taken plus a
 	// look-alike left behind: not charged, but a person should look.
+	// (infer never calls such a basket exact; the firmware's own reasons
+	// for review are added here.)
 	if len(unsellable) > 0 || len(res.Unexplained) > 0 || len(faulty) > 0 || len(res.Returned) > 0 || timedOut {
 		status = msg.SaleAmbiguous
 	}
@@ -101,19 +117,20 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	extra = append(extra, d.saleStock(s.ID, lines)) // what was sold leaves the stock in the sale's commit
 	for _, sr := range res.Shelves {
 		if slices.Contains(res.Unexplained, sr.Shelf) {
-			extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, map[string]any{
-				"shelf": sr.Shelf, "delta_g": round1(sr.DeltaG), "session": s.ID}))
+			detail := map[string]any{"shelf": sr.Shelf, "delta_g": round1(sr.DeltaG), "session": s.ID}
+			if sr.ObjectG != 0 {
+				// > 0 left on the shelf, < 0 taken from it; never charged.
+				detail["object_g"] = round1(sr.ObjectG)
+			}
+			extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, detail))
 		}
 	}
-	// Units that appeared without being taken in this session look like
-	// our products but did not come off our shelves: a foreign object of
-	// a product's weight, or an item brought back from outside. Never
-	// charged (infer nets them out); flagged for a person to look at.
-	for _, sh := range strangers(res) {
-		status = msg.SaleAmbiguous
-		extra = append(extra, d.alarmItem(msg.AlarmUnknownObject, msg.SevWarning, map[string]any{
-			"shelf": sh.shelf, "sku": sh.sku, "qty": sh.qty, "session": s.ID,
-			"note": "weight of a product that was not taken in this session"}))
+	// The weights need more units off a shelf than the books say it held:
+	// the count is off (a miscounted restock), and the sale was judged
+	// without the bound.
+	for _, m := range res.StockMismatch {
+		extra = append(extra, d.alarmItem(msg.AlarmStockMismatch, msg.SevWarning, map[string]any{
+			"shelf": m.Shelf, "sku": m.SKU, "stock": m.Stock, "removed": m.Removed, "session": s.ID}))
 	}
 	if len(unsellable) > 0 {
 		d.log.Warn("items not sellable were not charged", "session", s.ID, "items", unsellable)
@@ -131,12 +148,15 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		}
 		evidence = append(evidence, ev)
 	}
+	posterior := roundPosterior(res.Posterior)
+	alts := alternatives(res, book, now)
 	sale, err := d.ledger.CommitSale(d.topics.Sale(), func(seq uint64) msg.Sale {
 		return msg.Sale{
 			SaleID: msg.NewID(now), Seq: seq, CabinetID: d.cfg.CabinetID, SessionID: s.ID, Buyer: s.Buyer,
 			OpenedAt: msg.At(s.OpenedAt), ClosedAt: msg.At(s.ClosedAt), SettledAt: msg.At(now),
 			Status: status, Lines: lines, TotalFen: total, Evidence: evidence,
 			CatalogVersion: s.CatalogVersion, FW: FW,
+			Posterior: &posterior, Alternatives: alts,
 		}
 	}, extra...)
 	if err != nil {
@@ -409,40 +429,6 @@ func (d *Device) scalesSteady(now time.Time) bool {
 	return err == nil
 }
 
-type stranger struct {
-	shelf int
-	sku   string
-	qty   int
-}
-
-// strangers lists units the chosen explanation adds beyond what it
-// removes anywhere in the cabinet.
-func strangers(res infer.Result) []stranger {
-	removed := map[string]int{}
-	for _, sr := range res.Shelves {
-		for sku, n := range sr.Removed {
-			removed[sku] += n
-		}
-	}
-	var out []stranger
-	for _, sr := range res.Shelves {
-		skus := make([]string, 0, len(sr.Added))
-		for sku := range sr.Added {
-			skus = append(skus, sku)
-		}
-		slices.Sort(skus)
-		for _, sku := range skus {
-			n := sr.Added[sku]
-			take := min(n, removed[sku])
-			removed[sku] -= take
-			if n > take {
-				out = append(out, stranger{shelf: sr.Shelf, sku: sku, qty: n - take})
-			}
-		}
-	}
-	return out
-}
-
 // minAfterSamples is the fewest samples an unsettled reading needs to
 // serve as an "after" weight when settling times out.
 const minAfterSamples = 4
@@ -461,6 +447,49 @@ func (d *Device) goodsSnapshot() []ledger.ShelfGoods {
 		out = append(out, g)
 	}
 	return out
+}
+
+// inferOptions are the model's parameters from the config: the decision
+// rule and the lightest weight that counts as an object.
+func (d *Device) inferOptions() *infer.Options {
+	return &infer.Options{
+		ObjectMinG:   d.cfg.ForeignMinG,
+		Confidence:   d.cfg.ExactConfidence,
+		CheaperBound: d.cfg.CheaperBound,
+		RevenueFirst: d.cfg.ChargeRule == config.ChargeRevenueFirst,
+	}
+}
+
+// alternatives prices the other baskets the weights allow, for review. A
+// line that may not be sold is left out, as it is from the charge.
+func alternatives(res infer.Result, book payment.PriceBook, now time.Time) []msg.SaleAlternative {
+	var out []msg.SaleAlternative
+	for _, a := range res.Alternatives {
+		alt := msg.SaleAlternative{Lines: []msg.AltLine{}, Posterior: roundPosterior(a.Posterior), Moved: a.Moved, Object: a.Object}
+		for _, l := range a.Lines {
+			p, ok := book.Product(l.SKU)
+			if sellable, _ := payment.Sellable(p, now); !ok || !sellable {
+				continue
+			}
+			alt.Lines = append(alt.Lines, msg.AltLine{Shelf: l.Shelf, SKU: l.SKU, Qty: l.Qty})
+			alt.TotalFen += int64(l.Qty) * p.PriceFen
+		}
+		out = append(out, alt)
+	}
+	return out
+}
+
+// roundPosterior keeps six significant digits: enough to review by, and
+// stable in JSON.
+func roundPosterior(p float64) float64 {
+	if !(p > 0) {
+		return 0
+	}
+	if p >= 1 {
+		return 1
+	}
+	e := math.Pow(10, 5-math.Floor(math.Log10(p)))
+	return math.Round(p*e) / e
 }
 
 // sessionBook prices from the session's snapshot; a product the live

@@ -48,6 +48,17 @@ type Config struct {
 	ForeignMinG    float64 `json:"foreign_min_g"`     // unexplained weight below this is noise, not an object
 	MaxLimitFen    int64   `json:"max_limit_fen"`     // reject unlocks authorising more than this; 0: no cap
 
+	// How a sale's basket is decided (docs/inference.md). ChargeRule is
+	// "shopper_safe" (the default: never exact while a cheaper basket is
+	// plausible) or "revenue_first" (exact on ExactConfidence alone, an
+	// operator's choice that charges more sales exactly at the price of a
+	// few overcharges). ExactConfidence is the posterior an exact sale
+	// needs; CheaperBound the posterior below which a cheaper basket no
+	// longer counts as plausible.
+	ChargeRule      string  `json:"charge_rule"`
+	ExactConfidence float64 `json:"exact_confidence"`
+	CheaperBound    float64 `json:"cheaper_bound"`
+
 	// Cold chain (冷链): a refrigerated cabinet alarms when its air stays
 	// outside [temp_min_c, temp_max_c] for temp_alarm_s (a door opening
 	// warms it briefly; that is not an alarm).
@@ -79,26 +90,35 @@ func (t TLS) Files() *telemetry.TLSFiles {
 // Default returns the defaults of PROTOCOL.md and DESIGN.md.
 func Default() Config {
 	return Config{
-		Broker:         "tcp://127.0.0.1:1883",
-		TopicPrefix:    msg.DefaultPrefix,
-		DataDir:        "/var/lib/bangfu",
-		PlatformKeys:   map[string]string{},
-		QRBase:         "https://pay.bangfu.example/q",
-		QRRotateS:      30,
-		HeartbeatS:     60,
-		AckWaitS:       60,
-		AckMode:        "platform",
-		LedgerDays:     90,
-		UnlockWindowS:  30,
-		DoorOpenAlarmS: 120,
-		SettleTimeoutS: 10,
-		WeightAlarmG:   20,
-		ForeignMinG:    10,
-		TempMinC:       0, // chilled food: 0…8 °C
-		TempMaxC:       8,
-		TempAlarmS:     600,
+		Broker:          "tcp://127.0.0.1:1883",
+		TopicPrefix:     msg.DefaultPrefix,
+		DataDir:         "/var/lib/bangfu",
+		PlatformKeys:    map[string]string{},
+		QRBase:          "https://pay.bangfu.example/q",
+		QRRotateS:       30,
+		HeartbeatS:      60,
+		AckWaitS:        60,
+		AckMode:         "platform",
+		LedgerDays:      90,
+		UnlockWindowS:   30,
+		DoorOpenAlarmS:  120,
+		SettleTimeoutS:  10,
+		WeightAlarmG:    20,
+		ForeignMinG:     10,
+		ChargeRule:      ChargeShopperSafe,
+		ExactConfidence: 0.99,
+		CheaperBound:    1e-4,
+		TempMinC:        0, // chilled food: 0…8 °C
+		TempMaxC:        8,
+		TempAlarmS:      600,
 	}
 }
+
+// Charge rules.
+const (
+	ChargeShopperSafe  = "shopper_safe"
+	ChargeRevenueFirst = "revenue_first"
+)
 
 // Durations, for callers.
 func (c Config) QRRotate() time.Duration     { return secs(c.QRRotateS) }
@@ -171,6 +191,15 @@ func (c Config) Validate() error {
 	if c.ForeignMinG <= 0 || c.ForeignMinG > 10000 {
 		bad("foreign_min_g = %g: want (0, 10000]", c.ForeignMinG)
 	}
+	if c.ChargeRule != ChargeShopperSafe && c.ChargeRule != ChargeRevenueFirst {
+		bad("charge_rule %q: want %s or %s", c.ChargeRule, ChargeShopperSafe, ChargeRevenueFirst)
+	}
+	if !(c.ExactConfidence >= 0.5 && c.ExactConfidence < 1) {
+		bad("exact_confidence = %g: want [0.5, 1)", c.ExactConfidence)
+	}
+	if !(c.CheaperBound > 0 && c.CheaperBound <= 0.1) {
+		bad("cheaper_bound = %g: want (0, 0.1]", c.CheaperBound)
+	}
 	if c.MaxLimitFen < 0 {
 		bad("max_limit_fen = %d: negative", c.MaxLimitFen)
 	}
@@ -241,6 +270,7 @@ func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
 		"heartbeat_s": true, "ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
 		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
 		"temp_min_c": true, "temp_max_c": true, "temp_alarm_s": true,
+		"charge_rule": true, "exact_confidence": true, "cheaper_bound": true,
 	}
 	for k, v := range settings {
 		if !allowed[k] {
