@@ -1,20 +1,21 @@
 // Package infer turns the weight changes of a cabinet's shelves into the
 // basket a shopper took: which certified products, how many, from which
-// shelf, and how sure the evidence is. It carries the product's
-// no-overcharge rule: the basket charged is the cheapest one the evidence
-// cannot rule out (given the scales' noise within K σ and units within
-// their tolerance; the caller prices anything that may not be sold at 0).
+// shelf, and how sure the evidence is. It ranks candidate baskets by
+// posterior probability (a weight likelihood times a prior over what
+// shoppers do), reports a sale exact only when the evidence is sure, and
+// otherwise charges the cheapest basket the evidence leaves plausible: the
+// shopper is never charged more than the weights support. docs/inference.md
+// explains the model, its parameters and how they were measured.
 //
-// infer owns the weight model (unit weights with hard tolerances, Gaussian
-// scale noise, creep), the search over candidate baskets, the choice between
-// them and the planogram lint that tells in advance which products on a shelf
-// cannot be told apart.
+// infer owns the weight model, the search over hypotheses, the decision,
+// restock counting (restock.go) and the planogram lint (lint.go: the
+// within-shelf check and Predict, the predicted exact rate of a planogram).
 //
-// It is pure: no I/O, no clock, no logging, no randomness, standard library
-// only. It must not import anything from the repository (in particular not
-// telemetry, payment, hal or the simulator); callers translate catalog and
-// planogram entries into SKU and Shelf values and turn a Result into a sale
-// and its alarms.
+// It is pure: no I/O, no clock, no logging; Predict's randomness is seeded
+// by its caller. Standard library only. It must not import anything from
+// the repository (in particular not telemetry, payment, hal or the
+// simulator); callers translate catalog and planogram entries into SKU and
+// Shelf values and turn a Result into a sale and its alarms.
 package infer
 
 import (
@@ -108,7 +109,7 @@ type Options struct {
 	// (default 0.02).
 	MoveP float64
 	// ObjectP is the chance that a shelf ends the session with an unknown
-	// object on it (keys, a phone, a bottle; default 0.005); its weight has
+	// object on it (keys, a phone, a bottle; default 0.002: about 1 % of sessions over a six-shelf cabinet); its weight has
 	// a log-uniform prior on [ObjectMinG, ObjectMaxG].
 	ObjectP float64
 	// ObjectGoneP is the chance that an unknown object that was on a
@@ -163,7 +164,7 @@ const (
 	DefaultBulkP        = 0.08
 	DefaultBulkMean     = 5
 	DefaultMoveP        = 0.02
-	DefaultObjectP      = 0.005
+	DefaultObjectP      = 0.002
 	DefaultObjectGoneP  = 1e-5
 	DefaultObjectMinG   = 3
 	DefaultObjectMaxG   = 5000

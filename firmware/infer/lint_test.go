@@ -2,6 +2,7 @@ package infer
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,46 @@ func TestLint(t *testing.T) {
 				t.Errorf("text = %+v, want %q", ws, tc.text)
 			}
 		})
+	}
+}
+
+func TestPredict(t *testing.T) {
+	clean := []PlanShelf{
+		{Shelf: 1, SKUs: []SKU{skuA, skuB}},
+		{Shelf: 2, SKUs: []SKU{skuC, skuD}},
+	}
+	confusable := append(slices.Clone(clean), PlanShelf{Shelf: 3, SKUs: []SKU{skuP250, skuP500}})
+
+	p := Predict(clean, 300, 0.5, 1, nil)
+	t.Logf("clean: %+v", p)
+	if !p.Pass || p.ExactPct < 95 || p.WrongExactPct != 0 || p.OverchargePct != 0 {
+		t.Errorf("clean planogram: %+v", p)
+	}
+	if again := Predict(clean, 300, 0.5, 1, nil); !reflect.DeepEqual(p, again) {
+		t.Errorf("not deterministic: %+v vs %+v", p, again)
+	}
+
+	q := Predict(confusable, 300, 0.5, 1, nil)
+	t.Logf("confusable: %+v", q)
+	if q.Pass || q.ExactPct >= p.ExactPct || len(q.Confusions) == 0 {
+		t.Fatalf("confusable planogram: %+v", q)
+	}
+	if c := q.Confusions[0]; !strings.Contains(c.Taken+c.ConfusedWith, "T-P250") || !strings.Contains(c.Taken+c.ConfusedWith, "T-P500") {
+		t.Errorf("worst confusion %+v, want the 250 g and 500 g packs", c)
+	}
+	if q.OverchargePct != 0 {
+		t.Errorf("overcharged %v%% of sessions", q.OverchargePct)
+	}
+
+	// Two cells under the confusable shelf, the packs in their own lanes:
+	// the centre of mass tells them apart.
+	two := slices.Clone(confusable)
+	l250, l500 := skuP250, skuP500
+	l250.Lane, l500.Lane = 0.2, 0.8
+	two[2] = PlanShelf{Shelf: 3, SKUs: []SKU{l250, l500}, TwoCell: true}
+	r := Predict(two, 300, 0.5, 1, nil)
+	t.Logf("two cells: %+v", r)
+	if r.ExactPct <= q.ExactPct+5 {
+		t.Errorf("two cells %.1f%% exact, one cell %.1f%%: the lanes should help", r.ExactPct, q.ExactPct)
 	}
 }

@@ -136,7 +136,7 @@ func TestPowerCutAtEveryPhase(t *testing.T) {
 				}
 			default:
 				if got := lines(sale); !maps.Equal(got, took) {
-					t.Fatalf("sale %s (%s) charges %v; the shelves lost %v", sale.SaleID, sale.Status, got, took)
+					t.Fatalf("sale %s (%s) charges %v; the shelves lost %v\n%+v", sale.SaleID, sale.Status, got, took, sale)
 				}
 			}
 			if len(h.sales()) > 1 {
