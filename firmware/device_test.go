@@ -14,10 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/infer"
 	"log/slog"
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1245,9 +1247,26 @@ func TestUnlockLimitOverCap(t *testing.T) {
 func TestPlanogramLintReplied(t *testing.T) {
 	r := newRig(t)
 	rep := r.reply(fmt.Sprintf("planogram/%d", r.plan.Version), "")
-	if len(rep.Warnings) == 0 || !slices.Equal(r.d.warnings, rep.Warnings) {
+	if !slices.Equal(r.d.warnings, rep.Warnings) {
 		t.Fatalf("planogram reply warnings %q, device warnings %q", rep.Warnings, r.d.warnings)
 	}
+	if rep.Lint == nil || rep.Lint.Sessions != infer.PredictSessions {
+		t.Fatalf("planogram reply lint %+v", rep.Lint)
+	}
+	// A shelf of 250 g and 500 g packs of one product: warned, predicted
+	// to need review often, and the confusion named.
+	conf := demo.Planogram(testCabinet)
+	conf.Version = r.plan.Version + 1
+	conf.Shelves[2].SKUs = []string{"CQ-0303", "CQ-0304"}
+	r.d.applyPlanogram(conf)
+	rep = r.reply(fmt.Sprintf("planogram/%d", conf.Version), "")
+	if len(rep.Warnings) == 0 || rep.Lint == nil || rep.Lint.Pass || len(rep.Lint.Confusions) == 0 {
+		t.Fatalf("confusable planogram: warnings %q lint %+v", rep.Warnings, rep.Lint)
+	}
+	if c := rep.Lint.Confusions[0]; !strings.Contains(c.Taken+c.ConfusedWith, "CQ-030") {
+		t.Errorf("worst confusion %+v, want the 花椒 packs", c)
+	}
+	r.plan = conf
 	// An older planogram is ignored without a reply; a bad one is refused
 	// and the one held stays.
 	r.d.applyPlanogram(r.plan)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/infer"
 	"math"
 	"strings"
 	"time"
@@ -113,9 +114,57 @@ func (d *Device) applyPlanogram(p msg.Planogram) {
 		texts = append(texts, w.Text)
 		d.log.Warn("planogram lint", "version", p.Version, "shelf", w.Shelf, "skus", strings.Join(w.SKUs, ","), "warning", w.Text)
 	}
+	report := d.predictPlanogram()
+	if report.Pass {
+		d.log.Info("planogram lint", "version", p.Version, "predicted_exact_pct", report.PredictedExactPct)
+	} else {
+		d.log.Warn("planogram lint: too many sales will need review", "version", p.Version,
+			"predicted_exact_pct", report.PredictedExactPct, "pass_pct", infer.PassExactPct)
+	}
+	for _, c := range report.Confusions {
+		d.log.Info("planogram lint confusion", "version", p.Version, "taken", c.Taken, "confused_with", c.ConfusedWith, "pct", c.Pct)
+	}
 	d.warnings = texts
 	d.log.Info("planogram accepted", "version", p.Version, "warnings", len(texts))
-	d.reply(nil, id, "", "planogram accepted", texts)
+	r := d.replyItem(id, "", "planogram accepted", texts)
+	body := r.Body.(msg.Reply)
+	body.Lint = &report
+	r.Body = body
+	if err := d.ledger.Enqueue(nil, r); err != nil {
+		d.log.Error("queue reply", "cmd", id, "err", err)
+	}
+}
+
+// predictPlanogram runs the planogram lint's simulation on the planogram
+// held, at the stock the books hold (see infer.Predict).
+func (d *Device) predictPlanogram() msg.LintReport {
+	plan := d.catalog.PlanShelves()
+	if stock, err := d.ledger.Stock(); err == nil {
+		for i := range plan {
+			for _, k := range plan[i].SKUs {
+				if n, ok := stock.Get(plan[i].Shelf, k.SKU); ok {
+					if plan[i].Stock == nil {
+						plan[i].Stock = map[string]int{}
+					}
+					plan[i].Stock[k.SKU] = n
+				}
+			}
+		}
+	}
+	return LintReport(infer.Predict(plan, infer.PredictSessions, lintNoiseG, 1, d.inferOptions()))
+}
+
+// lintNoiseG is the load-cell noise the lint assumes: a good cell's σ.
+const lintNoiseG = 0.5
+
+// LintReport turns a prediction into the planogram reply's lint report.
+func LintReport(p infer.Prediction) msg.LintReport {
+	r := msg.LintReport{PredictedExactPct: round1(p.ExactPct), Sessions: p.Sessions, Pass: p.Pass,
+		Confusions: []msg.LintConfusion{}}
+	for _, c := range p.Confusions {
+		r.Confusions = append(r.Confusions, msg.LintConfusion{Taken: c.Taken, ConfusedWith: c.ConfusedWith, Pct: round1(c.Pct)})
+	}
+	return r
 }
 
 // badMessage counts and alarms an envelope that did not verify.

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -338,11 +339,35 @@ func (s *Store) ApplyPlanogram(p msg.Planogram, cabinetID string, shelves map[in
 	return warns, nil
 }
 
+// PlanShelves is the planogram held, as the lint's simulation sees it: each
+// shelf's catalog products with their weights, prices and lane positions
+// (nil before a planogram). Stock is left to the caller.
+func (s *Store) PlanShelves() []infer.PlanShelf {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.plan == nil {
+		return nil
+	}
+	var out []infer.PlanShelf
+	for _, sh := range s.plan.Shelves {
+		ps := infer.PlanShelf{Shelf: sh.Shelf}
+		for _, sku := range sh.SKUs {
+			if prod, ok := s.bySKU[sku]; ok {
+				ps.SKUs = append(ps.SKUs, infer.SKU{SKU: sku, UnitG: prod.UnitWeightG, TolG: prod.WeightTolG,
+					PriceFen: prod.PriceFen, Lane: sh.Lanes[sku]})
+			}
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
 // clonePlanogram copies p's shelves and their SKU lists.
 func clonePlanogram(p msg.Planogram) msg.Planogram {
 	p.Shelves = slices.Clone(p.Shelves)
 	for i := range p.Shelves {
 		p.Shelves[i].SKUs = slices.Clone(p.Shelves[i].SKUs)
+		p.Shelves[i].Lanes = maps.Clone(p.Shelves[i].Lanes)
 	}
 	return p
 }

@@ -342,3 +342,83 @@ func TestInferCapsFallBackToFloor(t *testing.T) {
 		t.Errorf("floor charged %d fen > true %d (lines %v)", fen, truth, r.Lines)
 	}
 }
+
+// The key-ring case: a shopper takes one 500 g jar of honey from shelf 3
+// and leaves a 64 g key ring on shelf 1, which holds 150 g packs of jerky.
+// "The honey moved to shelf 1 and three jerky packs taken" fits shelf 1
+// within tolerance; it must not be charged, and the sale is not exact.
+func TestKeyRingIsNotJerky(t *testing.T) {
+	jerky := SKU{SKU: "JERKY-150", UnitG: 150, TolG: 3, PriceFen: 6800}
+	tea := SKU{SKU: "TEA-250", UnitG: 250, TolG: 4, PriceFen: 4200}
+	honey := SKU{SKU: "HONEY-500", UnitG: 500, TolG: 8, PriceFen: 6800}
+	in := []Shelf{
+		{Shelf: 1, SKUs: []SKU{jerky}, BeforeG: 3000, AfterG: 3064.3, NoiseG: 0.22, Stock: map[string]int{"JERKY-150": 10}},
+		{Shelf: 2, SKUs: []SKU{tea}, BeforeG: 3000, AfterG: 3000.1, NoiseG: 0.22, Stock: map[string]int{"TEA-250": 8}},
+		{Shelf: 3, SKUs: []SKU{honey}, BeforeG: 5000, AfterG: 4502.9, NoiseG: 0.22, Stock: map[string]int{"HONEY-500": 6}},
+	}
+	r := Infer(in, []SKU{jerky, tea, honey}, nil)
+	if r.Status != StatusAmbiguous || r.PriceFen != 6800 || !reflect.DeepEqual(r.Lines, []Line{{3, "HONEY-500", 1}}) {
+		t.Fatalf("charged %v (%d fen, %s), want 1 honey, ambiguous: %+v", r.Lines, r.PriceFen, r.Status, r)
+	}
+	if !reflect.DeepEqual(r.Unexplained, []int{1}) || math.Abs(r.Shelves[0].ObjectG-64.3) > 1e-6 {
+		t.Errorf("shelf 1 = %+v, want a 64.3 g object", r.Shelves[0])
+	}
+}
+
+// Removals are bounded by the stock the books hold: with one 250 g pack
+// left, −500 g cannot be two of them (but for a miscount), which settles
+// the shelf's 2×250 g / 1×500 g confusion.
+func TestStockBoundSettlesAConfusion(t *testing.T) {
+	in := shelves(0.2, 0, 0, -500.2)
+	r := Infer(in, testCabinet, nil)
+	if r.Status != StatusAmbiguous {
+		t.Fatalf("without stock: %s, want ambiguous (2×250 g or 1×500 g)", r.Status)
+	}
+	// Only one 250 g pack left: 2×250 g is impossible but for a miscount.
+	in[2].Stock = map[string]int{"T-P250": 1, "T-P500": 5}
+	r = Infer(in, testCabinet, nil)
+	if r.Status != StatusExact || !reflect.DeepEqual(r.Lines, []Line{{3, "T-P500", 1}}) || len(r.StockMismatch) != 0 {
+		t.Errorf("with stock: %+v, want 1×T-P500 exact", r)
+	}
+}
+
+// Evidence that contradicts the stock raises a mismatch and is judged
+// without the bound: the charge follows the weights.
+func TestStockMismatchJudgesWithoutTheBound(t *testing.T) {
+	in := shelves(0.2, -1200.4, 0, 0) // three 400 g T-A
+	in[0].Stock = map[string]int{"T-A": 2, "T-B": 4}
+	r := Infer(in, testCabinet, nil)
+	if !reflect.DeepEqual(r.Lines, []Line{{1, "T-A", 3}}) {
+		t.Fatalf("lines %v, want 3×T-A whatever the books say (%+v)", r.Lines, r)
+	}
+	want := []StockMismatch{{Shelf: 1, SKU: "T-A", Stock: 2, Removed: 3}}
+	if !reflect.DeepEqual(r.StockMismatch, want) {
+		t.Errorf("mismatch %+v, want %+v", r.StockMismatch, want)
+	}
+	if r.Status != StatusExact {
+		t.Errorf("status %s: judged without the bound, three T-A is sure", r.Status)
+	}
+}
+
+// The revenue-first rule reports exact on the posterior alone.
+func TestRevenueFirst(t *testing.T) {
+	tea := SKU{SKU: "TEA-100", UnitG: 100, TolG: 2, PriceFen: 900}
+	honey := SKU{SKU: "HONEY-500", UnitG: 500, TolG: 5, PriceFen: 6800}
+	// 500 g off shelf 2. Shelf 1 holds 100 g packs: "the jar moved onto
+	// shelf 1 and five 100 g packs taken from it" is a cheaper, far less
+	// probable (≈ 2·10⁻⁵) reading of the same weights.
+	in := []Shelf{
+		{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 3000, AfterG: 3000.2, NoiseG: 0.22},
+		{Shelf: 2, SKUs: []SKU{honey}, BeforeG: 3000, AfterG: 2500.3, NoiseG: 0.22},
+	}
+	safe := Infer(in, nil, nil)
+	rev := Infer(in, nil, &Options{RevenueFirst: true, CheaperBound: 1e-6})
+	strict := Infer(in, nil, &Options{CheaperBound: 1e-6})
+	t.Logf("safe %s %v p=%.6f alts %+v", safe.Status, safe.Lines, safe.Posterior, safe.Alternatives)
+	if rev.Status != StatusExact || !reflect.DeepEqual(rev.Lines, []Line{{2, "HONEY-500", 1}}) {
+		t.Errorf("revenue-first: %+v", rev)
+	}
+	if strict.Status != StatusAmbiguous || strict.PriceFen >= 6800 {
+		t.Errorf("shopper-safe with δ 1e-6: %s %v, want the cheaper plausible basket flagged", strict.Status, strict.Lines)
+	}
+}
