@@ -3,6 +3,7 @@
 //
 //	cabinet run           the firmware: on the hardware of a board file (--board) or simulated (--hal)
 //	cabinet check-config  validate a config file and exit
+//	cabinet check-planogram  the planogram lint: warnings, predicted exact rate, worst confusions
 //	cabinet keygen        make the device's Ed25519 key (mode 0600)
 //	cabinet provision     make the device's keys and a certificate request for the platform
 //	cabinet diag          check every lock, door, shelf, display, thermometer and indicator, firmware stopped
@@ -33,6 +34,7 @@ import (
 const usage = `usage:
   cabinet run --config FILE (--board FILE | --hal sim [--shelves N] | --hal sim-socket --sim-socket PATH)
   cabinet check-config FILE
+  cabinet check-planogram [--noise-g 0.5] [--sessions 2000] [--two-cell] [--revenue-first] STOCKFILE
   cabinet keygen --out FILE
   cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--config FILE] [--force]
   cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
@@ -84,6 +86,8 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "check-planogram":
+		return runCheckPlanogram(args[1:], os.Stdout, os.Stderr)
 	case "provision":
 		return runProvision(args[1:], os.Stdout, os.Stderr)
 	case "diag":
