@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -110,6 +111,56 @@ func reply() msg.Reply {
 }
 
 func ack() msg.Ack { return msg.Ack{SalesUptoSeq: 118, At: now()} }
+
+// ---- fixtures of the additions to v1 ----
+
+// ambiguousSale is a sale judged by inference: two products of nearly one
+// weight on shelf 1, the cheapest likely basket charged, the others listed.
+func ambiguousSale() msg.Sale {
+	s := exactSale()
+	s.Status = msg.SaleAmbiguous
+	s.Evidence = []msg.Evidence{{Shelf: 1, BeforeG: 8012.4, AfterG: 7011.8, DeltaG: -1000.6, ResidualG: -0.6}}
+	s.Posterior = ptr(0.6213)
+	s.Alternatives = []msg.SaleAlternative{
+		{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0001", Qty: 1}, {Shelf: 1, SKU: "NM-0007", Qty: 1}}, TotalFen: 6280, Posterior: 0.3561},
+		{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0007", Qty: 2}}, TotalFen: 6580, Posterior: 0.0219},
+		{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0001", Qty: 3}}, TotalFen: 8970, Posterior: 0.00007, Object: true},
+	}
+	return s
+}
+
+// alternatives returns n alternatives of falling posterior.
+func alternatives(n int) []msg.SaleAlternative {
+	out := make([]msg.SaleAlternative, n)
+	for i := range out {
+		out[i] = msg.SaleAlternative{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0001", Qty: i + 3}},
+			TotalFen: int64(i+3) * 2990, Posterior: 0.01 / float64(i+1), Moved: i%2 == 1}
+	}
+	return out
+}
+
+func planogramLanes() msg.Planogram {
+	p := planogram()
+	p.Version = 8
+	p.Shelves[0].Lanes = map[string]float64{"NM-0001": 0.2, "NM-0007": 0.8}
+	return p
+}
+
+// planogramReply is the cabinet's report on applied planogram 7.
+func planogramReply() msg.Reply {
+	return msg.Reply{CmdID: "planogram/7", OK: true, Detail: "planogram accepted", At: now(),
+		Warnings: []string{"shelf 1: 1×NM-0001 (500 g) and 1×NM-0007 (502 g) weigh the same within tolerance"},
+		Lint: &msg.LintReport{PredictedExactPct: 91.4, Sessions: 2000, Pass: false, Confusions: []msg.LintConfusion{
+			{Taken: "1×NM-0007@1", ConfusedWith: "1×NM-0001@1", Pct: 4.1},
+			{Taken: "1×NM-0001@1 + 1×NM-0007@1", ConfusedWith: "2×NM-0001@1", Pct: 2.3},
+		}}}
+}
+
+func stockAlarm() msg.Alarm {
+	return msg.Alarm{AlarmID: "a-000413", Kind: msg.AlarmStockMismatch, Severity: msg.SevWarning, At: now(),
+		Detail: map[string]any{"shelf": 1, "sku": "NM-0001", "stock": 1, "removed": 2, "session": "s-80d1b4",
+			"sale_id": "01JPA7T9Q2W4E6R8T0Y2V4X6Z8"}}
+}
 
 func signer(t testing.TB) msg.Signer {
 	t.Helper()
@@ -260,6 +311,28 @@ func TestValidGoMessages(t *testing.T) {
 	config.Settings = map[string]json.RawMessage{"heartbeat_s": raw("30"), "ack_mode": raw(`"broker"`)}
 	reboot := cmd(msg.CmdReboot)
 
+	sureSale := exactSale()
+	sureSale.Posterior = ptr(0.9993)
+	sureSale.Alternatives = []msg.SaleAlternative{{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0007", Qty: 2}},
+		TotalFen: 6580, Posterior: 0.0006, Moved: true}}
+	certainSale := exactSale()
+	certainSale.Posterior = ptr(1.0)
+	emptyInferred := emptySale
+	emptyInferred.Posterior = ptr(0.999)
+	emptyInferred.Alternatives = []msg.SaleAlternative{{Lines: []msg.AltLine{{Shelf: 1, SKU: "NM-0001", Qty: 1}},
+		TotalFen: 2990, Posterior: 0.0009}}
+	nothingAlt := ambiguousSale()
+	nothingAlt.Alternatives = []msg.SaleAlternative{{Lines: []msg.AltLine{}, TotalFen: 0, Posterior: 0}}
+	maxAlts := ambiguousSale()
+	maxAlts.Alternatives = alternatives(msg.MaxAlternatives)
+	passing := planogramReply()
+	passing.Warnings, passing.Lint.PredictedExactPct, passing.Lint.Pass = nil, 99.2, true
+	passing.Lint.Confusions = []msg.LintConfusion{}
+	lanesEdges := planogramLanes()
+	lanesEdges.Shelves[0].Lanes = map[string]float64{"NM-0001": 0, "NM-0007": 1}
+	stockCleared := stockAlarm()
+	stockCleared.Cleared, stockCleared.Severity = true, msg.SevInfo
+
 	emptyCatalog := catalog()
 	emptyCatalog.Products = []msg.Product{}
 	revoked := catalog()
@@ -279,18 +352,30 @@ func TestValidGoMessages(t *testing.T) {
 		{"sale empty", "sale", emptySale},
 		{"sale cancelled", "sale", cancelled},
 		{"sale union buyer", "sale", unionSale},
+		{"sale ambiguous with alternatives", "sale", ambiguousSale()},
+		{"sale exact with posterior and a moved alternative", "sale", sureSale},
+		{"sale posterior 1", "sale", certainSale},
+		{"sale empty with an alternative", "sale", emptyInferred},
+		{"sale alternative taking nothing", "sale", nothingAlt},
+		{"sale alternatives at the cap", "sale", maxAlts},
 		{"restock", "restock", restock()},
 		{"alarm", "alarm", alarm()},
 		{"alarm cleared empty detail", "alarm", cleared},
 		{"alarm unknown kind", "alarm", unknownKind},
+		{"alarm stock_mismatch", "alarm", stockAlarm()},
+		{"alarm stock_mismatch cleared", "alarm", stockCleared},
 		{"reply ok", "reply", reply()},
 		{"reply refused", "reply", refused},
 		{"reply warnings", "reply", warned},
 		{"reply undecodable command", "reply", undecodable},
+		{"reply planogram lint", "reply", planogramReply()},
+		{"reply planogram lint passing", "reply", passing},
 		{"catalog", "catalog", catalog()},
 		{"catalog empty", "catalog", emptyCatalog},
 		{"catalog revoked", "catalog", revoked},
 		{"planogram", "planogram", planogram()},
+		{"planogram lanes", "planogram", planogramLanes()},
+		{"planogram lanes at 0 and 1", "planogram", lanesEdges},
 		{"unlock default door", "command", unlock()},
 		{"unlock door 2", "command", unlockDoor2},
 		{"unlock unit buyer", "command", unlockUnit},
@@ -330,6 +415,9 @@ func TestValidGoMessages(t *testing.T) {
 
 // invalidWhy says where (JSON pointer) and why (a fragment of the message)
 // each invalid case must fail, so a case cannot pass for the wrong reason.
+// Where "*": jsonschema v6.0.3 reports a nested propertyNames failure at a
+// location slice it goes on to reuse, so the pointer is junk and only the
+// message is checked.
 var invalidWhy = map[string][2]string{
 	"sale without sale_id":          {"", "missing property 'sale_id'"},
 	"sale without evidence":         {"", "missing property 'evidence'"},
@@ -414,6 +502,36 @@ var invalidWhy = map[string][2]string{
 	"heartbeat nil shelves (null)":  {"/shelves", "got null, want array"},
 	"sale zero closed_at (null)":    {"/closed_at", "got null, want string"},
 	"array":                         {"", "got array, want object"},
+
+	"sale posterior 1.5":            {"/posterior", "maximum"},
+	"sale posterior negative":       {"/posterior", "minimum"},
+	"sale posterior as string":      {"/posterior", "got string, want number"},
+	"sale 9 alternatives":           {"/alternatives", "maxItems: got 9, want 8"},
+	"sale alternatives as object":   {"/alternatives", "got object, want array"},
+	"alternative posterior 1.5":     {"/alternatives/0/posterior", "maximum"},
+	"alternative without posterior": {"/alternatives/0", "missing property 'posterior'"},
+	"alternative without total":     {"/alternatives/0", "missing property 'total_fen'"},
+	"alternative float fen":         {"/alternatives/1/total_fen", "got number, want integer"},
+	"alternative negative fen":      {"/alternatives/0/total_fen", "minimum"},
+	"alternative moved as string":   {"/alternatives/0/moved", "got string, want boolean"},
+	"alternative line qty 0":        {"/alternatives/0/lines/1/qty", "minimum"},
+	"alternative line shelf 0":      {"/alternatives/0/lines/0/shelf", "minimum"},
+	"alternative line empty sku":    {"/alternatives/0/lines/0/sku", "minLength"},
+	"alternative line without sku":  {"/alternatives/2/lines/0", "missing property 'sku'"},
+	"alternative nil lines (null)":  {"/alternatives/0/lines", "got null, want array"},
+	"lane -0.1":                     {"/shelves/0/lanes/NM-0001", "minimum"},
+	"lane 1.5":                      {"/shelves/0/lanes/NM-0007", "maximum"},
+	"lane as string":                {"/shelves/0/lanes/NM-0001", "got string, want number"},
+	"lanes as list":                 {"/shelves/0/lanes", "got array, want object"},
+	"lanes over the cap":            {"/shelves/0/lanes", "maxProperties: got 33, want 32"},
+	"lane for an empty sku":         {"*", "invalid propertyName ''"},
+	"lint without pass":             {"/lint", "missing property 'pass'"},
+	"lint pct over 100":             {"/lint/predicted_exact_pct", "maximum"},
+	"lint negative sessions":        {"/lint/sessions", "minimum"},
+	"lint nil confusions (null)":    {"/lint/confusions", "got null, want array"},
+	"lint confusion pct as string":  {"/lint/confusions/0/pct", "got string, want number"},
+	"lint on a command's reply":     {"/cmd_id", "does not match pattern"},
+	"lint on a refused planogram":   {"/ok", "value must be true"},
 }
 
 func TestInvalidMessages(t *testing.T) {
@@ -542,6 +660,55 @@ func TestInvalidMessages(t *testing.T) {
 		{"restock nil changes (null)", "restock", func() []byte { r := restock(); r.Changes = nil; return marshal(t, r) }()},
 		{"heartbeat nil shelves (null)", "heartbeat", func() []byte { h := heartbeat(); h.Shelves = nil; return marshal(t, h) }()},
 		{"sale zero closed_at (null)", "sale", func() []byte { s := exactSale(); s.ClosedAt = msg.Time{}; return marshal(t, s) }()},
+		{"alternative nil lines (null)", "sale", func() []byte {
+			s := ambiguousSale()
+			s.Alternatives[0].Lines = nil
+			return marshal(t, s)
+		}()},
+		{"lint nil confusions (null)", "reply", func() []byte {
+			r := planogramReply()
+			r.Lint.Confusions = nil
+			return marshal(t, r)
+		}()},
+
+		// additions to v1
+		{"sale posterior 1.5", "sale", patch(t, ambiguousSale(), "posterior", 1.5)},
+		{"sale posterior negative", "sale", patch(t, ambiguousSale(), "posterior", -0.01)},
+		{"sale posterior as string", "sale", patch(t, ambiguousSale(), "posterior", "0.62")},
+		{"sale 9 alternatives", "sale", func() []byte {
+			s := ambiguousSale()
+			s.Alternatives = alternatives(msg.MaxAlternatives + 1)
+			return marshal(t, s)
+		}()},
+		{"sale alternatives as object", "sale", patch(t, ambiguousSale(), "alternatives", map[string]any{})},
+		{"alternative posterior 1.5", "sale", patch(t, ambiguousSale(), "alternatives.0.posterior", 1.5)},
+		{"alternative without posterior", "sale", patch(t, ambiguousSale(), "alternatives.0.posterior", del)},
+		{"alternative without total", "sale", patch(t, ambiguousSale(), "alternatives.0.total_fen", del)},
+		{"alternative float fen", "sale", patch(t, ambiguousSale(), "alternatives.1.total_fen", raw("65.8"))},
+		{"alternative negative fen", "sale", patch(t, ambiguousSale(), "alternatives.0.total_fen", -6280)},
+		{"alternative moved as string", "sale", patch(t, ambiguousSale(), "alternatives.0.moved", "true")},
+		{"alternative line qty 0", "sale", patch(t, ambiguousSale(), "alternatives.0.lines.1.qty", 0)},
+		{"alternative line shelf 0", "sale", patch(t, ambiguousSale(), "alternatives.0.lines.0.shelf", 0)},
+		{"alternative line empty sku", "sale", patch(t, ambiguousSale(), "alternatives.0.lines.0.sku", "")},
+		{"alternative line without sku", "sale", patch(t, ambiguousSale(), "alternatives.2.lines.0.sku", del)},
+		{"lane -0.1", "planogram", patch(t, planogramLanes(), "shelves.0.lanes.NM-0001", -0.1)},
+		{"lane 1.5", "planogram", patch(t, planogramLanes(), "shelves.0.lanes.NM-0007", 1.5)},
+		{"lane as string", "planogram", patch(t, planogramLanes(), "shelves.0.lanes.NM-0001", "0.2")},
+		{"lanes as list", "planogram", patch(t, planogramLanes(), "shelves.0.lanes", []any{0.2, 0.8})},
+		{"lanes over the cap", "planogram", func() []byte {
+			p := planogramLanes()
+			for i := range msg.MaxLanes + 1 {
+				p.Shelves[0].Lanes[fmt.Sprintf("NM-%04d", i)] = 0.5
+			}
+			return marshal(t, p)
+		}()},
+		{"lane for an empty sku", "planogram", patch(t, planogramLanes(), "shelves.0.lanes", map[string]any{"": 0.5})},
+		{"lint without pass", "reply", patch(t, planogramReply(), "lint.pass", del)},
+		{"lint pct over 100", "reply", patch(t, planogramReply(), "lint.predicted_exact_pct", 100.5)},
+		{"lint negative sessions", "reply", patch(t, planogramReply(), "lint.sessions", -1)},
+		{"lint confusion pct as string", "reply", patch(t, planogramReply(), "lint.confusions.0.pct", "4.1")},
+		{"lint on a command's reply", "reply", patch(t, planogramReply(), "cmd_id", "c-5d21e8")},
+		{"lint on a refused planogram", "reply", patch(t, planogramReply(), "ok", false, "error", msg.ErrBadRequest)},
 
 		// not one JSON document
 		{"trailing data", "ack", append(marshal(t, ack()), []byte(` {}`)...)},
@@ -569,7 +736,7 @@ func TestInvalidMessages(t *testing.T) {
 				t.Fatalf("no expected reason for %q in invalidWhy", tt.name)
 			}
 			for _, line := range strings.Split(text, "\n") {
-				if strings.Contains(line, "at '"+why[0]+"': ") && strings.Contains(line, why[1]) {
+				if (why[0] == "*" || strings.Contains(line, "at '"+why[0]+"': ")) && strings.Contains(line, why[1]) {
 					return
 				}
 			}
@@ -868,10 +1035,23 @@ func TestAsyncAPILocalRefs(t *testing.T) {
 // Ed25519 from the seed SHA-256("bangfu contract v1 example key").
 const exampleKeyPublic = "snBEk2cgcvcgtHl8DE9MLVf2EV2Rpn6oVgS-sf_Kpkw"
 
+// An example is name, summary and payload lines, then, for all but a
+// message's first example, its own x-document-example; the first one's is
+// on the message.
 var (
-	exampleRE    = regexp.MustCompile(`(?m)^\s+- name: ([a-z]+)-[a-z0-9-]+\n\s+summary: [^\n]*\n\s+payload: (\{[^\n]*\})$`)
+	exampleRE    = regexp.MustCompile(`(?m)^\s+- name: ([a-z]+)-[a-z0-9-]+\n\s+summary: [^\n]*\n\s+payload: (\{[^\n]*\})$(?:\n\s+x-document-example: (\{[^\n]*\})$)?`)
 	docExampleRE = regexp.MustCompile(`(?m)^\s+x-document-example: (\{[^\n]*\})$`)
 )
+
+// goTypes are the wire types of the signed messages, for strict decoding
+// of the examples: a documented field the firmware does not know fails.
+var goTypes = map[string]func() any{
+	"heartbeat": func() any { return new(msg.Heartbeat) }, "sale": func() any { return new(msg.Sale) },
+	"restock": func() any { return new(msg.Restock) }, "alarm": func() any { return new(msg.Alarm) },
+	"reply": func() any { return new(msg.Reply) }, "catalog": func() any { return new(msg.Catalog) },
+	"planogram": func() any { return new(msg.Planogram) }, "command": func() any { return new(msg.Command) },
+	"ack": func() any { return new(msg.Ack) },
+}
 
 func TestAsyncAPIExamples(t *testing.T) {
 	seed := sha256.Sum256([]byte("bangfu contract v1 example key"))
@@ -894,9 +1074,16 @@ func TestAsyncAPIExamples(t *testing.T) {
 	}
 	examples := exampleRE.FindAllStringSubmatch(src, -1)
 	covered := map[string]bool{}
+	signed := 0
 	for _, m := range examples {
-		name, payload := m[1], []byte(m[2])
+		name, payload, own := m[1], []byte(m[2]), m[3]
+		if covered[name] && own == "" && name != "state" { // state is not signed: its payload is the document
+			t.Errorf("a further example of %s has no x-document-example of its own", name)
+		}
 		covered[name] = true
+		if name != "state" {
+			signed++
+		}
 		t.Run(name, func(t *testing.T) {
 			if name == "state" {
 				if err := Validate("state", payload); err != nil {
@@ -911,8 +1098,14 @@ func TestAsyncAPIExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("example envelope does not verify with the example key: %v (kid %q)", err, kid)
 			}
+			if own != "" && string(doc) != own {
+				t.Errorf("decoded payload is not the example's x-document-example:\n%s", doc)
+			}
 			if !docExamples[string(doc)] {
 				t.Errorf("decoded payload is not given as an x-document-example:\n%s", doc)
+			}
+			if err := msg.DecodeStrict(doc, goTypes[name]()); err != nil {
+				t.Errorf("the firmware's wire type refuses the example: %v", err)
 			}
 		})
 	}
@@ -921,7 +1114,137 @@ func TestAsyncAPIExamples(t *testing.T) {
 			t.Errorf("no example for message %s in asyncapi.yaml", name)
 		}
 	}
-	if len(docExamples) != len(Names())-2 {
-		t.Errorf("%d x-document-examples, want one per signed message (%d)", len(docExamples), len(Names())-2)
+	if len(docExamples) != signed {
+		t.Errorf("%d x-document-examples, want one per signed example (%d)", len(docExamples), signed)
+	}
+}
+
+// ---- contract.md ----
+
+// guideExampleRE finds the JSON examples of contract.md that are whole
+// documents: a ```json block right after a "<!-- schema: name -->" line.
+var guideExampleRE = regexp.MustCompile("(?s)<!-- schema: ([a-z]+) -->\n```json\n(.*?)\n```")
+
+func TestContractExamples(t *testing.T) {
+	guide, err := os.ReadFile("contract.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := guideExampleRE.FindAllSubmatch(guide, -1)
+	seen := map[string]bool{}
+	for _, m := range examples {
+		name, doc := string(m[1]), m[2]
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			if err := Validate(name, doc); err != nil {
+				t.Fatalf("%s\n%v", doc, err)
+			}
+			v := goTypes[name]()
+			if err := msg.DecodeStrict(doc, v); err != nil {
+				t.Fatalf("the firmware's wire type refuses the example: %v", err)
+			}
+			if p, ok := v.(*msg.Planogram); ok {
+				for _, sh := range p.Shelves {
+					if err := sh.ValidateLanes(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	// One example for each addition to v1.
+	for _, name := range []string{"sale", "reply", "planogram", "alarm"} {
+		if !seen[name] {
+			t.Errorf("contract.md has no %s example", name)
+		}
+	}
+}
+
+// allAlarmKinds are the alarm kinds the firmware raises.
+var allAlarmKinds = []string{msg.AlarmDoorOpenTooLong, msg.AlarmDoorForced, msg.AlarmWeightWhileLocked,
+	msg.AlarmUnknownObject, msg.AlarmScaleFault, msg.AlarmLockFault, msg.AlarmTemperature,
+	msg.AlarmRevokedInStock, msg.AlarmPowerRestored, msg.AlarmStorageFault, msg.AlarmBadMessage,
+	msg.AlarmStockMismatch}
+
+// Every alarm kind is accepted, listed in alarm.json and in the alarm table
+// of contract.md.
+func TestAlarmKindsDocumented(t *testing.T) {
+	guide, err := os.ReadFile("contract.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sch struct {
+		Properties struct {
+			Kind struct {
+				Description string   `json:"description"`
+				Examples    []string `json:"examples"`
+			} `json:"kind"`
+		} `json:"properties"`
+	}
+	b, err := schemaFS.ReadFile("schemas/alarm.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sch); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range allAlarmKinds {
+		a := alarm()
+		a.Kind = kind
+		if err := Validate("alarm", marshal(t, a)); err != nil {
+			t.Errorf("kind %s: %v", kind, err)
+		}
+		if !slices.Contains(sch.Properties.Kind.Examples, kind) || !strings.Contains(sch.Properties.Kind.Description, kind) {
+			t.Errorf("alarm.json does not list kind %s", kind)
+		}
+		if !bytes.Contains(guide, []byte("\n| `"+kind+"` |")) {
+			t.Errorf("contract.md's alarm table has no row for %s", kind)
+		}
+	}
+	if n := len(sch.Properties.Kind.Examples); n != len(allAlarmKinds) {
+		t.Errorf("alarm.json lists %d kinds, the firmware has %d", n, len(allAlarmKinds))
+	}
+}
+
+// The schemas' caps on the additions are the ones telemetry/msg enforces or
+// keeps to.
+func TestCapsMatchMsg(t *testing.T) {
+	load := func(name string) map[string]any {
+		t.Helper()
+		b, err := schemaFS.ReadFile("schemas/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	at := func(v any, path ...string) any {
+		t.Helper()
+		for _, k := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("no %v in the schema", path)
+			}
+			v = m[k]
+		}
+		return v
+	}
+	if got := at(load("sale"), "properties", "alternatives", "maxItems"); got != float64(msg.MaxAlternatives) {
+		t.Errorf("sale.json alternatives maxItems = %v, msg.MaxAlternatives = %d", got, msg.MaxAlternatives)
+	}
+	if got := at(load("planogram"), "properties", "shelves", "items", "properties", "lanes", "maxProperties"); got != float64(msg.MaxLanes) {
+		t.Errorf("planogram.json lanes maxProperties = %v, msg.MaxLanes = %d", got, msg.MaxLanes)
+	}
+	guide, err := os.ReadFile("contract.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{fmt.Sprintf("never more than %d", msg.MaxAlternatives), fmt.Sprintf("more than %d lanes", msg.MaxLanes)} {
+		if !bytes.Contains(guide, []byte(want)) {
+			t.Errorf("contract.md does not say %q", want)
+		}
 	}
 }

@@ -397,6 +397,9 @@ func (s *Store) check(p msg.Planogram, shelves map[int]int) ([]infer.Warning, er
 		if len(sh.SKUs) > MaxSKUsShelf {
 			bad("shelf %d: %d SKUs, at most %d", sh.Shelf, len(sh.SKUs), MaxSKUsShelf)
 		}
+		if err := sh.ValidateLanes(); err != nil {
+			bad("%v", err)
+		}
 		var items []infer.SKU
 		for i, sku := range sh.SKUs {
 			prod, ok := s.bySKU[sku]

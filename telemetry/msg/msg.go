@@ -189,7 +189,8 @@ type PlanogramShelf struct {
 	// Lanes, optional (an addition to v1), gives each SKU's lane position
 	// along the shelf, 0 at the left load cell and 1 at the right, for a
 	// shelf carried by two cells; inference then reads the shift of the
-	// centre of mass. A single-cell shelf ignores it.
+	// centre of mass. A single-cell shelf ignores it. ValidateLanes checks
+	// it: keys among SKUs, values in [0, 1], at most MaxLanes.
 	Lanes map[string]float64 `json:"lanes,omitempty"`
 }
 
@@ -296,14 +297,15 @@ type LintReport struct {
 	Sessions int `json:"sessions"`
 	// Pass is whether the planogram meets the cabinet's bar (see docs).
 	Pass bool `json:"pass"`
-	// Confusions are the worst confusions, most frequent first.
+	// Confusions are the worst confusions, most frequent first; never nil
+	// (the schema wants an array).
 	Confusions []LintConfusion `json:"confusions"`
 }
 
 // LintConfusion is one pair of baskets the cabinet cannot tell apart.
 type LintConfusion struct {
-	// Taken is what the shopper took; ChargedAs what the evidence also fits
-	// (text such as "1×CQ-0304@3").
+	// Taken is what the shopper took; ConfusedWith what the evidence also
+	// fits (text for people such as "1×CQ-0304@3": qty × SKU @ shelf).
 	Taken        string `json:"taken"`
 	ConfusedWith string `json:"confused_with"`
 	// Pct is the share of simulated sessions where it happened, in percent.
@@ -360,7 +362,9 @@ type Sale struct {
 	// Posterior and Alternatives are additions to v1, present on sales
 	// judged by inference: the charged basket's posterior probability, and
 	// the most probable other baskets the weights allow, so that a reviewer
-	// can settle a flagged sale without re-running inference.
+	// can settle a flagged sale without re-running inference. At most
+	// MaxAlternatives, most probable first; each one's Lines is never nil
+	// (the schema wants an array, empty for the basket of nothing).
 	Posterior    *float64          `json:"posterior,omitempty"`
 	Alternatives []SaleAlternative `json:"alternatives,omitempty"`
 }

@@ -60,6 +60,9 @@ func envelopeSeeds() map[string][]any {
 		SKU: "NM-0001", CertNo: "FP-150125-2024-0031", Name: "武川莜面", SupplierID: "S-150125-003",
 		Supplier: "武川县禾川莜麦种植专业合作社", OriginCode: "150125", Origin: "内蒙古自治区呼和浩特市武川县",
 		UnitWeightG: 780, WeightTolG: 5, PriceFen: 2680, ValidUntil: At(fuzzT0.AddDate(1, 0, 0)), Status: StatusActive}}}
+	plan := Planogram{Version: 7, CabinetID: "NM-150102-0007", Shelves: []PlanogramShelf{
+		{Shelf: 1, Door: 1, SKUs: []string{"NM-0001", "NM-0007"}, Lanes: map[string]float64{"NM-0001": 0.25, "NM-0007": 0.75}},
+		{Shelf: 2, Door: 1, SKUs: []string{"NM-0012"}}}}
 	good := mustSeal(s, ack)
 	var env Envelope
 	if err := json.Unmarshal(good, &env); err != nil {
@@ -85,37 +88,40 @@ func envelopeSeeds() map[string][]any {
 	flip := []byte(env.Sig)
 	flip[len(flip)-1] = alphabet[strings.IndexByte(alphabet, flip[len(flip)-1])^1]
 	return map[string][]any{
-		"valid-ack":            {good, false},
-		"valid-command":        {mustSeal(s, cmd), false},
-		"valid-catalog":        {mustSeal(s, cat), false},
-		"payload-ack":          {[]byte(`{"sales_upto_seq":3,"at":"2026-11-26T03:00:00.000Z"}`), true},
-		"payload-dup-key":      {[]byte(`{"sales_upto_seq":3,"sales_upto_seq":999,"at":null}`), true},
-		"payload-case-variant": {[]byte(`{"version":2,"VERSION":9,"issued_at":null,"region":"x","products":[]}`), true},
-		"payload-long-s":       {[]byte(`{"products":[{"ſku":"NM-0001"}]}`), true},
-		"payload-trailing":     {[]byte(`{"sales_upto_seq":3,"at":null}]`), true},
-		"payload-deep":         {[]byte(`{"id":"c","settings":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`), true},
-		"payload-year-10000":   {[]byte(`{"sales_upto_seq":1,"at":"9999-12-31T23:59:59-23:59"}`), true},
-		"payload-null":         {[]byte(`null`), true},
-		"not-json":             {[]byte(`{"v":1,`), false},
-		"trailing-garbage":     {append(append([]byte{}, good...), " x"...), false},
-		"trailing-brace":       {append(append([]byte{}, good...), '}'), false},
-		"unknown-field":        {[]byte(strings.Replace(string(good), `{"v":1`, `{"v":1,"x":2`, 1)), false},
-		"upper-case-field":     {[]byte(strings.Replace(string(good), `"kid"`, `"KID"`, 1)), false},
-		"dup-payload":          {[]byte(strings.Replace(string(good), `"payload":`, `"payload":"`+otherEnv.Payload+`","payload":`, 1)), false},
-		"v2":                   {mut(func(e *Envelope) { e.V = 2 }), false},
-		"alg-lower":            {mut(func(e *Envelope) { e.Alg = "ed25519" }), false},
-		"kid-unknown":          {mut(func(e *Envelope) { e.Kid = "plat-x" }), false},
-		"kid-short-key":        {mut(func(e *Envelope) { e.Kid = "plat-short" }), false},
-		"kid-control":          {mut(func(e *Envelope) { e.Kid = "plat-fuzz\n" }), false},
-		"payload-swapped":      {mut(func(e *Envelope) { e.Payload = otherEnv.Payload }), false},
-		"payload-padded":       {mut(func(e *Envelope) { e.Payload += "==" }), false},
-		"payload-std-b64":      {mut(func(e *Envelope) { e.Payload = strings.ReplaceAll(e.Payload, "_", "/") + "+" }), false},
-		"payload-newline":      {mut(func(e *Envelope) { e.Payload = e.Payload[:8] + "\n" + e.Payload[8:] }), false},
-		"sig-bad-b64":          {mut(func(e *Envelope) { e.Sig = "!!" }), false},
-		"sig-short":            {mut(func(e *Envelope) { e.Sig = e.Sig[:20] }), false},
-		"sig-padding-bit":      {mut(func(e *Envelope) { e.Sig = string(flip) }), false},
-		"empty":                {[]byte{}, false},
-		"array":                {[]byte(`[1,2]`), false},
+		"valid-ack":             {good, false},
+		"valid-command":         {mustSeal(s, cmd), false},
+		"valid-catalog":         {mustSeal(s, cat), false},
+		"payload-ack":           {[]byte(`{"sales_upto_seq":3,"at":"2026-11-26T03:00:00.000Z"}`), true},
+		"payload-dup-key":       {[]byte(`{"sales_upto_seq":3,"sales_upto_seq":999,"at":null}`), true},
+		"payload-case-variant":  {[]byte(`{"version":2,"VERSION":9,"issued_at":null,"region":"x","products":[]}`), true},
+		"payload-long-s":        {[]byte(`{"products":[{"ſku":"NM-0001"}]}`), true},
+		"payload-trailing":      {[]byte(`{"sales_upto_seq":3,"at":null}]`), true},
+		"payload-deep":          {[]byte(`{"id":"c","settings":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`), true},
+		"payload-year-10000":    {[]byte(`{"sales_upto_seq":1,"at":"9999-12-31T23:59:59-23:59"}`), true},
+		"payload-null":          {[]byte(`null`), true},
+		"valid-planogram-lanes": {mustSeal(s, plan), false},
+		"payload-lanes-bad":     {[]byte(`{"version":7,"shelves":[{"shelf":1,"skus":["A"],"lanes":{"A":-0.1,"B":0.5,"":1e308}}]}`), true},
+		"payload-lanes-dup":     {[]byte(`{"version":7,"shelves":[{"shelf":1,"skus":["A"],"lanes":{"A":0.1,"A":0.9}}]}`), true},
+		"not-json":              {[]byte(`{"v":1,`), false},
+		"trailing-garbage":      {append(append([]byte{}, good...), " x"...), false},
+		"trailing-brace":        {append(append([]byte{}, good...), '}'), false},
+		"unknown-field":         {[]byte(strings.Replace(string(good), `{"v":1`, `{"v":1,"x":2`, 1)), false},
+		"upper-case-field":      {[]byte(strings.Replace(string(good), `"kid"`, `"KID"`, 1)), false},
+		"dup-payload":           {[]byte(strings.Replace(string(good), `"payload":`, `"payload":"`+otherEnv.Payload+`","payload":`, 1)), false},
+		"v2":                    {mut(func(e *Envelope) { e.V = 2 }), false},
+		"alg-lower":             {mut(func(e *Envelope) { e.Alg = "ed25519" }), false},
+		"kid-unknown":           {mut(func(e *Envelope) { e.Kid = "plat-x" }), false},
+		"kid-short-key":         {mut(func(e *Envelope) { e.Kid = "plat-short" }), false},
+		"kid-control":           {mut(func(e *Envelope) { e.Kid = "plat-fuzz\n" }), false},
+		"payload-swapped":       {mut(func(e *Envelope) { e.Payload = otherEnv.Payload }), false},
+		"payload-padded":        {mut(func(e *Envelope) { e.Payload += "==" }), false},
+		"payload-std-b64":       {mut(func(e *Envelope) { e.Payload = strings.ReplaceAll(e.Payload, "_", "/") + "+" }), false},
+		"payload-newline":       {mut(func(e *Envelope) { e.Payload = e.Payload[:8] + "\n" + e.Payload[8:] }), false},
+		"sig-bad-b64":           {mut(func(e *Envelope) { e.Sig = "!!" }), false},
+		"sig-short":             {mut(func(e *Envelope) { e.Sig = e.Sig[:20] }), false},
+		"sig-padding-bit":       {mut(func(e *Envelope) { e.Sig = string(flip) }), false},
+		"empty":                 {[]byte{}, false},
+		"array":                 {[]byte(`[1,2]`), false},
 	}
 }
 
@@ -133,7 +139,7 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 // a payload sealed with a trusted key always opens. DecodeStrict, on every
 // verified payload and every v1 type the cabinet receives, accepts only what
 // encoding/json decodes to the same value, and what it accepts survives a
-// round trip.
+// round trip. A decoded planogram's lanes are checked without a panic.
 func FuzzOpenEnvelope(f *testing.F) {
 	signer, ring := fuzzKeys()
 	// Oversize input is left to TestOversizeRefusedBeforeParsing: as a
@@ -186,6 +192,16 @@ func FuzzOpenEnvelope(f *testing.F) {
 			func() any { return new(Command) }, func() any { return new(Ack) },
 		} {
 			checkDecodeStrict(t, payload, target)
+		}
+		// A planogram's lanes are judged after decoding: never a panic,
+		// and a reason that does not echo the input.
+		var p Planogram
+		if DecodeStrict(payload, &p) == nil {
+			for _, sh := range p.Shelves {
+				if err := sh.ValidateLanes(); err != nil && len(err.Error()) > 512 {
+					t.Fatalf("lanes refused with a reason of %d bytes", len(err.Error()))
+				}
+			}
 		}
 	})
 }
