@@ -479,10 +479,10 @@ func TestRestockUnknownObject(t *testing.T) {
 // On the confusable shelf two 250 g packs weigh one 500 g pack: the count
 // reports the weights, claims no change, and forgets both levels.
 func TestRestockAmbiguousShelf(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	r.seedStock(r.stock)
 	rs := r.restock(func() {
-		if err := r.hw.Take(demo.ConfusableShelf, "CQ-0303", 2); err != nil {
+		if err := r.hw.Take(confusableShelf, "CQ-0303", 2); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -491,16 +491,16 @@ func TestRestockAmbiguousShelf(t *testing.T) {
 	}
 	found := false
 	for _, ev := range rs.Evidence {
-		if ev.Shelf == demo.ConfusableShelf {
+		if ev.Shelf == confusableShelf {
 			found = math.Abs(ev.DeltaG+500) < 8
 		}
 	}
 	if !found {
-		t.Fatalf("evidence %+v, want shelf %d's −500 g", rs.Evidence, demo.ConfusableShelf)
+		t.Fatalf("evidence %+v, want shelf %d's −500 g", rs.Evidence, confusableShelf)
 	}
 	levels := r.stockLevels()
-	if _, known := levels[demo.ConfusableShelf]; known {
-		t.Fatalf("shelf %d levels %v still trusted", demo.ConfusableShelf, levels[demo.ConfusableShelf])
+	if _, known := levels[confusableShelf]; known {
+		t.Fatalf("shelf %d levels %v still trusted", confusableShelf, levels[confusableShelf])
 	}
 	if len(r.alarms(msg.AlarmUnknownObject)) != 0 {
 		t.Fatal("an ambiguous count is not an unknown object")
@@ -640,7 +640,7 @@ func TestRevokedProductJudgement(t *testing.T) {
 		{name: "revoked, counted above zero", seed: map[int]map[string]int{1: {"NM-0003": 0, "NM-0001": 6}},
 			edit: revokeSKU("NM-0001"), alarm: true, why: payment.ReasonRevoked},
 		{name: "dropped from the catalog", edit: func(c *msg.Catalog) {
-			c.Products = slices.DeleteFunc(c.Products, func(p msg.Product) bool { return p.SKU == "CQ-0303" })
+			c.Products = slices.DeleteFunc(c.Products, func(p msg.Product) bool { return p.SKU == "CQ-0304" })
 		}, alarm: true, why: payment.ReasonRevoked},
 		{name: "not in the planogram", edit: revokeSKU("NM-0002")},
 	} {

@@ -57,7 +57,7 @@ func dump(t *testing.T, s msg.Sale) {
 // sold, worth 0 to the charge). The evidence fits "2 × CQ-0303" (¥0
 // chargeable) or "1 × CQ-0304" (¥68): the shopper must not pay ¥68.
 func TestRevokedProductNeverChargedOrSwapped(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	// Revoked while the shopper is at the shelves: a revoked product in
 	// stock refuses the unlock itself (TestRevokedProductInStock), so the
 	// charge is what protects the shopper here.
@@ -83,7 +83,7 @@ func TestRevokedProductNeverChargedOrSwapped(t *testing.T) {
 // the planogram still names it, inference never sees it, and the sale is
 // "exact" for a product that was not taken.
 func TestDroppedProductNotChargedAsAnother(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	sale := r.shopShelf3(func() {
 		r.newCatalog(2, func(c *msg.Catalog) {
 			var keep []msg.Product
@@ -108,7 +108,7 @@ func TestDroppedProductNotChargedAsAnother(t *testing.T) {
 // shelves: the session is judged against it, not against what was on the
 // shelf when the "before" weights were taken.
 func TestMidSessionPlanogramDoesNotReprice(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	r.unlock()
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestRecoverSettlingWaitsForScalesAfterLongOutage(t *testing.T) {
 // once; qr_rotate_s (fixed in the QR at start-up) is refused, not
 // acknowledged and ignored, and the QR keeps its rotation.
 func TestConfigRefusesSettingsItCannotApplyLive(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	cmd := r.cmd(msg.CmdConfig)
 	cmd.Settings = map[string]json.RawMessage{"qr_rotate_s": json.RawMessage("5")}
 	r.send(cmd)
@@ -205,7 +205,7 @@ func TestConfigRefusesSettingsItCannotApplyLive(t *testing.T) {
 // An unlock refused as bad_request (no such door / limit over cap) after
 // CheckUnlock has already spent the QR nonce: the shopper's code is burnt.
 func TestRefusedUnlockLeavesNonceUnspent(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	cmd := r.unlockCmd()
 	bad := cmd
 	bad.ID = "cmd-" + msg.NewID(time.Now())
@@ -225,7 +225,7 @@ func TestRefusedUnlockLeavesNonceUnspent(t *testing.T) {
 // then is refused busy (the cabinet is not shut and still), so nobody
 // pays for what was taken before their session; door_forced is raised.
 func TestUnlockRefusedWhileDoorOpen(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	if err := r.hw.OpenDoor(1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestUnlockRefusedWhileDoorOpen(t *testing.T) {
 // energise wait is up to 2 s): recovery unlocks the door, but the platform
 // never gets a reply to the unlock.
 func TestRecoverAuthorisedRepliesOnce(t *testing.T) {
-	r := newRig(t)
+	r := newConfusableRig(t)
 	cmd := r.unlockCmd()
 	before, err := r.d.beforeWeights(time.Now())
 	if err != nil {

@@ -105,8 +105,8 @@ type Options struct {
 	// the tail that keeps a ten-unit purchase possible.
 	BulkP, BulkMean float64
 	// MoveP is the chance of one unit moved from one shelf onto another in
-	// a session; each further moved unit costs the same factor again
-	// (default 0.02).
+	// a session, landing on any other shelf alike; each further moved unit
+	// costs the same factor again (default 0.02).
 	MoveP float64
 	// ObjectP is the chance that a shelf ends the session with an unknown
 	// object on it (keys, a phone, a bottle; default 0.002: about 1 % of sessions over a six-shelf cabinet); its weight has
@@ -115,8 +115,9 @@ type Options struct {
 	// ObjectGoneP is the chance that an unknown object that was on a
 	// shelf leaves with the shopper (default 1e-5: an object must have been left there first).
 	ObjectGoneP float64
-	// ObjectMinG and ObjectMaxG bound an unknown object's weight (defaults
-	// 3 and 5000).
+	// ObjectMinG and ObjectMaxG shape an unknown object's weight prior
+	// (defaults 3 and 5000 g): flat below ObjectMinG (a lean's hysteresis,
+	// crumbs), log-uniform up to ObjectMaxG, nothing above.
 	ObjectMinG, ObjectMaxG float64
 	// MiscountP is the chance, per unit, that a shelf holds a unit more than
 	// its Stock says (default 0.002). Removals beyond Stock are scored with
@@ -447,7 +448,8 @@ type engine struct {
 	lTouch, lUntouched               float64
 	lCount                           []float64 // log P(n units | touched), n = 1..len−1
 	lMove, lObj, lObjGone, lMiscount float64
-	lObjNorm                         float64 // log ln(max/min) of the object weight prior
+	lObjNorm                         float64 // log Z of the object weight prior (see object)
+	lDest                            float64 // log of the shelves a moved unit may land on
 }
 
 func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine {
@@ -487,7 +489,15 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 		hi = lo * 10
 	}
 	e.opt.ObjectMinG, e.opt.ObjectMaxG = lo, hi
-	e.lObjNorm = math.Log(math.Log(hi / lo))
+	e.lObjNorm = math.Log(1 + math.Log(hi/lo))
+	n := 0
+	for _, sh := range shelves {
+		if len(sh.SKUs) > 0 {
+			n++
+		}
+	}
+	// A moved unit lands on one of the other shelves, each alike.
+	e.lDest = math.Log(float64(max(n-1, 1)))
 	return e
 }
 

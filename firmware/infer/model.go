@@ -194,7 +194,7 @@ func (e *engine) explain(w *shelfWork, elsewhere []sku) {
 			}
 			if c, ok := e.fit(w, mr.plus(adds[k].m), base); ok {
 				c.rem, c.add, c.over = rem, adds[k].add, over
-				c.score += prior + float64(adds[k].m.units)*e.lMove
+				c.score += prior + float64(adds[k].m.units)*(e.lMove-e.lDest)
 				e.keep(w, c)
 			}
 		}
@@ -366,23 +366,27 @@ func (e *engine) fit(w *shelfWork, m moments, base float64) (cand, bool) {
 }
 
 // object scores the hypothesis that an unknown object, left on the shelf or
-// taken from it, makes up the residual the units leave. Its weight has a
-// log-uniform prior on [ObjectMinG, ObjectMaxG]; on a two-cell shelf it
-// stands anywhere (the right cell takes a uniform share of it).
+// taken from it, makes up the residual the units leave. Its weight g has a
+// density flat below ObjectMinG (a lean's hysteresis, crumbs: anything too
+// light to call an object) and log-uniform from there to ObjectMaxG:
+// 1/(ObjectMinG·Z) below, 1/(g·Z) above, Z = 1 + ln(max/min). The flat part
+// keeps "nothing taken, the reading is off by a few grams" possible, so a
+// small unexplained change can never force a removal onto the bill. On a
+// two-cell shelf the object stands anywhere (the right cell takes a
+// uniform share of it).
 func (e *engine) object(w *shelfWork, m moments) (cand, bool) {
 	o := e.opt
 	g := w.delta - m.t
 	c := cand{units: m.units, residG: 0}
 	switch {
-	case g >= o.ObjectMinG && g <= o.ObjectMaxG:
+	case g > 0 && g <= o.ObjectMaxG:
 		c.obj, c.objG, c.score = 1, g, e.lObj
-	case -g >= o.ObjectMinG && -g <= o.ObjectMaxG:
+	case g < 0 && -g <= o.ObjectMaxG:
 		c.obj, c.objG, c.score = -1, -g, e.lObjGone
 	default:
 		return cand{}, false
 	}
-	// The weight's density: log-uniform, so 1/(g·ln(max/min)).
-	c.score += -math.Log(c.objG) - e.lObjNorm
+	c.score += -math.Log(math.Max(c.objG, o.ObjectMinG)) - e.lObjNorm
 	if w.two {
 		s2 := w.sigma*w.sigma/2 + o.DriftG*o.DriftG + m.vr + g*g/12
 		rr := w.deltaR - m.r - g/2

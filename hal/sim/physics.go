@@ -29,6 +29,18 @@ type shelf struct {
 	noise *rand.Rand
 	fault string
 
+	// The load cell's own temperature follows the air's with the time
+	// constant Config.CellTau: cellC at cellAt, heading for airC.
+	cellC, airC float64
+	cellAt      time.Time
+	zeroPerC    float64 // this cell's zero drift, g/°C, drawn from the seed
+
+	// A shopper leaning on the shelf: leanG rests on it until let go;
+	// each let-go leaves a hysteresis offset, summed in residualG.
+	leanG     float64
+	residualG float64
+	hyst      *rand.Rand
+
 	raw    *rawScale
 	filter *scale.Filter
 }
@@ -79,10 +91,28 @@ func decay(dt, tau time.Duration) float64 {
 	return math.Exp(-dt.Seconds() / tau.Seconds())
 }
 
+// cellTemp is the load cell's temperature at now: it approaches the air's
+// exponentially with time constant tau (at once when tau is 0).
+func (s *shelf) cellTemp(now time.Time, tau time.Duration) float64 {
+	if tau <= 0 {
+		return s.airC
+	}
+	return s.airC + (s.cellC-s.airC)*decay(now.Sub(s.cellAt), tau)
+}
+
+// setAir changes the air temperature around the cell at now.
+func (s *shelf) setAir(now time.Time, airC float64, tau time.Duration) {
+	s.cellC = s.cellTemp(now, tau)
+	s.cellAt = now
+	s.airC = airC
+}
+
 // grams is what the load cell sees at now, in grams, including one noise
-// draw; dT is the temperature away from calibration.
-func (s *shelf) grams(now time.Time, cfg *Config, dT float64) float64 {
-	g := s.loadG*(1+cfg.SpanPerC*dT) + cfg.DriftGPerC*dT
+// draw. Zero and span drift with the cell's temperature away from the
+// calibration temperature cfg.TempC.
+func (s *shelf) grams(now time.Time, cfg *Config) float64 {
+	dT := s.cellTemp(now, cfg.CellTau) - cfg.TempC
+	g := (s.loadG+s.leanG)*(1+cfg.SpanPerC*dT) + s.zeroPerC*dT + s.residualG
 	g += cfg.CreepFrac * (s.creepSum - s.creepPending*decay(now.Sub(s.creepAt), cfg.CreepTau))
 
 	// The ring decays with a time constant of a quarter of the settle time,

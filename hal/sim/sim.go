@@ -3,11 +3,35 @@
 // a hal backend on top of it, so the firmware runs unchanged against it.
 //
 // sim owns the physics of one cabinet — shelf loads and the units on them,
-// load-cell noise, creep, temperature drift, vibration after a door slams or
-// an item moves, reed-switch bounce, lock timing and jams — and the hal
-// devices that observe and drive it. It must not contain firmware policy
-// (sessions, baskets, alarms), talk to a platform or broker, or import
-// firmware, payment, telemetry or simulator.
+// load-cell noise, creep, temperature drift of zero and span, vibration
+// after a door slams or an item moves, a shopper leaning on a shelf and the
+// hysteresis it leaves, reed-switch bounce, lock timing and jams — and the
+// hal devices that observe and drive it. It must not contain firmware
+// policy (sessions, baskets, alarms), talk to a platform or broker, or
+// import firmware, payment, telemetry or simulator.
+//
+// # Units
+//
+// A unit's true weight is its nominal weight plus an offset within the
+// SKU's tolerance TolG, as a filling line makes them: each SKU has a fill
+// bias, uniform within ±0.3·TolG and drawn once per SKU and cabinet; a
+// unit's offset is that bias plus a normal spread of σ = TolG/2.5, clipped
+// to ±TolG; and about 3 % of units are drawn near the limit instead, with
+// an offset of 0.75–1·TolG either way.
+//
+// # Temperature
+//
+// Each load cell's temperature follows the air's (SetTemp) with the time
+// constant Config.CellTau, and its zero moves with it: by its own
+// coefficient, drawn from the seed within 0.5–1.5 times Config.DriftGPerC
+// of either sign, per °C away from the calibration temperature
+// Config.TempC. The span drifts by Config.SpanPerC per °C.
+//
+// # Leaning
+//
+// A shopper may lean on a shelf (Lean): the load cell reads the force, the
+// shelf's goods do not change, and letting go — or closing the door —
+// leaves the cell a hysteresis offset of 0.5–3 g.
 //
 // # Time and randomness
 //
@@ -17,15 +41,20 @@
 // period, as the HX711 would.
 //
 // Every random draw comes from Config.Seed through math/rand/v2 PCG
-// generators: one stream for the units' true weights, one for the
-// thermometer and one per shelf for load-cell noise. Separate streams keep a
-// seed replaying exactly even though the shelves' scales sample concurrently.
+// generators: one stream for the units' true weights, one per SKU for its
+// fill bias, one for the thermometer, and per shelf one for load-cell noise,
+// one for its zero's temperature coefficient and one for the hysteresis
+// leaning leaves. Separate streams keep a seed replaying exactly even though
+// the shelves' scales sample concurrently, and keep a SKU's fill bias the
+// same whatever order SKUs are loaded in (the units' own weights come from
+// one stream: load them in a fixed order to replay).
 package sim
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"image/png"
 	"io"
 	"log/slog"
@@ -82,8 +111,9 @@ type Config struct {
 	VibrationG float64       // initial vibration amplitude, grams; default 5
 	CreepFrac  float64       // creep as a fraction of a load change; default 0.0003
 	CreepTau   time.Duration // creep time constant; default 20s (must not be negative)
-	DriftGPerC float64       // zero drift per °C away from TempC; default 0.05
+	DriftGPerC float64       // typical zero drift per °C of a load cell away from TempC (each cell's own is drawn); default 0.05
 	SpanPerC   float64       // span drift, fraction of load per °C away from TempC; default 0.00001
+	CellTau    time.Duration // the load cells' temperature follows the air's with this time constant; default 5m
 
 	BounceTime      time.Duration // reed switch bounce after a door moves; default 30ms
 	LockReleaseTime time.Duration // bolt retraction after Energise; default 150ms
@@ -111,6 +141,24 @@ const maxEdges = 256
 
 // thermoNoiseC is the thermometer's noise σ in °C.
 const thermoNoiseC = 0.05
+
+// The units' true weights around their nominal (see the package doc).
+const (
+	fillBiasFrac = 0.3  // a SKU's fill bias: uniform within ±fillBiasFrac·TolG
+	unitSigmaDiv = 2.5  // a unit's normal spread: σ = TolG/unitSigmaDiv
+	nearLimit    = 0.03 // the share of units drawn near the limit
+	nearLimitMin = 0.75 // … at |offset| in [nearLimitMin, 1]·TolG
+)
+
+// MaxLeanG is the heaviest lean Lean accepts: about a grown-up's weight on
+// one arm, well within the load cell.
+const MaxLeanG = 50_000
+
+// The hysteresis offset a lean leaves on the load cell when let go.
+const (
+	hystMinG = 0.5
+	hystMaxG = 3.0
+)
 
 // resolve applies defaults and checks c.
 func (c Config) resolve() (Config, error) {
@@ -156,6 +204,7 @@ func (c Config) resolve() (Config, error) {
 	}
 	pos(&c.DriftGPerC, 0.05)
 	pos(&c.SpanPerC, 0.00001)
+	dur(&c.CellTau, 5*time.Minute)
 	dur(&c.BounceTime, 30*time.Millisecond)
 	dur(&c.LockReleaseTime, 150*time.Millisecond)
 	if c.Doors < 0 || c.Doors > 64 {
@@ -223,6 +272,7 @@ type Cabinet struct {
 	stock   *rand.Rand // units' true weights
 	thermo  *rand.Rand
 	specs   map[string]unitSpec
+	bias    map[string]float64   // each SKU's fill bias, a fraction of its TolG
 	carried map[string][]float64 // units taken out, by SKU, newest last
 	tempC   float64
 	powered bool
@@ -239,7 +289,10 @@ type unitSpec struct{ unitG, tolG float64 }
 const (
 	streamStock  = 0x5eed0001
 	streamThermo = 0x5eed0002
-	streamNoise  = 0x5eed1000 // + shelf number
+	streamBias   = 0x5eed0003 << 32 // ^ the SKU's FNV-1a hash
+	streamNoise  = 0x5eed1000       // + shelf number
+	streamDrift  = 0x5eed0004 << 32 // + shelf number
+	streamHyst   = 0x5eed0005 << 32 // + shelf number
 )
 
 func newRand(seed int64, stream uint64) *rand.Rand {
@@ -260,6 +313,7 @@ func New(cfg Config) (*Cabinet, error) {
 		stock:   newRand(cfg.Seed, streamStock),
 		thermo:  newRand(cfg.Seed, streamThermo),
 		specs:   map[string]unitSpec{},
+		bias:    map[string]float64{},
 		carried: map[string][]float64{},
 		tempC:   cfg.TempC,
 		powered: true,
@@ -270,6 +324,7 @@ func New(cfg Config) (*Cabinet, error) {
 		sensor := &doorSensor{c: c, d: d, stableFor: 2 * cfg.BounceTime, stable: true, cand: true}
 		c.hw.Doors = append(c.hw.Doors, hal.Door{Number: n, Lock: &lock{c: c, d: d}, Sensor: sensor})
 	}
+	now := cfg.Clock()
 	for _, sc := range cfg.Shelves {
 		s := &shelf{
 			num:    sc.Shelf,
@@ -278,6 +333,17 @@ func New(cfg Config) (*Cabinet, error) {
 			emptyG: sc.EmptyG,
 			units:  map[string][]float64{},
 			noise:  newRand(cfg.Seed, streamNoise+uint64(sc.Shelf)),
+			cellC:  cfg.TempC,
+			airC:   cfg.TempC,
+			cellAt: now,
+			hyst:   newRand(cfg.Seed, streamHyst+uint64(sc.Shelf)),
+		}
+		// This cell's zero coefficient: 0.5–1.5 times the typical one,
+		// either sign.
+		dr := newRand(cfg.Seed, streamDrift+uint64(sc.Shelf))
+		s.zeroPerC = cfg.DriftGPerC * (0.5 + dr.Float64())
+		if dr.IntN(2) == 0 {
+			s.zeroPerC = -s.zeroPerC
 		}
 		s.recompute()
 		s.raw = &rawScale{c: c, s: s}
@@ -393,6 +459,7 @@ func (c *Cabinet) CloseDoor(door int) error {
 	d.bounce(now, true, c.cfg.BounceTime)
 	for _, s := range c.shelves {
 		if s.door == door {
+			c.letGo(s, now) // a shopper closing the door is not leaning in
 			s.shake(now, c.cfg.VibrationG)
 		}
 	}
@@ -435,7 +502,8 @@ func (c *Cabinet) Take(shelf int, sku string, qty int) error {
 // Put puts qty units of sku on the shelf; its door must be open. Units taken
 // earlier are put back first, with their true weights; further units get a
 // true weight drawn around unitG (or, when unitG is 0, the nominal weight
-// Load gave the SKU) within the tolerance Load gave it.
+// Load gave the SKU) within the tolerance Load gave it, as Load draws them
+// (an SKU Load never saw has no tolerance: its units weigh unitG).
 func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 	if qty < 1 {
 		return fmt.Errorf("sim: put %d units: quantity must be positive", qty)
@@ -463,7 +531,7 @@ func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 			w = out[len(out)-1]
 			c.carried[sku] = out[:len(out)-1]
 		} else {
-			w = c.draw(unitG, spec.tolG)
+			w = c.draw(sku, unitG, spec.tolG)
 		}
 		s.units[sku] = append(s.units[sku], w)
 		delta += w
@@ -490,9 +558,10 @@ func (c *Cabinet) PutObject(shelf int, grams float64) error {
 }
 
 // Load stocks a shelf without a door, as found at power-on: qty units of sku,
-// each with its own true weight drawn within unitG ± 0.8·tolG. It causes no
-// vibration or creep. The SKU's nominal weight and tolerance are remembered
-// for later Puts.
+// each with its own true weight within unitG ± tolG, drawn as the package
+// doc says (the SKU's fill bias, a normal spread, a few near the limit). It
+// causes no vibration or creep. The SKU's nominal weight and tolerance are
+// remembered for later Puts.
 func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) error {
 	if qty < 1 || unitG <= 0 || tolG < 0 || tolG >= unitG || math.IsNaN(unitG+tolG) || math.IsInf(unitG+tolG, 0) {
 		return fmt.Errorf("sim: load %d × %s of %v ± %v g: invalid", qty, sku, unitG, tolG)
@@ -505,21 +574,93 @@ func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) erro
 	}
 	c.specs[sku] = unitSpec{unitG: unitG, tolG: tolG}
 	for range qty {
-		s.units[sku] = append(s.units[sku], c.draw(unitG, tolG))
+		s.units[sku] = append(s.units[sku], c.draw(sku, unitG, tolG))
 	}
 	s.recompute()
 	return nil
 }
 
-// draw returns a unit's true weight within unitG ± 0.8·tolG.
-func (c *Cabinet) draw(unitG, tolG float64) float64 {
-	return unitG + (2*c.stock.Float64()-1)*0.8*tolG
+// draw returns a unit of sku's true weight within unitG ± tolG.
+func (c *Cabinet) draw(sku string, unitG, tolG float64) float64 {
+	if tolG <= 0 {
+		return unitG
+	}
+	if c.stock.Float64() < nearLimit {
+		off := (nearLimitMin + (1-nearLimitMin)*c.stock.Float64()) * tolG
+		if c.stock.IntN(2) == 0 {
+			off = -off
+		}
+		return unitG + off
+	}
+	off := c.fillBias(sku)*tolG + c.stock.NormFloat64()*tolG/unitSigmaDiv
+	return unitG + min(max(off, -tolG), tolG)
+}
+
+// fillBias is the SKU's fill bias as a fraction of its tolerance, drawn on
+// first use from a stream of its own: the same for a seed whatever order
+// the SKUs are loaded in.
+func (c *Cabinet) fillBias(sku string) float64 {
+	b, ok := c.bias[sku]
+	if !ok {
+		h := fnv.New64a()
+		h.Write([]byte(sku))
+		b = (2*newRand(c.cfg.Seed, streamBias^h.Sum64()).Float64() - 1) * fillBiasFrac
+		c.bias[sku] = b
+	}
+	return b
 }
 
 // moved records a load change of delta grams on s made by a person.
 func (c *Cabinet) moved(s *shelf, delta float64) {
 	now := c.clock()
 	s.recompute()
+	s.creep(now, delta, c.cfg.CreepTau)
+	s.shake(now, c.cfg.VibrationG)
+}
+
+// Lean has a shopper lean on a shelf, or rest a bag or a hand on it, with
+// grams of force while its door is open; leaning again changes the force,
+// and Lean(shelf, 0) lets go, door open or not. The force comes and goes
+// like any load (vibration, creep) but is no item: TrueG leaves it out.
+// Each let-go leaves the load cell a hysteresis offset of 0.5–3 g, drawn
+// from the seed, which stays. Closing a door lets go of its shelves.
+func (c *Cabinet) Lean(shelf int, grams float64) error {
+	if !(grams >= 0 && grams <= MaxLeanG) {
+		return fmt.Errorf("sim: lean of %v g on shelf %d: want 0 to %d g", grams, shelf, MaxLeanG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	if grams == 0 {
+		s, err := c.shelf(shelf)
+		if err != nil {
+			return err
+		}
+		c.letGo(s, now)
+		return nil
+	}
+	s, err := c.reachable(shelf)
+	if err != nil {
+		return err
+	}
+	delta := grams - s.leanG
+	if delta == 0 {
+		return nil
+	}
+	s.leanG = grams
+	s.creep(now, delta, c.cfg.CreepTau)
+	s.shake(now, c.cfg.VibrationG)
+	return nil
+}
+
+// letGo ends a lean on s at now, leaving its hysteresis; c.mu is held.
+func (c *Cabinet) letGo(s *shelf, now time.Time) {
+	if s.leanG == 0 {
+		return
+	}
+	delta := -s.leanG
+	s.leanG = 0
+	s.residualG += hystMinG + (hystMaxG-hystMinG)*s.hyst.Float64()
 	s.creep(now, delta, c.cfg.CreepTau)
 	s.shake(now, c.cfg.VibrationG)
 }
@@ -543,10 +684,16 @@ func (c *Cabinet) JamLock(door int, jammed bool) error {
 	return nil
 }
 
-// SetTemp sets the air temperature; the scales drift with it at once.
+// SetTemp sets the air temperature. The thermometer reads it at once; the
+// load cells warm or cool towards it with the time constant CellTau, and
+// their zero and span drift as they do.
 func (c *Cabinet) SetTemp(celsius float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.clock()
+	for _, s := range c.shelves {
+		s.setAir(now, celsius, c.cfg.CellTau)
+	}
 	c.tempC = celsius
 }
 
@@ -614,7 +761,7 @@ func (c *Cabinet) sample(s *shelf) (int32, error) {
 	case "saturated":
 		return scale.RawMax, nil
 	}
-	g := s.grams(c.clock(), &c.cfg, c.tempC-c.cfg.TempC)
+	g := s.grams(c.clock(), &c.cfg)
 	v := math.Round(float64(s.cal.Offset) + s.cal.CountsPerGram*g)
 	return int32(min(max(v, float64(scale.RawMin)), float64(scale.RawMax))), nil
 }
@@ -647,8 +794,9 @@ type ShelfState struct {
 	Door    int            `json:"door"`
 	Items   map[string]int `json:"items"`
 	Objects []float64      `json:"objects_g,omitempty"`
-	TrueG   float64        `json:"true_g"` // tray, units and objects
-	ReadG   float64        `json:"read_g"` // the scale filter's newest grams
+	TrueG   float64        `json:"true_g"`           // tray, units and objects
+	LeanG   float64        `json:"lean_g,omitempty"` // a shopper leaning on it (Lean)
+	ReadG   float64        `json:"read_g"`           // the scale filter's newest grams
 	Settled bool           `json:"settled"`
 	ReadErr string         `json:"read_error,omitempty"`
 	Fault   string         `json:"fault,omitempty"`
@@ -683,7 +831,7 @@ func (c *Cabinet) Snapshot() Snapshot {
 		})
 	}
 	for _, s := range c.shelves {
-		st := ShelfState{Shelf: s.num, Door: s.door, Items: map[string]int{}, TrueG: s.loadG, Fault: s.fault}
+		st := ShelfState{Shelf: s.num, Door: s.door, Items: map[string]int{}, TrueG: s.loadG, LeanG: s.leanG, Fault: s.fault}
 		for sku, us := range s.units {
 			st.Items[sku] = len(us)
 		}

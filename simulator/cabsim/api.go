@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/hal/sim"
 	"github.com/bangfu/cabinet/simulator/platform"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
@@ -36,6 +37,7 @@ type ShelfView struct {
 	Door  int            `json:"door"`
 	Items map[string]int `json:"items"`
 	TrueG float64        `json:"true_g"`
+	LeanG float64        `json:"lean_g,omitempty"` // a shopper leaning on it (POST …/lean)
 	ReadG float64        `json:"read_g"`
 }
 
@@ -76,7 +78,7 @@ func (s *Sim) View(id string) (CabinetView, error) {
 	}
 	for _, sh := range snap.Shelves {
 		v.Shelves = append(v.Shelves, ShelfView{Shelf: sh.Shelf, Door: sh.Door, Items: sh.Items,
-			TrueG: round1(sh.TrueG), ReadG: round1(sh.ReadG)})
+			TrueG: round1(sh.TrueG), LeanG: round1(sh.LeanG), ReadG: round1(sh.ReadG)})
 	}
 	if st, ok := c.Status(); ok {
 		v.Mode = st.Mode
@@ -162,10 +164,21 @@ func (s *Sim) Put(id string, shelf int, sku string, qty int, objectG float64) er
 	if qty == 0 {
 		qty = 1
 	}
-	if p, ok := s.products[sku]; ok {
+	if p, ok := s.goods.Product(sku); ok {
 		return c.HW.Put(shelf, sku, p.UnitWeightG, qty)
 	}
 	return fmt.Errorf("cabsim: %q is not a product the simulator knows", sku)
+}
+
+// Lean has a shopper lean on a shelf with grams of force (door open), or
+// let go with 0; closing the door lets go too. Letting go leaves the load
+// cell a small hysteresis offset (hal/sim Cabinet.Lean).
+func (s *Sim) Lean(id string, shelf int, grams float64) error {
+	c, ok := s.byID[id]
+	if !ok {
+		return ErrNotFound
+	}
+	return c.HW.Lean(shelf, grams)
 }
 
 //go:embed ui.html
@@ -264,6 +277,20 @@ func (s *Sim) Handler() http.Handler {
 			return
 		}
 		s.act(w, r, s.Put(r.PathValue("id"), body.Shelf, body.SKU, body.Qty, body.ObjectG))
+	})
+	mux.HandleFunc("POST /api/cabinets/{id}/lean", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Shelf int      `json:"shelf"`
+			G     *float64 `json:"g"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		if body.G == nil || *body.G < 0 || *body.G > sim.MaxLeanG {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf(`lean needs "g", the grams of force from 0 (let go) to %d`, sim.MaxLeanG))
+			return
+		}
+		s.act(w, r, s.Lean(r.PathValue("id"), body.Shelf, *body.G))
 	})
 	mux.HandleFunc("POST /api/cabinets/{id}/power", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

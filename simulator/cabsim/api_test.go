@@ -32,6 +32,13 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/cabinets/" + id + "/take", `{"shelf":1,"sku":"NM-0003"`, http.StatusBadRequest},
 		{"POST", "/api/cabinets/" + id + "/take", `{"shelf":1,"sku":"NM-0003","qty":1}`, http.StatusConflict}, // door shut
 		{"POST", "/api/cabinets/" + id + "/put", `{"shelf":1}`, http.StatusConflict},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":3000}`, http.StatusConflict}, // door shut
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":-5}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":1e9}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":"heavy"}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":9,"g":0}`, http.StatusConflict},
+		{"POST", "/api/cabinets/NO-SUCH/lean", `{"shelf":1,"g":0}`, http.StatusNotFound},
 		{"POST", "/api/cabinets/NO-SUCH/power", `{"action":"cut"}`, http.StatusNotFound},
 		{"POST", "/api/cabinets/" + id + "/power", `{"action":"flicker"}`, http.StatusConflict},
 		{"POST", "/api/cabinets/" + id + "/power", `{"action":"cut","extra":1}`, http.StatusBadRequest},

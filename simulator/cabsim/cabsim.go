@@ -25,9 +25,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +40,7 @@ import (
 	"github.com/bangfu/cabinet/simulator/broker"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/simulator/platform"
+	"github.com/bangfu/cabinet/simulator/stock"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -68,6 +71,10 @@ type Options struct {
 	// `cabinet` next to the running executable, else one built with
 	// `go build` into a temporary directory.
 	CabinetBin string
+	// StockFile, when set, is a stock file (docs/simulator.md): every
+	// cabinet holds its goods instead of the demo's, and the virtual
+	// platform's catalog and planograms are built from it.
+	StockFile string
 }
 
 // Cabinet is one virtual cabinet: its hardware and its firmware.
@@ -108,9 +115,9 @@ func (c *Cabinet) Device() *firmware.Device {
 // Sim is a running simulation.
 type Sim struct {
 	opts     Options
-	Broker   *broker.Broker         // nil with an external broker
-	Platform *platform.Platform     // nil with an external platform
-	products map[string]msg.Product // the physical goods the virtual cabinets hold
+	Broker   *broker.Broker     // nil with an external broker
+	Platform *platform.Platform // nil with an external platform
+	goods    *stock.Goods       // the physical goods the virtual cabinets hold
 	cabinets []*Cabinet
 	byID     map[string]*Cabinet
 	tmp      string // data dir made by Start, removed by Close
@@ -150,7 +157,22 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	default:
 		return nil, fmt.Errorf("cabsim: firmware mode %q: want %s or %s", o.Firmware, InProcess, Process)
 	}
-	s := &Sim{opts: o, byID: map[string]*Cabinet{}, log: o.Logger}
+	// The goods first: a bad stock file is refused before anything runs.
+	now := time.Now()
+	var goods *stock.Goods
+	var err error
+	if o.StockFile != "" {
+		goods, err = stock.Load(o.StockFile, now)
+	} else {
+		goods, err = stock.Demo(now)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cabsim: %w", err)
+	}
+	for _, w := range goods.Lint() {
+		o.Logger.Warn("planogram lint: inference cannot tell these baskets apart", "shelf", w.Shelf, "skus", w.SKUs, "text", w.Text)
+	}
+	s := &Sim{opts: o, goods: goods, byID: map[string]*Cabinet{}, log: o.Logger}
 	ok := false
 	defer func() {
 		if !ok {
@@ -179,11 +201,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		s.Broker = b
 		brokerURL = b.URL()
 	}
-	cat := demo.Catalog(time.Now())
-	s.products = map[string]msg.Product{}
-	for _, p := range cat.Products {
-		s.products[p.SKU] = p
-	}
+	cat := goods.Catalog(now, demo.Region)
 	if len(o.PlatformKeys) == 0 {
 		p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks})
 		if err != nil {
@@ -215,8 +233,8 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 }
 
 func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL string) (*Cabinet, error) {
-	plan := demo.Planogram(id)
-	hwCfg := sim.Config{Seed: seed, NoiseG: s.opts.NoiseG, SampleRate: s.opts.SampleRate, Doors: 1}
+	plan := s.goods.Planogram(id)
+	hwCfg := sim.Config{Seed: seed, NoiseG: s.opts.NoiseG, SampleRate: s.opts.SampleRate, Doors: s.goods.Doors()}
 	for _, sh := range plan.Shelves {
 		hwCfg.Shelves = append(hwCfg.Shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
 	}
@@ -224,10 +242,16 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	if err != nil {
 		return nil, err
 	}
-	for shelf, items := range demo.Stock() {
-		for sku, n := range items {
-			p := s.products[sku]
-			if err := hw.Load(shelf, sku, p.UnitWeightG, p.WeightTolG, n); err != nil {
+	// In shelf and SKU order: the units' true weights are drawn in the
+	// order loaded, so a seed replays only if the order is fixed.
+	for _, sh := range s.goods.Shelves() {
+		for _, sku := range slices.Sorted(maps.Keys(sh.Items)) {
+			n := sh.Items[sku]
+			if n == 0 {
+				continue
+			}
+			p, _ := s.goods.Product(sku)
+			if err := hw.Load(sh.Shelf, sku, p.UnitWeightG, p.WeightTolG, n); err != nil {
 				return nil, err
 			}
 		}

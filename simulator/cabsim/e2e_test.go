@@ -171,7 +171,7 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := startSim(t, Options{Seed: sc.Seed, NoiseG: sc.NoiseG})
+			s := startSim(t, sc.Apply(Options{}))
 			tp := newTap(t, s.Broker.URL())
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/simulator/platform"
+	"github.com/bangfu/cabinet/simulator/stock"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -23,7 +25,11 @@ type Scenario struct {
 	Seed    int64   `json:"seed"`
 	NoiseG  float64 `json:"noise_g"`
 	Cabinet string  `json:"cabinet"` // default: the first cabinet
-	Steps   []Step  `json:"steps"`
+	// Stock names a stock file (docs/simulator.md) relative to the
+	// scenario file; LoadScenario makes it a path usable as is. Empty:
+	// the demo goods, or the -stock of the command line.
+	Stock string `json:"stock"`
+	Steps []Step `json:"steps"`
 }
 
 // Step is one action or expectation; exactly one field is set.
@@ -52,6 +58,12 @@ type Step struct {
 		Qty     int     `json:"qty"`
 		ObjectG float64 `json:"object_g"`
 	} `json:"put,omitempty"`
+	// Lean has the shopper lean on a shelf with G grams of force; G 0
+	// lets go (so does closing the door).
+	Lean *struct {
+		Shelf int     `json:"shelf"`
+		G     float64 `json:"g"`
+	} `json:"lean,omitempty"`
 	Wait string `json:"wait,omitempty"` // a Go duration
 	// Attack sends a bad unlock: replayed, expired, wrong_cabinet,
 	// forged or stale_qr. ExpectError is the reply code expected ("" for
@@ -101,7 +113,31 @@ func LoadScenario(path string) (Scenario, error) {
 	if len(sc.Steps) == 0 {
 		return Scenario{}, fmt.Errorf("scenario %s: no steps", path)
 	}
+	if sc.Stock != "" {
+		if !filepath.IsAbs(sc.Stock) {
+			sc.Stock = filepath.Join(filepath.Dir(path), sc.Stock)
+		}
+		// Said now, with the scenario's name, rather than by Start.
+		if _, err := stock.Load(sc.Stock, time.Now()); err != nil {
+			return Scenario{}, fmt.Errorf("scenario %s: %w", path, err)
+		}
+	}
 	return sc, nil
+}
+
+// Apply sets what the scenario fixes — seed, noise, stock file — over
+// the options given (the command line's), which keep the rest.
+func (sc Scenario) Apply(o Options) Options {
+	if sc.Seed != 0 {
+		o.Seed = sc.Seed
+	}
+	if sc.NoiseG != 0 {
+		o.NoiseG = sc.NoiseG
+	}
+	if sc.Stock != "" {
+		o.StockFile = sc.Stock
+	}
+	return o
 }
 
 // RunScenario plays sc against the simulation, writing a line per step to
@@ -225,6 +261,9 @@ func (r *runner) step(ctx context.Context, st Step) error {
 	case st.Put != nil:
 		fmt.Fprintf(r.out, "put on shelf %d: %s×%d %gg\n", st.Put.Shelf, st.Put.SKU, max(st.Put.Qty, 1), st.Put.ObjectG)
 		return r.s.Put(r.id, st.Put.Shelf, st.Put.SKU, st.Put.Qty, st.Put.ObjectG)
+	case st.Lean != nil:
+		fmt.Fprintf(r.out, "lean %g g on shelf %d\n", st.Lean.G, st.Lean.Shelf)
+		return r.s.Lean(r.id, st.Lean.Shelf, st.Lean.G)
 	case st.Wait != "":
 		d, err := time.ParseDuration(st.Wait)
 		if err != nil {

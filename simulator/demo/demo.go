@@ -6,9 +6,12 @@
 // keys or the wire format: products and planograms are built with the
 // telemetry/msg types as they are, and signing and publishing them is the
 // virtual platform's job. Weights and tolerances are chosen so that the
-// planogram lint warns on exactly one shelf (shelf 3: two pack sizes of the
-// same 花椒), which the simulator uses to show the lint and the ambiguous
-// sale path.
+// planogram lint passes every shelf: no two small baskets of one shelf's
+// SKUs weigh alike, so a purchase of a few units is told exactly. The
+// catalog still lists two pack sizes of the same 花椒 (CQ-0303, 250 g, and
+// CQ-0304, 500 g), but only the 500 g pack is on a shelf; the cabinet that
+// puts both on one shelf, to show the lint and the ambiguous sale, is the
+// stock file simulator/stocks/confusable.json.
 package demo
 
 import (
@@ -19,9 +22,6 @@ import (
 
 // Region is the catalog's issuing region (Inner Mongolia Autonomous Region).
 const Region = "150000"
-
-// ConfusableShelf is the planogram shelf whose SKUs the lint flags.
-const ConfusableShelf = 3
 
 type product struct {
 	sku, cert, name, supplierID, supplier, originCode, origin string
@@ -74,11 +74,13 @@ var products = []product{
 // fit in about a third of the cases (measured over all lint-clean triples of
 // common pack weights); and the weights are picked so that no unit of one
 // shelf weighs like a small ± combination of another shelf's units, which
-// inference would otherwise have to read as a possible move.
+// inference would otherwise have to read as a possible move. Shelf 3 pairs
+// the 500 g 花椒 with a 150 g tea, not with the 250 g 花椒: two of those
+// weigh one 500 g pack within tolerance.
 var shelves = []msg.PlanogramShelf{
 	{Shelf: 1, Door: 1, SKUs: []string{"NM-0001", "NM-0003"}},
 	{Shelf: 2, Door: 1, SKUs: []string{"QH-0201", "QH-0202"}},
-	{Shelf: ConfusableShelf, Door: 1, SKUs: []string{"CQ-0303", "CQ-0304"}},
+	{Shelf: 3, Door: 1, SKUs: []string{"CQ-0302", "CQ-0304"}},
 	{Shelf: 4, Door: 1, SKUs: []string{"CQ-0301", "CQ-0305"}},
 }
 
@@ -86,7 +88,7 @@ var shelves = []msg.PlanogramShelf{
 var stock = map[int]map[string]int{
 	1: {"NM-0001": 6, "NM-0003": 12},
 	2: {"QH-0201": 6, "QH-0202": 8},
-	3: {"CQ-0303": 10, "CQ-0304": 8},
+	3: {"CQ-0302": 10, "CQ-0304": 8},
 	4: {"CQ-0301": 6, "CQ-0305": 9},
 }
 

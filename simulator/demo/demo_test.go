@@ -3,6 +3,7 @@ package demo
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,16 +93,18 @@ func TestPlanogram(t *testing.T) {
 		if len(stock[s.Shelf]) != len(s.SKUs) {
 			t.Errorf("shelf %d: stock lists %d SKUs, planogram %d", s.Shelf, len(stock[s.Shelf]), len(s.SKUs))
 		}
-		w := infer.Lint(s.Shelf, skus, 0)
-		switch {
-		case s.Shelf == ConfusableShelf && len(w) == 0:
-			t.Errorf("shelf %d: lint is clean, want the 花椒 pair flagged", s.Shelf)
-		case s.Shelf == ConfusableShelf:
-			if got := strings.Join(w[0].SKUs, ","); len(w) != 1 || got != "CQ-0303,CQ-0304" {
-				t.Errorf("shelf %d: warnings %+v, want exactly CQ-0303 vs CQ-0304", s.Shelf, w)
-			}
-		case len(w) != 0:
-			t.Errorf("shelf %d: unexpected lint warnings %+v", s.Shelf, w)
+		// No shelf mixes SKUs whose small baskets weigh alike.
+		if w := infer.Lint(s.Shelf, skus, 0); len(w) != 0 {
+			t.Errorf("shelf %d: lint warnings %+v", s.Shelf, w)
+		}
+	}
+	// The 250 g 花椒 stays in the catalog, off the shelves.
+	if _, ok := cat["CQ-0303"]; !ok {
+		t.Error("CQ-0303 left the catalog")
+	}
+	for _, s := range p.Shelves {
+		if slices.Contains(s.SKUs, "CQ-0303") {
+			t.Errorf("shelf %d holds CQ-0303 again", s.Shelf)
 		}
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/simulator/cabsim"
+	"github.com/bangfu/cabinet/simulator/stock"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -75,6 +76,7 @@ func run() int {
 		seed     = flag.Int64("seed", 1, "random seed of the virtual hardware")
 		noise    = flag.Float64("noise-g", 0.5, "load-cell noise σ in grams")
 		scenario = flag.String("scenario", "", "run this scenario file headless and exit")
+		stockF   = flag.String("stock", "", "stock every virtual cabinet with the goods of this stock file (JSON, docs/simulator.md) instead of the demo's; the virtual platform's catalog and planograms come from it too")
 		fwMode   = flag.String("firmware", cabsim.InProcess, "where each cabinet's firmware runs: inprocess, or process (a `cabinet` process per cabinet, kill -9 on power cut)")
 		fwBin    = flag.String("cabinet-bin", "", "with -firmware=process: the cabinet binary (default: the one beside cabsim, else built with go build)")
 		verbose  = flag.Bool("v", false, "log at debug level")
@@ -113,11 +115,18 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "cabsim: -firmware=%s: want %s or %s\n", *fwMode, cabsim.InProcess, cabsim.Process)
 		return 2
 	}
+	if *stockF != "" {
+		// A bad stock file is a usage error, said before anything starts.
+		if _, err := stock.Load(*stockF, time.Now()); err != nil {
+			fmt.Fprintln(os.Stderr, "cabsim:", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log,
-		Firmware: *fwMode, CabinetBin: *fwBin}
+		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
 	}
@@ -161,12 +170,7 @@ func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
 		fmt.Fprintln(os.Stderr, "cabsim:", err)
 		return 2
 	}
-	if sc.Seed != 0 {
-		opts.Seed = sc.Seed
-	}
-	if sc.NoiseG != 0 {
-		opts.NoiseG = sc.NoiseG
-	}
+	opts = sc.Apply(opts)
 	if opts.BrokerURL == "" {
 		opts.MQTTAddr = "127.0.0.1:0" // headless: never clash with a running simulator
 	}
@@ -177,6 +181,9 @@ func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
 	}
 	defer sim.Close()
 	fmt.Printf("scenario %q (seed %d, noise %.1f g)\n", sc.Name, opts.Seed, opts.NoiseG)
+	if opts.StockFile != "" {
+		fmt.Printf("stock %s\n", opts.StockFile)
+	}
 	fails := sim.RunScenario(ctx, sc, os.Stdout)
 	if len(fails) > 0 {
 		fmt.Printf("scenario %q: %d expectation(s) failed\n", sc.Name, len(fails))
@@ -196,6 +203,9 @@ HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
   POST /api/cabinets/{id}/door          {"door":1,"action":"open"|"close","force":false}
   POST /api/cabinets/{id}/take          {"shelf":1,"sku":"NM-0001","qty":1}
   POST /api/cabinets/{id}/put           {"shelf":2,"sku":"NM-0001","qty":1} or {"shelf":2,"object_g":350}
+  POST /api/cabinets/{id}/lean          {"shelf":1,"g":3000}: a shopper leans on a shelf (door open);
+        {"shelf":1,"g":0} lets go, as does closing the door; letting go leaves the
+        load cell a hysteresis offset of 0.5–3 g (seeded)
   POST /api/cabinets/{id}/power         {"action":"cut"|"restore"}
         cut: the hardware goes dark (locks drop, display blank; doors, shelves and
         weights stay) and the firmware stops at once — kill -9 with -firmware=process;
