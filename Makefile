@@ -15,6 +15,7 @@ help:
 	@echo "make arm        static, stripped cabinet binaries for linux/arm (GOARM=7) and linux/arm64 in bin/"
 	@echo "make attack     the attack suite with 100,000 generated malicious commands (ATTACKS=N)"
 	@echo "make test-arm   the test suite built for 32-bit ARM, run under qemu-arm-static (no race detector there)"
+	@echo "make accuracy   the inference accuracy report over ≥100,000 realistic sessions"
 
 sim:
 	$(GO) run ./simulator/cmd/cabsim $(ARGS)
@@ -94,3 +95,11 @@ SOAK_CYCLES ?= 200
 .PHONY: soak
 soak:
 	@bash -o pipefail -c "BANGFU_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 90m -run '^TestSoak\$$' -v ./simulator/cabsim/ 2>&1 | grep -E '^(soak:|--- |ok|FAIL|panic)|_test.go:'"
+
+# The inference accuracy report: infer.Infer against the simulated world of
+# simulator/world, 1,000 planograms × 100 sessions per σ and setting.
+# BANGFU_ACCURACY_PLANOGRAMS and BANGFU_ACCURACY_SESSIONS change the size;
+# BANGFU_ACCURACY_OUT=file also writes the markdown tables there.
+.PHONY: accuracy
+accuracy:
+	BANGFU_ACCURACY=1 $(GO) test -count=1 -timeout 60m -run '^TestAccuracyReport$$' -v ./simulator/world/
