@@ -88,9 +88,10 @@ func (e *engine) choose(work []*shelfWork) Result {
 		}
 		if k == n {
 			if t.matched() {
-				e.leaf(work, t, idx, partial, byKey)
-				if partial > bestLeaf {
-					bestLeaf, mapIdx = partial, slices.Clone(idx)
+				score := partial + e.moveCorrection(work, t, idx)
+				e.leaf(work, t, idx, score, byKey)
+				if score > bestLeaf {
+					bestLeaf, mapIdx = score, slices.Clone(idx)
 				}
 			}
 			return
@@ -116,6 +117,53 @@ func (e *engine) choose(work []*shelfWork) Result {
 		return e.floorBasket(work)
 	}
 	return e.decide(work, byKey, mapIdx)
+}
+
+// moveCorrection rescores a combination's moved units. Each shelf's
+// hypothesis scored its removals as purchases; a unit that was moved was
+// not bought, so its source shelf's purchase count is one less, and the move
+// itself picked that shelf and that SKU among the cabinet's (1/shelves ×
+// 1/SKUs on the shelf; the destination was scored with the addition). The
+// moved units of a SKU are taken from the lowest shelves removing it.
+func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 {
+	moved := false
+	for _, a := range t.a {
+		moved = moved || a > 0
+	}
+	if !moved {
+		return 0
+	}
+	left := slices.Clone(t.a)
+	var corr float64
+	for i, j := range idx {
+		w := work[i]
+		c := &w.cands[j]
+		var out []kc
+		for _, x := range c.rem {
+			if q := min(x.n, left[x.g]); q > 0 {
+				out = append(out, kc{x.g, q})
+				left[x.g] -= q
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		bought := make([]kc, 0, len(c.rem))
+		units := 0
+		for _, x := range c.rem {
+			n := x.n
+			for _, y := range out {
+				if y.g == x.g {
+					n -= y.n
+					units += y.n
+				}
+			}
+			bought = append(bought, kc{x.g, n})
+		}
+		corr += e.purchasePrior(w, bought) - e.purchasePrior(w, c.rem)
+		corr -= float64(units) * (e.lShelves + math.Log(float64(max(len(w.own), 1))))
+	}
+	return corr
 }
 
 // leaf adds one matched combination to its basket.

@@ -88,14 +88,14 @@ type Options struct {
 	UnitSpread float64
 	// DriftG is σ of the zero drift of a load cell between the reading
 	// before the door opened and the one after it closed (temperature,
-	// a door left open in a fridge; default 0.5).
+	// a door left open in a fridge; default 1.0).
 	DriftG float64
 
 	// Prior over what a shopper does.
 
-	// TouchP is the chance that a shopper takes from a given shelf
-	// (default 0.3).
-	TouchP float64
+	// TouchedShelves is the mean number of shelves a shopper takes from;
+	// each shelf is touched with TouchedShelves ÷ shelves (default 1.3).
+	TouchedShelves float64
 	// TakeMean is the mean number of units taken from a shelf that is
 	// touched by an ordinary shopper; the count is geometric, so 5 × 100 g
 	// is far less likely than 1 × 500 g (default 1.5).
@@ -155,32 +155,32 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultK            = 4.5
-	DefaultCreepFrac    = 0.001
-	DefaultMinNoiseG    = 0.3
-	DefaultUnitSpread   = 0.5
-	DefaultDriftG       = 0.5
-	DefaultTouchP       = 0.3
-	DefaultTakeMean     = 1.5
-	DefaultBulkP        = 0.08
-	DefaultBulkMean     = 5
-	DefaultMoveP        = 0.02
-	DefaultObjectP      = 0.002
-	DefaultObjectGoneP  = 1e-5
-	DefaultObjectMinG   = 3
-	DefaultObjectMaxG   = 5000
-	DefaultMiscountP    = 0.002
-	DefaultMaxItems     = 30
-	DefaultMaxAdds      = 2
-	DefaultConfidence   = 0.99
-	DefaultCheaperBound = 1e-4
-	DefaultAlternatives = 3
+	DefaultK              = 4.5
+	DefaultCreepFrac      = 0.001
+	DefaultMinNoiseG      = 0.3
+	DefaultUnitSpread     = 0.5
+	DefaultDriftG         = 1.0
+	DefaultTouchedShelves = 1.3
+	DefaultTakeMean       = 1.5
+	DefaultBulkP          = 0.08
+	DefaultBulkMean       = 5
+	DefaultMoveP          = 0.02
+	DefaultObjectP        = 0.002
+	DefaultObjectGoneP    = 1e-5
+	DefaultObjectMinG     = 3
+	DefaultObjectMaxG     = 5000
+	DefaultMiscountP      = 0.002
+	DefaultMaxItems       = 30
+	DefaultMaxAdds        = 2
+	DefaultConfidence     = 0.99
+	DefaultCheaperBound   = 1e-4
+	DefaultAlternatives   = 3
 )
 
 func (o *Options) resolved() Options {
 	r := Options{K: DefaultK, CreepFrac: DefaultCreepFrac, MinNoiseG: DefaultMinNoiseG,
 		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
-		TouchP: DefaultTouchP, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
+		TouchedShelves: DefaultTouchedShelves, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
 		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
@@ -198,7 +198,7 @@ func (o *Options) resolved() Options {
 	set(&r.MinNoiseG, o.MinNoiseG)
 	set(&r.UnitSpread, o.UnitSpread)
 	set(&r.DriftG, o.DriftG)
-	set(&r.TouchP, o.TouchP)
+	set(&r.TouchedShelves, o.TouchedShelves)
 	set(&r.TakeMean, o.TakeMean)
 	set(&r.BulkP, o.BulkP)
 	set(&r.BulkMean, o.BulkMean)
@@ -367,11 +367,15 @@ func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN
 // the centre of mass says which lane the weight left from. An unknown object
 // takes up the residual, with a log-uniform prior over its weight.
 //
-// The prior per shelf: untouched with probability 1 − TouchP; otherwise n ≥
+// The prior per shelf: untouched with probability 1 − TouchedShelves ÷
+// shelves; otherwise n ≥
 // 1 units removed, geometric with mean TakeMean or, for a share BulkP of
 // shoppers, BulkMean, spread evenly over the
 // shelf's SKUs; each unit beyond the shelf's known Stock costs MiscountP;
-// each moved unit MoveP; an object left ObjectP, one taken away ObjectGoneP.
+// each moved unit MoveP, its source shelf and SKU chosen alike among the
+// cabinet's and its destination among the other shelves (a moved unit is
+// not bought, so it leaves its shelf's purchase count); an object left
+// ObjectP, one taken away ObjectGoneP.
 //
 // # The decision
 //
@@ -450,6 +454,7 @@ type engine struct {
 	lMove, lObj, lObjGone, lMiscount float64
 	lObjNorm                         float64 // log Z of the object weight prior (see object)
 	lDest                            float64 // log of the shelves a moved unit may land on
+	lShelves                         float64 // log of the shelves a moved unit may come from
 }
 
 func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine {
@@ -478,8 +483,6 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 		}
 		return math.Log(min(p, 1))
 	}
-	touch := min(max(o.TouchP, 1e-9), 1-1e-9)
-	e.lTouch, e.lUntouched = math.Log(touch), math.Log(1-touch)
 	e.lCount = countPrior(o)
 	e.lMove = logp(o.MoveP)
 	e.lObj, e.lObjGone = logp(o.ObjectP), logp(o.ObjectGoneP)
@@ -498,6 +501,11 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 	}
 	// A moved unit lands on one of the other shelves, each alike.
 	e.lDest = math.Log(float64(max(n-1, 1)))
+	e.lShelves = math.Log(float64(max(n, 1)))
+	// A shopper takes from TouchedShelves shelves on average, whatever
+	// the cabinet's size.
+	touch := min(max(o.TouchedShelves/float64(max(n, 1)), 1e-9), 0.9)
+	e.lTouch, e.lUntouched = math.Log(touch), math.Log(1-touch)
 	return e
 }
 

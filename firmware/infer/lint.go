@@ -337,7 +337,8 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 		stock[i][k.SKU]--
 		sd := o.UnitSpread * k.TolG
 		w := k.UnitG + math.Max(-k.TolG, math.Min(k.TolG, rng.NormFloat64()*sd))
-		x := math.Min(1, math.Max(0, k.Lane+rng.NormFloat64()*laneSD))
+		lane := 1 / float64(len(plan[i].SKUs))
+		x := math.Min(1, math.Max(0, k.Lane+(rng.Float64()-0.5)*lane))
 		delta[i] -= w
 		right[i] -= w * x
 		taken[Line{Shelf: plan[i].Shelf, SKU: k.SKU}]++

@@ -23,10 +23,10 @@ const (
 	// maxObjUnits caps the units removed in a hypothesis with an unknown
 	// object.
 	maxObjUnits = 5
-	// laneSD is σ of a unit's position within its lane, as a fraction of
-	// the shelf's width (a unit stands anywhere across a lane of about a
-	// fifth of the shelf).
-	laneSD = 0.05
+	// nudgeP is the chance that a unit on a two-cell shelf was lifted and
+	// put back elsewhere in its lane, shifting the centre of mass without
+	// changing the weight.
+	nudgeP = 0.1
 )
 
 // Caps on the search. They bound time and memory on a cabinet board; when
@@ -46,7 +46,14 @@ type shelfWork struct {
 	two    bool
 	sigma  float64
 	own    []sku
-	cands  []cand // most probable first
+	// laneSD is σ of a unit's position within its lane, as a fraction of
+	// the shelf's width: a unit stands anywhere across its lane, one of
+	// len(own) lanes.
+	laneSD float64
+	// nudgeVar is the right cell's extra variance when a unit was put back
+	// elsewhere in its lane (see nudgeP).
+	nudgeVar float64
+	cands    []cand // most probable first
 	// broken: the readings cannot be used; the shelf takes part with one
 	// null hypothesis and the result is ambiguous.
 	broken   bool
@@ -122,6 +129,10 @@ func (e *engine) explain(w *shelfWork, elsewhere []sku) {
 		}
 		return a.g - b.g
 	})
+	w.laneSD = 1 / (float64(max(len(w.own), 1)) * math.Sqrt(12))
+	for _, k := range w.own {
+		w.nudgeVar = math.Max(w.nudgeVar, 2*k.w*k.w*w.laneSD*w.laneSD)
+	}
 	if bad(w.delta) || (w.two && bad(w.deltaR)) {
 		w.broken = true
 		w.cands = []cand{{residG: w.delta}}
@@ -295,13 +306,32 @@ func (e *engine) removalPrior(w *shelfWork, cnt, stock []int) (float64, []kc) {
 	return lp, over
 }
 
+// purchasePrior is the count part of removalPrior for units bought.
+func (e *engine) purchasePrior(w *shelfWork, rem []kc) float64 {
+	n := 0
+	lp := 0.0
+	for _, x := range rem {
+		n += x.n
+		l, _ := math.Lgamma(float64(x.n + 1))
+		lp -= l
+	}
+	if n == 0 {
+		return e.lUntouched
+	}
+	if n >= len(e.lCount) {
+		return math.Inf(-1)
+	}
+	lg, _ := math.Lgamma(float64(n + 1))
+	return lp + e.lTouch + e.lCount[n] + lg - float64(n)*math.Log(float64(len(w.own)))
+}
+
 // removal builds a removal count vector's prior, stock excess, units and
 // moments.
 func (e *engine) removal(w *shelfWork, cnt, stock []int) (float64, []kc, []kc, moments) {
 	prior, over := e.removalPrior(w, cnt, stock)
 	var m moments
 	for j, s := range w.own {
-		m.unit(s, cnt[j], -1, s.lane, laneSD, e.opt.UnitSpread)
+		m.unit(s, cnt[j], -1, s.lane, w.laneSD, e.opt.UnitSpread)
 	}
 	return prior, over, toKC(w.own, cnt), m
 }
@@ -357,12 +387,20 @@ func (e *engine) fit(w *shelfWork, m moments, base float64) (cand, bool) {
 	creepR := o.CreepFrac * w.deltaR
 	vr := s2/2 + d2 + creepR*creepR + m.vr
 	cv := s2/2 + d2 + creep*creepR + m.cv
+	// A unit put back elsewhere in its lane moves the centre of mass only:
+	// a mixture over "not nudged" and "nudged".
+	c.score = logAdd(math.Log(1-nudgeP)+gauss2(rt, rr, vt, vr, cv), math.Log(nudgeP)+gauss2(rt, rr, vt, vr+w.nudgeVar, cv))
+	return c, true
+}
+
+// gauss2 is the log density of a 2-D Gaussian residual (rt, rr) with
+// variances vt, vr and covariance cv.
+func gauss2(rt, rr, vt, vr, cv float64) float64 {
 	det := vt*vr - cv*cv
 	if !(det > 0) {
 		det = vt * vr * 1e-6
 	}
-	c.score = -0.5*(vr*rt*rt-2*cv*rt*rr+vt*rr*rr)/det - 0.5*math.Log(4*math.Pi*math.Pi*det)
-	return c, true
+	return -0.5*(vr*rt*rt-2*cv*rt*rr+vt*rr*rr)/det - 0.5*math.Log(4*math.Pi*math.Pi*det)
 }
 
 // object scores the hypothesis that an unknown object, left on the shelf or
@@ -388,7 +426,7 @@ func (e *engine) object(w *shelfWork, m moments) (cand, bool) {
 	}
 	c.score += -math.Log(math.Max(c.objG, o.ObjectMinG)) - e.lObjNorm
 	if w.two {
-		s2 := w.sigma*w.sigma/2 + o.DriftG*o.DriftG + m.vr + g*g/12
+		s2 := w.sigma*w.sigma/2 + o.DriftG*o.DriftG + m.vr + g*g/12 + nudgeP*w.nudgeVar
 		rr := w.deltaR - m.r - g/2
 		c.score += -0.5*rr*rr/s2 - 0.5*math.Log(2*math.Pi*s2)
 	}

@@ -22,8 +22,8 @@ const OracleUnitSpread = 0.45
 //   - CreepFrac: the RMS of the creep fraction f ~ U[0, MaxCreepFrac],
 //     MaxCreepFrac/√3 (the world's creep is a one-sided lag, which the
 //     model's zero-mean σ does not capture).
-//   - TouchP: the expected shelves bought from per session over the
-//     planogram's shelf count.
+//   - TouchedShelves: the expected shelves bought from per session (the
+//     model divides it by the shelf count).
 //   - TakeMean: units per shelf bought from, for the ordinary-like classes.
 //   - BulkP, BulkMean: the big class's share of shelves bought from, and
 //     its units per shelf.
@@ -41,19 +41,19 @@ func OracleOptions(p Planogram) *infer.Options {
 	touched := expectedShelvesTouched()
 	lo, hi := objectRange()
 	return &infer.Options{
-		UnitSpread:  OracleUnitSpread,
-		DriftG:      p.DriftG,
-		CreepFrac:   MaxCreepFrac / math.Sqrt(3),
-		TouchP:      touched / n,
-		TakeMean:    ordinaryUnits() / ordinaryShelves(),
-		BulkP:       BigPct / 100.0 * bigShelves() / touched,
-		BulkMean:    bigUnits() / bigShelves(),
-		MoveP:       MovePct / 100.0,
-		ObjectP:     ObjectPct / 100.0 / n,
-		ObjectGoneP: -1,
-		ObjectMinG:  lo,
-		ObjectMaxG:  hi,
-		MiscountP:   MiscountShelfP / 2,
+		UnitSpread:     OracleUnitSpread,
+		DriftG:         p.DriftG,
+		CreepFrac:      MaxCreepFrac / math.Sqrt(3),
+		TouchedShelves: touched,
+		TakeMean:       ordinaryUnits() / ordinaryShelves(),
+		BulkP:          BigPct / 100.0 * bigShelves() / touched,
+		BulkMean:       bigUnits() / bigShelves(),
+		MoveP:          MovePct / 100.0,
+		ObjectP:        ObjectPct / 100.0 / n,
+		ObjectGoneP:    -1,
+		ObjectMinG:     lo,
+		ObjectMaxG:     hi,
+		MiscountP:      MiscountShelfP / 2,
 	}
 }
 
