@@ -230,10 +230,12 @@ func (e *engine) decide(work []*shelfWork, byKey map[string]*basket, mapIdx []in
 		return strings.Compare(a.key, b.key)
 	})
 	star := bs[0]
+	// The most probable basket cheaper than B*: exactness needs it below
+	// CheaperBound, i.e. B* is the cheapest basket still plausible.
 	var cheaper float64
 	for _, b := range bs {
 		if b.price < star.price {
-			cheaper += b.post
+			cheaper = max(cheaper, b.post)
 		}
 	}
 	broken := false

@@ -139,10 +139,10 @@ type Options struct {
 	// only hypotheses without a move or an unknown object, is at least c
 	// (default 0.99).
 	Confidence float64
-	// CheaperBound is δ: in the shopper-safe default a basket is exact only
-	// if the baskets cheaper than it hold less than δ of the posterior
-	// together; an ambiguous sale charges the cheapest basket whose
-	// posterior is at least δ (default 1e-4).
+	// CheaperBound is δ: a basket whose posterior is at least δ is
+	// plausible. In the shopper-safe default a basket is exact only if no
+	// cheaper basket is plausible; an ambiguous sale charges the cheapest
+	// plausible basket (default 1e-4).
 	CheaperBound float64
 	// RevenueFirst drops the CheaperBound condition from exactness: an
 	// operator's documented choice to charge more sales exactly at the
@@ -383,8 +383,8 @@ func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN
 // normalised; those charging the same units per SKU form one basket. Let B*
 // be the most probable basket. It is exact when the part of its posterior
 // that needs no move and no unknown object is at least Confidence and,
-// unless RevenueFirst, the baskets cheaper than B* together hold less than
-// CheaperBound. Otherwise the sale is ambiguous and the cheapest basket with
+// unless RevenueFirst, no basket cheaper than B* holds CheaperBound or more
+// (B* is then the cheapest plausible basket). Otherwise the sale is ambiguous and the cheapest basket with
 // posterior at least CheaperBound is charged: an unmatched change or an
 // unlikely explanation is never used to charge more. An exact basket that
 // charges nothing is StatusEmpty. Shelves whose charged explanation needs an
