@@ -117,13 +117,54 @@ func (t Tally) RevenuePct() float64 {
 // Score is the tallies of one setting by shopper class.
 type Score struct {
 	ByClass [NumClasses]Tally
+	// Calib counts, per posterior bin (CalibBins), sessions whose most
+	// probable basket had that posterior, and how many of those baskets
+	// were right: a calibrated model that says 0.999 is right 999 times
+	// in 1,000.
+	Calib [len(CalibBins)]struct{ N, Right int }
 }
+
+// CalibBins are the lower edges of the calibration table's posterior bins.
+var CalibBins = [...]float64{0, 0.5, 0.9, 0.99, 0.999, 0.9999}
 
 // Add judges r against s, counts it and returns the outcome.
 func (sc *Score) Add(s Session, r infer.Result) Outcome {
 	o := Judge(s, r)
 	sc.ByClass[s.Class].add(o, s.TrueFen)
+	// The most probable basket: the charged one, or the first
+	// alternative when a cheaper basket was charged instead.
+	lines, post := r.Lines, r.Posterior
+	if len(r.Alternatives) > 0 && r.Alternatives[0].Posterior > post {
+		lines, post = r.Alternatives[0].Lines, r.Alternatives[0].Posterior
+	}
+	bin := 0
+	for i, lo := range CalibBins {
+		if post >= lo {
+			bin = i
+		}
+	}
+	sc.Calib[bin].N++
+	if sameUnits(lines, s.Taken) {
+		sc.Calib[bin].Right++
+	}
 	return o
+}
+
+// sameUnits reports whether lines charge exactly the units taken, per SKU.
+func sameUnits(lines []infer.Line, taken map[string]int) bool {
+	got := map[string]int{}
+	for _, l := range lines {
+		got[l.SKU] += l.Qty
+	}
+	if len(got) != len(taken) {
+		return false
+	}
+	for k, n := range taken {
+		if got[k] != n {
+			return false
+		}
+	}
+	return true
 }
 
 // Merge adds another score's counts.
@@ -131,6 +172,28 @@ func (sc *Score) Merge(o Score) {
 	for c := range sc.ByClass {
 		sc.ByClass[c].merge(o.ByClass[c])
 	}
+	for i := range sc.Calib {
+		sc.Calib[i].N += o.Calib[i].N
+		sc.Calib[i].Right += o.Calib[i].Right
+	}
+}
+
+// CalibTable is the calibration as a markdown table.
+func (sc Score) CalibTable() string {
+	var b strings.Builder
+	b.WriteString("| posterior of the most probable basket | sessions | that basket right |\n|---|---:|---:|\n")
+	for i, c := range sc.Calib {
+		hi := "1"
+		if i+1 < len(CalibBins) {
+			hi = fmt.Sprint(CalibBins[i+1])
+		}
+		right := "—"
+		if c.N > 0 {
+			right = fmt.Sprintf("%.3f %%", 100*float64(c.Right)/float64(c.N))
+		}
+		fmt.Fprintf(&b, "| [%g, %s) | %d | %s |\n", CalibBins[i], hi, c.N, right)
+	}
+	return b.String()
 }
 
 // Total is the tally over all classes.
@@ -243,6 +306,8 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "\n### %s, σ = %g g\n\n", run.Setting, run.Sigma)
 		fmt.Fprintf(&b, "Ordinary purchases exact and right: %.2f %%.\n\n", run.Score.Ordinary())
 		b.WriteString(run.Score.Table())
+		b.WriteString("\nCalibration:\n\n")
+		b.WriteString(run.Score.CalibTable())
 		if len(run.Examples) > 0 {
 			b.WriteString("\nSessions reported exact but charged wrongly or more than owed (first few):\n\n")
 			for _, e := range run.Examples {
