@@ -25,6 +25,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -48,9 +49,11 @@ type Opts struct {
 	Config    config.Config
 	Hardware  hal.Cabinet
 	DeviceKey ed25519.PrivateKey // the cabinet's own signing key
-	Logger    *slog.Logger
-	Now       func() time.Time // default time.Now
-	Tick      time.Duration    // state machine poll period, default 50ms
+	// Logger is rate-limited with logx (wrapped, on Now's clock, unless it
+	// already is): a standing fault logs a line a minute, not a tick.
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
+	Tick   time.Duration    // state machine poll period, default 50ms
 	// SettleMin is the least time after the door closes before a reading
 	// may count as the "after" weight (default 300ms).
 	SettleMin time.Duration
@@ -99,7 +102,7 @@ type Device struct {
 	link    *telemetry.Link
 	qr      *payment.QR
 	auth    payment.Authorizer
-	badLog  *telemetry.RateLimited
+	badLog  limitedLog
 
 	// Owned by the Run goroutine.
 	trust        ledger.Trust // as last read from the ledger
@@ -107,6 +110,8 @@ type Device struct {
 	sess         *ledger.Session
 	readings     map[int]hal.Reading
 	readErr      map[int]error
+	right        map[int]hal.Reading // a two-cell shelf's right cell, when it reads
+	rightSettled map[int]hal.Reading
 	settled      map[int]hal.Reading // last settled reading per shelf
 	baseline     map[int]float64     // idle weight per shelf, for the locked-weight alarm
 	doorClosed   map[int]bool
@@ -124,6 +129,7 @@ type Device struct {
 	storageFault   *ledger.Fault // the ledger's predecessor was lost or corrupt
 	probedAt       time.Time     // last write probe while writes fail
 	storageAlarmed bool          // storage_fault raised for the present write failure
+	failedCommit   string        // the session whose end failed to commit and is retried
 	direct         chan directMsg
 	locks          map[int]lockWatch
 	temp           thermo
@@ -162,7 +168,7 @@ func New(o Opts) (*Device, error) {
 		o.SettleMin = 300 * time.Millisecond
 	}
 	cfg := o.Config
-	log := o.Logger.With("cabinet", cfg.CabinetID)
+	log := logx.Wrap(o.Logger, logx.Options{Every: time.Minute, Now: o.Now}).With("cabinet", cfg.CabinetID)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("firmware: data dir: %w", err)
 	}
@@ -215,12 +221,22 @@ func New(o Opts) (*Device, error) {
 		devPub: o.DeviceKey.Public().(ed25519.PublicKey),
 		ledger: led, catalog: cat, link: link, qr: qr,
 		auth:     payment.Authorizer{CabinetID: cfg.CabinetID},
-		badLog:   telemetry.NewRateLimited(log, time.Minute),
+		badLog:   limitedLog{log},
 		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
+		right: map[int]hal.Reading{}, rightSettled: map[int]hal.Reading{},
 		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
 		direct: make(chan directMsg, 16), locks: map[int]lockWatch{},
 	}
 	return d, nil
+}
+
+// limitedLog logs a repeated condition under a logx key: at most a line a
+// minute per key, the next one counting what was suppressed.
+type limitedLog struct{ log *slog.Logger }
+
+// Warn logs msg under key.
+func (l limitedLog) Warn(key, msg string, args ...any) {
+	l.log.Warn(msg, append([]any{logx.Limit(key)}, args...)...)
 }
 
 // PublicKey is the cabinet's signing key, which the platform registers.
@@ -425,6 +441,28 @@ func (d *Device) sample(ctx context.Context) {
 		if r.Settled {
 			d.settled[sh.Number] = r
 		}
+		d.sampleRight(sh)
+	}
+}
+
+// sampleRight reads a two-cell shelf's right cell. It is evidence on top of
+// the total: a right cell that fails or has no sample yet only leaves the
+// shelf judged on its total.
+func (d *Device) sampleRight(sh hal.Shelf) {
+	if sh.Right == nil {
+		return
+	}
+	r, err := sh.Right.Reading()
+	if err != nil || r.Samples == 0 {
+		delete(d.right, sh.Number)
+		if err != nil {
+			d.badLog.Warn(fmt.Sprintf("right%d", sh.Number), "right load cell", "shelf", sh.Number, "err", err)
+		}
+		return
+	}
+	d.right[sh.Number] = r
+	if r.Settled {
+		d.rightSettled[sh.Number] = r
 	}
 }
 
@@ -534,7 +572,7 @@ func (d *Device) transition(s *ledger.Session, state string, mutate func(), item
 	s.State = state
 	if err := d.ledger.SaveSession(s, nil, items...); err != nil {
 		*s = prev
-		d.log.Error("persist session", "session", s.ID, "state", state, "err", err)
+		d.log.Error("persist session", logx.Limit("persist session"), "session", s.ID, "state", state, "err", err)
 		return
 	}
 	d.log.Info("session", "session", s.ID, "state", state)

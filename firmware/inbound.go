@@ -387,7 +387,14 @@ func (d *Device) beforeWeights(now time.Time) ([]ledger.ShelfWeight, error) {
 			math.Abs(live.Grams-r.Grams) > max(settledDriftG, settledDriftSD*r.NoiseG) {
 			return nil, fmt.Errorf("shelf %d is not steady; try again in a moment", sh.Number)
 		}
-		out = append(out, ledger.ShelfWeight{Shelf: sh.Number, Grams: r.Grams, NoiseG: r.NoiseG, Samples: r.Samples, At: r.At.UTC()})
+		w := ledger.ShelfWeight{Shelf: sh.Number, Grams: r.Grams, NoiseG: r.NoiseG, Samples: r.Samples, At: r.At.UTC()}
+		if rr, ok := d.rightSettled[sh.Number]; ok && sh.Right != nil && now.Sub(rr.At) <= settledMaxAge {
+			if live, ok := d.right[sh.Number]; ok && math.Abs(live.Grams-rr.Grams) <= max(settledDriftG, settledDriftSD*rr.NoiseG) {
+				g := rr.Grams
+				w.RightG = &g
+			}
+		}
+		out = append(out, w)
 	}
 	return out, nil
 }

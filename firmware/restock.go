@@ -10,6 +10,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/internal/failpoint"
+	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
@@ -94,7 +95,7 @@ func (d *Device) restockOpen(ctx context.Context, cmd msg.Command, received, now
 func (d *Device) finishRestock(s *ledger.Session, now time.Time, timedOut bool) {
 	stock, err := d.ledger.Stock()
 	if err != nil {
-		d.log.Error("read stock levels; will retry", "session", s.ID, "err", err)
+		d.log.Error("read stock levels; will retry", logx.Limit("read stock"), "session", s.ID, "err", err)
 		return
 	}
 	var inputs []infer.RestockShelf
@@ -174,8 +175,7 @@ func (d *Device) finishRestock(s *ledger.Session, now time.Time, timedOut bool) 
 	}
 	items := append([]ledger.Item{{Kind: outbox.KindRestock, Topic: d.topics.Restock(), Body: r}, ledger.StockItem(ops...)}, extra...)
 	if err := d.ledger.EndSession(items...); err != nil {
-		d.log.Error("commit restock; will retry", "session", s.ID, "err", err)
-		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
+		d.commitFailed(s, "commit restock", err)
 		return
 	}
 	if len(faulty) > 0 {
@@ -260,7 +260,7 @@ func (d *Device) cancelRestock(s *ledger.Session, why string, extra ...ledger.It
 	}
 	items := append([]ledger.Item{{Kind: outbox.KindRestock, Topic: d.topics.Restock(), Body: r}}, extra...)
 	if err := d.ledger.EndSession(items...); err != nil {
-		d.log.Error("commit cancelled restock", "session", s.ID, "err", err)
+		d.commitFailed(s, "commit cancelled restock", err)
 		return
 	}
 	d.sess = nil

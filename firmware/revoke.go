@@ -143,7 +143,7 @@ func (d *Device) reconcileRevokedAlarms(held []heldProduct, catalogVersion int64
 			continue
 		}
 		detail := map[string]any{"sku": h.sku, "shelves": h.shelves, "catalog_version": catalogVersion, "reason": h.why}
-		d.log.Warn("alarm", "kind", msg.AlarmRevokedInStock, "severity", msg.SevCritical, "detail", detail)
+		d.logAlarm(msg.AlarmRevokedInStock, msg.SevCritical, detail)
 		items = append(items, d.alarmItem(msg.AlarmRevokedInStock, msg.SevCritical, detail))
 	}
 	for _, sku := range raised {

@@ -3,6 +3,8 @@ package firmware
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/internal/failpoint"
+	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
@@ -29,7 +32,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	// stock only loses the bound.
 	stock, err := d.ledger.Stock()
 	if err != nil {
-		d.log.Warn("stock levels unreadable; judging without them", "session", s.ID, "err", err)
+		d.log.Warn("stock levels unreadable; judging without them", logx.Limit("read stock"), "session", s.ID, "err", err)
 		stock = nil
 	}
 	var all []infer.SKU
@@ -48,6 +51,17 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		}
 		in := infer.Shelf{Shelf: b.Shelf, BeforeG: b.Grams, AfterG: after.Grams,
 			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1)))}
+		var lanes map[string]float64
+		// Two cells: the right cell's change places the weight along the
+		// shelf. Its after reading must be as good as the total's.
+		if ra, ok := d.right[b.Shelf]; ok && b.RightG != nil && (ra.Settled || ra.Samples >= minAfterSamples) {
+			in.TwoCell, in.RightBeforeG, in.RightAfterG = true, *b.RightG, ra.Grams
+			for _, g := range s.Goods {
+				if g.Shelf == b.Shelf {
+					lanes = g.Lanes
+				}
+			}
+		}
 		for _, g := range s.Goods {
 			if g.Shelf != b.Shelf {
 				continue
@@ -57,7 +71,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 				// a product that may not be sold now costs nothing, so the
 				// cheapest consistent basket never charges for it, nor
 				// charges something dearer in its place.
-				k := infer.SKU{SKU: p.SKU, UnitG: p.UnitWeightG, TolG: p.WeightTolG}
+				k := infer.SKU{SKU: p.SKU, UnitG: p.UnitWeightG, TolG: p.WeightTolG, Lane: lanes[p.SKU]}
 				if bp, ok := book.Product(p.SKU); ok {
 					if sellable, _ := payment.Sellable(bp, now); sellable {
 						k.PriceFen = bp.PriceFen
@@ -95,7 +109,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 	}
 	lines, total, err := payment.Price(items, book, now)
 	if err != nil {
-		d.log.Error("pricing failed; charging nothing", "session", s.ID, "err", err)
+		d.log.Error("pricing failed; charging nothing", logx.Limit("pricing "+s.ID), "session", s.ID, "err", err)
 		lines, total = nil, 0
 		status = msg.SaleAmbiguous
 	}
@@ -133,10 +147,10 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 			"shelf": m.Shelf, "sku": m.SKU, "stock": m.Stock, "removed": m.Removed, "session": s.ID}))
 	}
 	if len(unsellable) > 0 {
-		d.log.Warn("items not sellable were not charged", "session", s.ID, "items", unsellable)
+		d.log.Warn("items not sellable were not charged", logx.Limit("unsellable "+s.ID), "session", s.ID, "items", unsellable)
 	}
 	if err := payment.Limit(total, s.LimitFen); err != nil {
-		d.log.Warn("sale over the authorised limit", "session", s.ID, "total_fen", total, "limit_fen", s.LimitFen)
+		d.log.Warn("sale over the authorised limit", logx.Limit("over limit "+s.ID), "session", s.ID, "total_fen", total, "limit_fen", s.LimitFen)
 	}
 	evidence := []msg.Evidence{}
 	for _, sr := range res.Shelves {
@@ -160,8 +174,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		}
 	}, extra...)
 	if err != nil {
-		d.log.Error("commit sale; will retry", "session", s.ID, "err", err)
-		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
+		d.commitFailed(s, "commit sale", err)
 		return
 	}
 	failpoint.Hit(failpoint.SaleCommitted)
@@ -190,7 +203,7 @@ func (d *Device) cancelSession(s *ledger.Session, why string, extra ...ledger.It
 		}
 	}, extra...)
 	if err != nil {
-		d.log.Error("commit cancelled session", "session", s.ID, "err", err)
+		d.commitFailed(s, "commit cancelled session", err)
 		return
 	}
 	d.log.Info("session cancelled", "session", s.ID, "why", why)
@@ -244,12 +257,46 @@ func (d *Device) alarmItem(kind, sev string, detail map[string]any) ledger.Item 
 // full or read-only disk), it goes straight to the link, once, undurably:
 // the platform should still hear that the cabinet is in trouble.
 func (d *Device) alarm(kind, sev string, detail map[string]any) {
-	d.log.Warn("alarm", "kind", kind, "severity", sev, "detail", detail)
+	d.logAlarm(kind, sev, detail)
 	it := d.alarmItem(kind, sev, detail)
 	if err := d.ledger.Enqueue(nil, it); err != nil {
-		d.log.Error("queue alarm; publishing it directly", "kind", kind, "err", err)
+		d.log.Error("queue alarm; publishing it directly", logx.Limit("queue alarm "+kind), "kind", kind, "err", err)
 		d.publishDirect(it)
 	}
+}
+
+// logAlarm logs an alarm raised at the level its severity says.
+func (d *Device) logAlarm(kind, sev string, detail map[string]any) {
+	d.log.Log(context.Background(), alarmLevel(sev), "alarm", "kind", kind, "severity", sev, "detail", detail)
+}
+
+// alarmLevel maps an alarm's severity to a log level: critical → ERROR,
+// warning → WARN, info → INFO (an unknown one → WARN).
+func alarmLevel(sev string) slog.Level {
+	switch sev {
+	case msg.SevCritical:
+		return slog.LevelError
+	case msg.SevInfo:
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+// commitFailed handles a session's end (its sale, or its restock) that did
+// not commit; the device loop retries it every tick while the session
+// stands. It logs at most a line a minute and raises storage_fault once
+// for the standing failure, not once a tick: checkStorage clears it when
+// the storage takes writes again and the session's end has gone through.
+// (finish logs what it judged, such as goods not charged, at every retry
+// too: those lines carry keys of their session, a line a minute each.)
+func (d *Device) commitFailed(s *ledger.Session, what string, err error) {
+	d.log.Error(what+"; will retry", logx.Limit("commit"), "session", s.ID, "err", err)
+	d.failedCommit = s.ID
+	if d.storageAlarmed {
+		return // raised already: here, or by checkStorage for the same failure
+	}
+	d.storageAlarmed = true
+	d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
 }
 
 // publishDirect hands a message to the link without the outbox, never
@@ -263,7 +310,7 @@ func (d *Device) publishDirect(it ledger.Item) {
 	select {
 	case d.direct <- directMsg{topic: it.Topic, body: body}:
 	default:
-		d.log.Warn("direct publish queue full; message dropped", "kind", it.Kind)
+		d.log.Warn("direct publish queue full; message dropped", logx.Limit("direct queue full"), "kind", it.Kind)
 	}
 }
 
@@ -282,8 +329,11 @@ func (d *Device) checkStorage(now time.Time) {
 	}
 	d.probedAt = now
 	err := d.ledger.Check(now)
+	if d.failedCommit != "" && (d.sess == nil || d.sess.ID != d.failedCommit) {
+		d.failedCommit = "" // that session's end went through since
+	}
 	switch {
-	case err == nil && d.storageAlarmed:
+	case err == nil && d.storageAlarmed && d.failedCommit == "":
 		d.storageAlarmed = false
 		d.log.Info("storage accepts writes again")
 		d.alarmCleared(msg.AlarmStorageFault, map[string]any{})
@@ -316,8 +366,10 @@ func (d *Device) alarmCleared(kind string, detail map[string]any) {
 	a.Cleared = true
 	it.Body = a
 	if err := d.ledger.Enqueue(nil, it); err != nil {
-		d.log.Error("queue alarm", "kind", kind, "err", err)
+		d.log.Error("queue alarm", logx.Limit("queue alarm "+kind), "kind", kind, "err", err)
+		return
 	}
+	d.log.Info("alarm cleared", "kind", kind, "detail", detail)
 }
 
 // checkDoors raises door_forced when a door opens without an unlock.
@@ -438,7 +490,7 @@ func (d *Device) goodsSnapshot() []ledger.ShelfGoods {
 	plan, _ := d.catalog.Planogram()
 	var out []ledger.ShelfGoods
 	for _, sh := range plan.Shelves {
-		g := ledger.ShelfGoods{Shelf: sh.Shelf, Products: []msg.Product{}}
+		g := ledger.ShelfGoods{Shelf: sh.Shelf, Products: []msg.Product{}, Lanes: maps.Clone(sh.Lanes)}
 		for _, code := range sh.SKUs {
 			if p, ok := d.catalog.Product(code); ok {
 				g.Products = append(g.Products, p)

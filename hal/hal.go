@@ -125,7 +125,15 @@ type Indicator interface {
 type Shelf struct {
 	Number int
 	Door   int
-	Scale  Scale
+	// Scale is the shelf's whole load: on a shelf carried by two load
+	// cells, the sum of both.
+	Scale Scale
+	// Right, optional, is the right load cell alone on a shelf carried by
+	// two (a left and a right one), filtered and calibrated like Scale.
+	// With Scale it gives the load's centre of mass: a unit of w grams at
+	// position x along the shelf (0 over the left cell, 1 over the right)
+	// loads the right cell with x·w. nil on a shelf with one load cell.
+	Right Scale
 }
 
 // Door ties a door number to its lock and switch.

@@ -2,9 +2,7 @@ package telemetry
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -73,39 +71,4 @@ func (b *Backoff) Sleep(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// RateLimited logs a repeated condition at most once per interval per key,
-// counting what it suppressed, so an offline cabinet does not fill its SD
-// card with the same line.
-type RateLimited struct {
-	log   *slog.Logger
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-	quiet map[string]int
-}
-
-// NewRateLimited wraps log.
-func NewRateLimited(log *slog.Logger, every time.Duration) *RateLimited {
-	return &RateLimited{log: log, every: every, last: map[string]time.Time{}, quiet: map[string]int{}}
-}
-
-// Warn logs msg under key unless it was logged less than the interval ago.
-func (r *RateLimited) Warn(key, msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if t, ok := r.last[key]; ok && now.Sub(t) < r.every {
-		r.quiet[key]++
-		r.mu.Unlock()
-		return
-	}
-	n := r.quiet[key]
-	r.last[key] = now
-	r.quiet[key] = 0
-	r.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	r.log.Warn(msg, args...)
 }

@@ -2,11 +2,8 @@ package telemetry
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"math/rand/v2"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -142,48 +139,5 @@ func TestBackoffSleep(t *testing.T) {
 	short := NewBackoff(time.Millisecond, time.Millisecond, nil)
 	if !short.Sleep(context.Background()) {
 		t.Fatal("Sleep on a live context reported false")
-	}
-}
-
-type recHandler struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (h *recHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recHandler) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.recs = append(h.recs, r.Clone())
-	return nil
-}
-func (h *recHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *recHandler) WithGroup(string) slog.Handler      { return h }
-
-func TestRateLimitedSuppressesAndCounts(t *testing.T) {
-	h := &recHandler{}
-	r := NewRateLimited(slog.New(h), time.Hour)
-	for range 5 {
-		r.Warn("connect", "mqtt connect failed", "err", "refused")
-	}
-	r.Warn("other", "other thing")
-	if len(h.recs) != 2 {
-		t.Fatalf("%d lines logged, want 2 (one per key)", len(h.recs))
-	}
-	// Once the interval has passed, the next line says how many it hid.
-	r.mu.Lock()
-	r.last["connect"] = r.last["connect"].Add(-2 * time.Hour)
-	r.mu.Unlock()
-	r.Warn("connect", "mqtt connect failed", "err", "refused")
-	if len(h.recs) != 3 {
-		t.Fatalf("%d lines logged, want 3", len(h.recs))
-	}
-	var attrs []string
-	h.recs[2].Attrs(func(a slog.Attr) bool {
-		attrs = append(attrs, a.String())
-		return true
-	})
-	if got := strings.Join(attrs, " "); !strings.Contains(got, "suppressed=4") {
-		t.Fatalf("attrs %q: want suppressed=4", got)
 	}
 }

@@ -61,7 +61,7 @@ func benchBody(b *testing.B) []byte {
 }
 
 func benchPlainPaho(b *testing.B, url string) {
-	bridgePahoLogs(discard) // paho logs the EOF of its own Disconnect as an error
+	RoutePahoLogs(discard) // paho logs the EOF of its own Disconnect as an error
 	body := benchBody(b)
 	for _, window := range []int{1, benchWindow} {
 		name := "one-in-flight"

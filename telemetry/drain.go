@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/internal/failpoint"
+	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
 )
@@ -35,7 +36,9 @@ type Drainer struct {
 	AckWait time.Duration // republish an unacked sale after this (default 60s, checked every Tick)
 	Batch   int           // publishes per pass (default 64): ctx is checked between passes
 	Tick    time.Duration // pass interval when nothing wakes it (default 1s)
-	Logger  *slog.Logger
+	// Logger is rate-limited with logx (wrapped unless it already is): a
+	// storage or link fault that stands fails every pass alike.
+	Logger *slog.Logger
 	// Published, if set, is called after each successful publish.
 	Published func(e outbox.Entry, at time.Time)
 	// SaleRate bounds sale publishes per second (0: unbounded), so that a
@@ -87,9 +90,7 @@ func (d *Drainer) Run(ctx context.Context) error {
 // (a busy loop), a negative Tick panics in NewTicker, a negative AckWait
 // republishes on every pass.
 func (d *Drainer) init() {
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
+	d.Logger = logx.Wrap(d.Logger, logx.Options{})
 	if d.AckMode != AckBroker {
 		// Fail safe: only an explicit broker mode may release a sale
 		// before the platform has acknowledged it.
@@ -151,7 +152,7 @@ func (d *Drainer) pass(ctx context.Context) bool {
 	liveDone := map[uint64]bool{}
 	lives, err := d.Outbox.PendingLive(d.Batch)
 	if err != nil {
-		d.Logger.Error("outbox read", "err", err)
+		d.Logger.Error("outbox read", logx.Limit("outbox read"), "err", err)
 		return false
 	}
 	for _, e := range lives {
@@ -167,7 +168,7 @@ func (d *Drainer) pass(ctx context.Context) bool {
 	for {
 		page, err := d.Outbox.PendingAfter(d.cursor, pageSize)
 		if err != nil {
-			d.Logger.Error("outbox read", "err", err)
+			d.Logger.Error("outbox read", logx.Limit("outbox read"), "err", err)
 			return false
 		}
 		for _, e := range page {
@@ -223,7 +224,7 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	}
 	body, err := d.Signer.SealBytes(e.Payload)
 	if err != nil {
-		d.Logger.Error("seal outbox entry", "id", e.ID, "err", err)
+		d.Logger.Error("seal outbox entry", logx.Limit("seal"), "id", e.ID, "err", err)
 		return false, false
 	}
 	if e.Kind == outbox.KindSale {
@@ -234,7 +235,7 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	cancel()
 	if err != nil {
 		if !errors.Is(err, ErrNotConnected) && ctx.Err() == nil {
-			d.Logger.Warn("publish", "kind", e.Kind, "seq", e.SaleSeq, "err", err)
+			d.Logger.Warn("publish", logx.Limit("publish"), "kind", e.Kind, "seq", e.SaleSeq, "err", err)
 		}
 		return false, false
 	}
@@ -245,12 +246,12 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	at := time.Now()
 	if e.Kind == outbox.KindSale && d.AckMode == AckPlatform {
 		if err := d.Outbox.MarkPublished(e.ID, at); err != nil {
-			d.Logger.Error("outbox mark", "id", e.ID, "err", err)
+			d.Logger.Error("outbox mark", logx.Limit("outbox write"), "id", e.ID, "err", err)
 			return false, false
 		}
 		d.sent[e.ID] = epoch
 	} else if err := d.Outbox.Remove(e.ID); err != nil {
-		d.Logger.Error("outbox remove", "id", e.ID, "err", err)
+		d.Logger.Error("outbox remove", logx.Limit("outbox write"), "id", e.ID, "err", err)
 		return false, false
 	}
 	if d.Published != nil {

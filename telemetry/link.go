@@ -1,6 +1,7 @@
 // Package telemetry is the cabinet's link to the platform: the MQTT client
 // (paho) and its mutual TLS to the broker, the drain that moves the bbolt
-// outbox onto the wire, and the backoff between connection attempts. The
+// outbox onto the wire, the backoff between connection attempts, and the
+// routing of paho's process-wide log lines (RoutePahoLogs). The
 // wire types live in telemetry/msg, the durable queue in telemetry/outbox.
 //
 // telemetry never imports firmware or simulator and decides nothing about
@@ -21,6 +22,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -52,7 +54,9 @@ type Opts struct {
 	MinBackoff     time.Duration // default 500ms
 	MaxBackoff     time.Duration // default 60s
 	InboundDepth   int           // default 256
-	Logger         *slog.Logger
+	// Logger takes the link's own lines, rate-limited with logx (wrapped
+	// unless it already is). paho's lines go where RoutePahoLogs says.
+	Logger *slog.Logger
 }
 
 func (o *Opts) defaults() {
@@ -71,9 +75,7 @@ func (o *Opts) defaults() {
 	if o.InboundDepth == 0 {
 		o.InboundDepth = 256
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = logx.Wrap(o.Logger, logx.Options{})
 }
 
 // Link keeps one MQTT connection alive and exposes publish and inbound.
@@ -115,7 +117,6 @@ func New(o Opts) (*Link, error) {
 		f := *o.TLS // the caller's struct may change; the files are read per attempt
 		o.TLS = &f
 	}
-	bridgePahoLogs(o.Logger)
 	return &Link{o: o, host: u.Hostname(), inbound: make(chan Inbound, o.InboundDepth),
 		up: make(chan struct{}), changed: make(chan struct{})}, nil
 }
@@ -193,7 +194,6 @@ func wait(ctx context.Context, t mqtt.Token) error {
 // when that attempt ends (at most ConnectTimeout).
 func (l *Link) Run(ctx context.Context) error {
 	bo := NewBackoff(l.o.MinBackoff, l.o.MaxBackoff, nil)
-	logf := NewRateLimited(l.o.Logger, time.Minute)
 	for {
 		lost := make(chan error, 1)
 		c, err := l.connect(ctx, lost)
@@ -201,14 +201,16 @@ func (l *Link) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			logf.Warn("connect", "mqtt connect failed", "broker", l.o.Broker, "err", err)
+			l.o.Logger.Warn("mqtt connect failed", logx.Limit("connect"), "broker", l.o.Broker, "err", err)
 			if !bo.Sleep(ctx) {
 				return nil
 			}
 			continue
 		}
 		bo.Reset()
-		l.o.Logger.Info("mqtt connected", "broker", l.o.Broker, "tls", l.o.TLS != nil)
+		// A flapping broker (up, lost, up again every second) writes a
+		// line a minute of each, not a line a cycle.
+		l.o.Logger.Info("mqtt connected", logx.Limit("connected"), "broker", l.o.Broker, "tls", l.o.TLS != nil)
 		l.mu.Lock()
 		l.client = c
 		l.epoch.Add(1)
@@ -229,7 +231,7 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		case err := <-lost:
 			l.goDown()
-			l.o.Logger.Warn("mqtt connection lost", "err", err)
+			l.o.Logger.Warn("mqtt connection lost", logx.Limit("lost"), "err", err)
 			if !bo.Sleep(ctx) {
 				return nil
 			}

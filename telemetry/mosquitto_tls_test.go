@@ -105,7 +105,7 @@ func startMTLSBroker(t testing.TB, ls ...mtlsListener) *mtlsBroker {
 
 func startMTLSBrokerOpts(t testing.TB, nodelay bool, ls ...mtlsListener) *mtlsBroker {
 	t.Helper()
-	bridgePahoLogs(discard) // the plain clients' connection-lost noise
+	RoutePahoLogs(discard) // the plain clients' connection-lost noise
 	m := &mtlsBroker{t: t, bin: mtlsMosquittoBin(t), conf: filepath.Join(t.TempDir(), "mosquitto.conf"), nodelay: nodelay}
 	for _, l := range ls {
 		if l.port == 0 {

@@ -338,7 +338,7 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 		sd := o.UnitSpread * k.TolG
 		w := k.UnitG + math.Max(-k.TolG, math.Min(k.TolG, rng.NormFloat64()*sd))
 		lane := 1 / float64(len(plan[i].SKUs))
-		x := math.Min(1, math.Max(0, k.Lane+(rng.Float64()-0.5)*lane))
+		x := math.Min(1, math.Max(0, k.Lane+(2*rng.Float64()-1)*laneJitter*lane))
 		delta[i] -= w
 		right[i] -= w * x
 		taken[Line{Shelf: plan[i].Shelf, SKU: k.SKU}]++

@@ -23,6 +23,9 @@ const (
 	// maxObjUnits caps the units removed in a hypothesis with an unknown
 	// object.
 	maxObjUnits = 5
+	// laneJitter is how far off its lane's centre a unit may stand, as a
+	// share of the lane's width (uniformly: a pack nearly fills its lane).
+	laneJitter = 0.3
 	// nudgeP is the chance that a unit on a two-cell shelf was lifted and
 	// put back elsewhere in its lane, shifting the centre of mass without
 	// changing the weight.
@@ -47,8 +50,8 @@ type shelfWork struct {
 	sigma  float64
 	own    []sku
 	// laneSD is σ of a unit's position within its lane, as a fraction of
-	// the shelf's width: a unit stands anywhere across its lane, one of
-	// len(own) lanes.
+	// the shelf's width: a unit stands up to laneJitter of its lane's
+	// width off the lane's centre, one of len(own) lanes.
 	laneSD float64
 	// nudgeVar is the right cell's extra variance when a unit was put back
 	// elsewhere in its lane (see nudgeP).
@@ -129,7 +132,7 @@ func (e *engine) explain(w *shelfWork, elsewhere []sku) {
 		}
 		return a.g - b.g
 	})
-	w.laneSD = 1 / (float64(max(len(w.own), 1)) * math.Sqrt(12))
+	w.laneSD = laneJitter / (float64(max(len(w.own), 1)) * math.Sqrt(3))
 	for _, k := range w.own {
 		w.nudgeVar = math.Max(w.nudgeVar, 2*k.w*k.w*w.laneSD*w.laneSD)
 	}

@@ -32,6 +32,10 @@ type ShelfWeight struct {
 	NoiseG  float64   `json:"noise_g"`
 	Samples int       `json:"samples"`
 	At      time.Time `json:"at"`
+	// RightG is the right load cell's settled grams on a shelf carried by
+	// two cells (nil on one cell, or when the right cell was not steady:
+	// the shelf is then judged on its total alone).
+	RightG *float64 `json:"right_g,omitempty"`
 }
 
 // Session is the persisted record of a session in progress.
@@ -66,6 +70,9 @@ type Session struct {
 type ShelfGoods struct {
 	Shelf    int           `json:"shelf"`
 	Products []msg.Product `json:"products"`
+	// Lanes are the planogram's lane positions of the shelf's SKUs (0 at
+	// the left load cell, 1 at the right), for a two-cell shelf.
+	Lanes map[string]float64 `json:"lanes,omitempty"`
 }
 
 // EndSession ends the session in progress without a sale, as a restock

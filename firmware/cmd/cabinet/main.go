@@ -29,6 +29,8 @@ import (
 	"github.com/bangfu/cabinet/firmware"
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/hal/sim"
+	"github.com/bangfu/cabinet/internal/logx"
+	"github.com/bangfu/cabinet/telemetry"
 )
 
 const usage = `usage:
@@ -122,12 +124,16 @@ func runDaemon(args []string) int {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// One handler for the process, rate-limited per key (logx): the
+	// firmware, its link and paho share its table and its clock.
+	log := slog.New(logx.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), logx.Options{}))
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// paho's loggers are process-wide; this process is one cabinet.
+	telemetry.RoutePahoLogs(log.With("cabinet", cfg.CabinetID))
 	if *boardPath != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
