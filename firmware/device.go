@@ -342,6 +342,9 @@ func (d *Device) halt() {
 
 // recover finishes whatever the last run left, before anything new starts.
 func (d *Device) recover(ctx context.Context) error {
+	// This run's start: uptime counts from it, and a session's settle
+	// timeout from the later of its door closing and it.
+	d.started = d.now()
 	// Safe state first: a lock energised at a power cut must not stay so.
 	for _, door := range d.hw.Doors {
 		if err := door.Lock.Release(ctx); err != nil {
