@@ -135,9 +135,13 @@ func (s *doorSensor) String() string { return fmt.Sprintf("%s door sensor %d", s
 func (s *doorSensor) Halt() error { return nil }
 
 // rawScale is a shelf's HX711: one sample per sample period of real time.
+// On a two-cell shelf it reads the sum of both cells, or with right the
+// right cell alone; the two of a shelf read through the cabinet's run
+// Sampler, so they pair up.
 type rawScale struct {
-	c *Cabinet
-	s *shelf
+	c     *Cabinet
+	s     *shelf
+	right bool
 
 	mu   sync.Mutex
 	next time.Time // real time the next sample is due
@@ -145,7 +149,7 @@ type rawScale struct {
 
 // ReadRaw waits for the next sample period and returns the sample.
 func (r *rawScale) ReadRaw(ctx context.Context) (int32, error) {
-	period := time.Duration(float64(time.Second) / r.c.cfg.SampleRate)
+	period := r.c.period
 	r.mu.Lock()
 	now := time.Now()
 	if r.next.IsZero() || now.Sub(r.next) > period {
@@ -164,10 +168,15 @@ func (r *rawScale) ReadRaw(ctx context.Context) (int32, error) {
 	}
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
-	return r.c.sample(r.s)
+	return r.c.sample(r.s, r.c.run, r.right)
 }
 
-func (r *rawScale) String() string { return fmt.Sprintf("%s hx711 shelf %d", r.c.cfg.Name, r.s.num) }
+func (r *rawScale) String() string {
+	if r.right {
+		return fmt.Sprintf("%s hx711 shelf %d right", r.c.cfg.Name, r.s.num)
+	}
+	return fmt.Sprintf("%s hx711 shelf %d", r.c.cfg.Name, r.s.num)
+}
 
 // Halt does nothing: the simulated chip draws no power.
 func (r *rawScale) Halt() error { return nil }

@@ -15,9 +15,43 @@ type shelf struct {
 	num, door int
 	cal       scale.Calibration
 	emptyG    float64
-	units     map[string][]float64 // true weight of each unit, by SKU, newest last
-	objects   []float64
-	loadG     float64 // tray + units + objects, recomputed on change
+	twoCell   bool
+	units     map[string][]unit // by SKU, newest last
+	objects   []unit
+	lanes     map[string]float64 // each SKU's lane (SetLane), where Load stands its units
+	loadG     float64            // tray + units + objects, recomputed on change
+
+	// cells is the shelf's load cell, or on a two-cell shelf its left
+	// (cells[0]) and right (cells[1]) ones.
+	cells []*loadCell
+
+	vibs  []vibration
+	fault string
+
+	// The load cells' own temperature follows the air's with the time
+	// constant Config.CellTau: cellC at cellAt, heading for airC.
+	cellC, airC float64
+	cellAt      time.Time
+
+	// A shopper leaning on the shelf with leanG at position leanX: it
+	// rests on it until let go; each let-go leaves a hysteresis offset.
+	leanG, leanX float64
+	hyst         *rand.Rand
+	pos          *rand.Rand // where units land on a two-cell shelf
+
+	raw, rawRight *rawScale     // rawRight: two-cell only
+	filter, right *scale.Filter // right: two-cell only
+}
+
+// unit is a unit or a foreign object on a shelf: its true weight and
+// where it stands, 0 over the left load cell and 1 over the right (only a
+// two-cell shelf tells; a one-cell shelf's units stand at 0.5).
+type unit struct{ g, x float64 }
+
+// loadCell is one load cell under a shelf.
+type loadCell struct {
+	loadG float64 // its share of the shelf's true load, recomputed on change
+	leanG float64 // its share of a lean
 
 	// Creep is the sum over load changes Δᵢ at tᵢ of
 	// CreepFrac·Δᵢ·(1 − exp(−(t−tᵢ)/τ)), kept in closed form as
@@ -25,24 +59,9 @@ type shelf struct {
 	creepSum, creepPending float64
 	creepAt                time.Time
 
-	vibs  []vibration
-	noise *rand.Rand
-	fault string
-
-	// The load cell's own temperature follows the air's with the time
-	// constant Config.CellTau: cellC at cellAt, heading for airC.
-	cellC, airC float64
-	cellAt      time.Time
-	zeroPerC    float64 // this cell's zero drift, g/°C, drawn from the seed
-
-	// A shopper leaning on the shelf: leanG rests on it until let go;
-	// each let-go leaves a hysteresis offset, summed in residualG.
-	leanG     float64
-	residualG float64
-	hyst      *rand.Rand
-
-	raw    *rawScale
-	filter *scale.Filter
+	zeroPerC  float64 // this cell's zero drift, g/°C, drawn from the seed
+	residualG float64 // the hysteresis leans left on it, summed
+	noise     *rand.Rand
 }
 
 // vibration is a decaying ring of the shelf started at a moment.
@@ -51,26 +70,105 @@ type vibration struct {
 	ampG float64
 }
 
+// Where a unit lands on a two-cell shelf (see the package doc).
+const (
+	laneJitter = 0.05 // a unit stands within ±laneJitter of its SKU's lane
+	middle     = 0.5  // the lane of a SKU given none, and where a lean pushes by default
+)
+
+// share is how much of w grams at position x each load cell carries: all
+// of it on a one-cell shelf, w·(1−x) and w·x on a two-cell one.
+func (s *shelf) share(w, x float64) [2]float64 {
+	if !s.twoCell {
+		return [2]float64{w, 0}
+	}
+	return [2]float64{w * (1 - x), w * x}
+}
+
 // recompute sums the true load in a fixed order, so that a replay adds the
 // same floating-point numbers in the same order.
 func (s *shelf) recompute() {
 	g := s.emptyG
-	for _, sku := range slices.Sorted(maps.Keys(s.units)) {
-		for _, w := range s.units[sku] {
-			g += w
+	cell := [2]float64{s.emptyG, 0}
+	if s.twoCell {
+		cell = [2]float64{s.emptyG / 2, s.emptyG / 2} // the tray stands centred
+	}
+	add := func(u unit) {
+		g += u.g
+		if s.twoCell {
+			sh := s.share(u.g, u.x)
+			cell[0] += sh[0]
+			cell[1] += sh[1]
 		}
 	}
-	for _, w := range s.objects {
-		g += w
+	for _, sku := range slices.Sorted(maps.Keys(s.units)) {
+		for _, u := range s.units[sku] {
+			add(u)
+		}
+	}
+	for _, u := range s.objects {
+		add(u)
 	}
 	s.loadG = g
+	if !s.twoCell {
+		cell[0] = g
+	}
+	for i, c := range s.cells {
+		c.loadG = cell[i]
+	}
 }
 
-// creep starts the creep of a load change of delta grams at now.
-func (s *shelf) creep(now time.Time, delta float64, tau time.Duration) {
-	s.creepPending = s.creepPending*decay(now.Sub(s.creepAt), tau) + delta
-	s.creepSum += delta
-	s.creepAt = now
+// rightG is the right load cell's share of the true load; 0 on a one-cell
+// shelf.
+func (s *shelf) rightG() float64 {
+	if !s.twoCell {
+		return 0
+	}
+	return s.cells[1].loadG
+}
+
+// inLane draws where a unit of sku stands on a two-cell shelf: within
+// ±laneJitter of its lane (SetLane; the middle when it has none), clipped
+// to the shelf. A one-cell shelf draws nothing.
+func (s *shelf) inLane(sku string) float64 {
+	if !s.twoCell {
+		return middle
+	}
+	x, ok := s.lanes[sku]
+	if !ok {
+		x = middle
+	}
+	return min(max(x+(2*s.pos.Float64()-1)*laneJitter, 0), 1)
+}
+
+// anywhere draws a position uniform over a two-cell shelf. A one-cell
+// shelf draws nothing.
+func (s *shelf) anywhere() float64 {
+	if !s.twoCell {
+		return middle
+	}
+	return s.pos.Float64()
+}
+
+// creep starts the creep of a load change of delta grams per cell at now.
+func (s *shelf) creep(now time.Time, delta [2]float64, tau time.Duration) {
+	for i, c := range s.cells {
+		c.creepPending = c.creepPending*decay(now.Sub(c.creepAt), tau) + delta[i]
+		c.creepSum += delta[i]
+		c.creepAt = now
+	}
+}
+
+// setLean makes the lean on s grams at x and returns each cell's change.
+func (s *shelf) setLean(grams, x float64) [2]float64 {
+	sh := s.share(grams, x)
+	var delta [2]float64
+	for i, c := range s.cells {
+		delta[i] = sh[i] - c.leanG
+		c.leanG = sh[i]
+	}
+	s.leanG, s.leanX = grams, x
+	return delta
 }
 
 // shake starts a vibration of the given amplitude at now.
@@ -91,7 +189,7 @@ func decay(dt, tau time.Duration) float64 {
 	return math.Exp(-dt.Seconds() / tau.Seconds())
 }
 
-// cellTemp is the load cell's temperature at now: it approaches the air's
+// cellTemp is the load cells' temperature at now: it approaches the air's
 // exponentially with time constant tau (at once when tau is 0).
 func (s *shelf) cellTemp(now time.Time, tau time.Duration) float64 {
 	if tau <= 0 {
@@ -100,20 +198,27 @@ func (s *shelf) cellTemp(now time.Time, tau time.Duration) float64 {
 	return s.airC + (s.cellC-s.airC)*decay(now.Sub(s.cellAt), tau)
 }
 
-// setAir changes the air temperature around the cell at now.
+// setAir changes the air temperature around the cells at now.
 func (s *shelf) setAir(now time.Time, airC float64, tau time.Duration) {
 	s.cellC = s.cellTemp(now, tau)
 	s.cellAt = now
 	s.airC = airC
 }
 
-// grams is what the load cell sees at now, in grams, including one noise
-// draw. Zero and span drift with the cell's temperature away from the
-// calibration temperature cfg.TempC.
-func (s *shelf) grams(now time.Time, cfg *Config) float64 {
+// grams is what the load cells see at now, in grams, each including one
+// noise draw of its own: [0] the one cell of a one-cell shelf (and [1] 0),
+// or the left and the right cell. Zero and span drift with the cells'
+// temperature away from the calibration temperature cfg.TempC. A
+// vibration shakes the shelf: each of two cells rings with half of it, in
+// phase, so that their sum rings as a one-cell shelf does.
+func (s *shelf) grams(now time.Time, cfg *Config) [2]float64 {
 	dT := s.cellTemp(now, cfg.CellTau) - cfg.TempC
-	g := (s.loadG+s.leanG)*(1+cfg.SpanPerC*dT) + s.zeroPerC*dT + s.residualG
-	g += cfg.CreepFrac * (s.creepSum - s.creepPending*decay(now.Sub(s.creepAt), cfg.CreepTau))
+	var g [2]float64
+	for i, c := range s.cells {
+		g[i] = (c.loadG+c.leanG)*(1+cfg.SpanPerC*dT) + c.zeroPerC*dT + c.residualG
+		g[i] += cfg.CreepFrac * (c.creepSum - c.creepPending*decay(now.Sub(c.creepAt), cfg.CreepTau))
+	}
+	part := 1 / float64(len(s.cells))
 
 	// The ring decays with a time constant of a quarter of the settle time,
 	// so 5 g has fallen below 0.1 g when the settle time is over.
@@ -126,13 +231,19 @@ func (s *shelf) grams(now time.Time, cfg *Config) float64 {
 		}
 		kept = append(kept, v)
 		if dt >= 0 {
-			g += v.ampG * decay(dt, tau) * math.Cos(2*math.Pi*vibHz*dt.Seconds())
+			ring := v.ampG * decay(dt, tau) * math.Cos(2*math.Pi*vibHz*dt.Seconds())
+			for i := range s.cells {
+				g[i] += ring * part
+			}
 		}
 	}
 	s.vibs = kept
 
 	// Always draw, so that the noise sequence does not depend on NoiseG.
-	return g + s.noise.NormFloat64()*cfg.NoiseG
+	for i, c := range s.cells {
+		g[i] += c.noise.NormFloat64() * cfg.NoiseG
+	}
+	return g
 }
 
 // door is one door, its lock and its reed switch. Cabinet.mu guards it.

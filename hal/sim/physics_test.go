@@ -144,11 +144,11 @@ func TestZeroDriftFollowsTemperature(t *testing.T) {
 	g0 := map[int]float64{}
 	for _, n := range []int{1, 2, 3} {
 		g0[n] = sampleG(t, c, n)
-		if k := math.Abs(c.byNum[n].zeroPerC); k < 0.5*0.2 || k > 1.5*0.2 {
-			t.Errorf("shelf %d: zero coefficient %.3f g/°C outside 0.5–1.5 × 0.2", n, c.byNum[n].zeroPerC)
+		if k := math.Abs(c.byNum[n].cells[0].zeroPerC); k < 0.5*0.2 || k > 1.5*0.2 {
+			t.Errorf("shelf %d: zero coefficient %.3f g/°C outside 0.5–1.5 × 0.2", n, c.byNum[n].cells[0].zeroPerC)
 		}
 	}
-	if c.byNum[1].zeroPerC == c.byNum[2].zeroPerC {
+	if c.byNum[1].cells[0].zeroPerC == c.byNum[2].cells[0].zeroPerC {
 		t.Error("two load cells share their zero coefficient")
 	}
 	drift := func(n int) float64 { return sampleG(t, c, n) - g0[n] }
@@ -161,7 +161,7 @@ func TestZeroDriftFollowsTemperature(t *testing.T) {
 	}
 	clk.Advance(tau)
 	for _, n := range []int{1, 2, 3} {
-		want := c.byNum[n].zeroPerC * 10 * (1 - math.Exp(-1))
+		want := c.byNum[n].cells[0].zeroPerC * 10 * (1 - math.Exp(-1))
 		if d := drift(n); math.Abs(d-want) > count {
 			t.Errorf("shelf %d after one time constant: %.4f g, want %.4f g", n, d, want)
 		}
@@ -170,7 +170,7 @@ func TestZeroDriftFollowsTemperature(t *testing.T) {
 	step := map[int]float64{}
 	for _, n := range []int{1, 2, 3} {
 		step[n] = drift(n)
-		if want := c.byNum[n].zeroPerC * 10; math.Abs(step[n]-want) > count {
+		if want := c.byNum[n].cells[0].zeroPerC * 10; math.Abs(step[n]-want) > count {
 			t.Errorf("shelf %d at +10 °C: %.4f g, want %.4f g", n, step[n], want)
 		}
 	}
@@ -197,10 +197,10 @@ func TestZeroDriftFollowsTemperature(t *testing.T) {
 		cs := cfg
 		cs.Seed = seed
 		o, _ := newCab(t, cs)
-		signs[o.byNum[1].zeroPerC > 0]++
+		signs[o.byNum[1].cells[0].zeroPerC > 0]++
 	}
-	if again.byNum[2].zeroPerC != c.byNum[2].zeroPerC || signs[true] == 0 || signs[false] == 0 {
-		t.Errorf("coefficients: replay %v vs %v, signs %v", again.byNum[2].zeroPerC, c.byNum[2].zeroPerC, signs)
+	if again.byNum[2].cells[0].zeroPerC != c.byNum[2].cells[0].zeroPerC || signs[true] == 0 || signs[false] == 0 {
+		t.Errorf("coefficients: replay %v vs %v, signs %v", again.byNum[2].cells[0].zeroPerC, c.byNum[2].cells[0].zeroPerC, signs)
 	}
 
 	// A negative CellTau: the cells take the air's temperature at once.
@@ -208,7 +208,7 @@ func TestZeroDriftFollowsTemperature(t *testing.T) {
 	inst, _ := newCab(t, cfg)
 	before := sampleG(t, inst, 1)
 	inst.SetTemp(25)
-	if d, want := sampleG(t, inst, 1)-before, inst.byNum[1].zeroPerC*5; math.Abs(d-want) > count {
+	if d, want := sampleG(t, inst, 1)-before, inst.byNum[1].cells[0].zeroPerC*5; math.Abs(d-want) > count {
 		t.Errorf("instant cell: %.4f g, want %.4f g", d, want)
 	}
 }

@@ -34,13 +34,15 @@ func TestRunRealTime(t *testing.T) {
 		SampleRate: 200,
 		SettleTime: 50 * time.Millisecond,
 		Doors:      1,
-		Shelves:    []ShelfConfig{{Shelf: 1, EmptyG: 700}, {Shelf: 2, EmptyG: 700}},
+		Shelves:    []ShelfConfig{{Shelf: 1, EmptyG: 700}, {Shelf: 2, EmptyG: 700, TwoCell: true}},
 		Scale:      scale.Opts{NoDataAfter: 100 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	must(t, c.Load(1, "A", 420, 8, 12))
+	must(t, c.SetLane(2, "B", 0.8))
+	must(t, c.Load(2, "B", 300, 6, 10))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -60,6 +62,14 @@ func TestRunRealTime(t *testing.T) {
 	if s := shelfState(c, 1); math.Abs(s.ReadG-s.TrueG) > 4*c.cfg.NoiseG || !s.Settled {
 		t.Errorf("snapshot shelf %+v", s)
 	}
+	// The two-cell shelf's right cell reads alongside its total.
+	right := c.Hardware().Shelves[1].Right
+	waitFor(t, "the right cell to settle near its true load", func() bool {
+		r, err := right.Reading()
+		st := shelfState(c, 2)
+		return err == nil && r.Settled && st.ReadRightG != nil && math.Abs(r.Grams-*st.RightG) < 4*c.cfg.NoiseG &&
+			math.Abs(st.ReadG-st.TrueG) < 6*c.cfg.NoiseG
+	})
 
 	tests := []struct {
 		fault string
@@ -91,7 +101,8 @@ func TestRunRealTime(t *testing.T) {
 // at once for the race detector.
 func TestConcurrentUse(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c, err := New(Config{Seed: 5, SampleRate: 500, Doors: 2, LockReleaseTime: time.Millisecond, BounceTime: time.Millisecond})
+	c, err := New(Config{Seed: 5, SampleRate: 500, Doors: 2, LockReleaseTime: time.Millisecond, BounceTime: time.Millisecond,
+		Shelves: []ShelfConfig{{Shelf: 1, Door: 1, TwoCell: true}, {Shelf: 2, Door: 2}, {Shelf: 3, Door: 1}, {Shelf: 4, Door: 2, TwoCell: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +132,7 @@ func TestConcurrentUse(t *testing.T) {
 					_ = c.Take(shelf, "A", 1)
 					_ = c.Put(shelf, "A", 0, 1)
 					_ = c.PutObject(shelf, float64(i+1))
+					_ = c.LeanAt(shelf, 500, 0.3)
 					_ = c.CloseDoor(d)
 				}
 				_ = l.Release(ctx)
@@ -132,6 +144,11 @@ func TestConcurrentUse(t *testing.T) {
 			_, _ = hw.Doors[i%2].Sensor.Closed(ctx)
 			_, _ = hw.Doors[i%2].Lock.Locked(ctx)
 			_, _ = hw.Shelves[i%4].Scale.Reading()
+			if r := hw.Shelves[i%4].Right; r != nil {
+				_, _ = r.Reading()
+			}
+			_, _ = c.SampleRight(1)
+			_ = c.SetLane(4, "A", 0.1)
 			_, _ = hw.Thermometer.Celsius(ctx)
 			_ = hw.Display.Show(ctx, hal.Screen{QR: "q", Status: "s"})
 			_ = hw.Indicator.Set(ctx, hal.SignalOpen)

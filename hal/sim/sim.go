@@ -29,9 +29,31 @@
 //
 // # Leaning
 //
-// A shopper may lean on a shelf (Lean): the load cell reads the force, the
-// shelf's goods do not change, and letting go — or closing the door —
-// leaves the cell a hysteresis offset of 0.5–3 g.
+// A shopper may lean on a shelf (Lean, LeanAt): the load cell reads the
+// force, the shelf's goods do not change, and letting go — or closing the
+// door — leaves the cell a hysteresis offset of 0.5–3 g.
+//
+// # Two load cells
+//
+// A shelf may stand on two load cells, a left and a right one
+// (ShelfConfig.TwoCell). Every unit, object and lean on it then stands at
+// a position x along the shelf, 0 over the left cell and 1 over the
+// right, and loads the left cell with w·(1−x) and the right with w·x; the
+// empty tray stands centred. A unit Load puts on the shelf stands within
+// ±0.05 of its SKU's lane (SetLane; the middle for a SKU given none); a
+// unit Put on a shelf where its SKU has a lane lands within ±0.05 of it
+// too (put back in its lane), one of a SKU without a lane there (moved
+// from another shelf) and a foreign object land anywhere, uniformly; a
+// lean pushes where LeanAt says (Lean: the middle), and the hysteresis it
+// leaves is shared between the cells the same way. Each cell has its own
+// noise (σ Config.NoiseG), its own zero coefficient, its own creep of its
+// own load changes and its own hysteresis; both share the temperature,
+// and a vibration rings half on each, in phase. The shelf's Scale reads
+// the sum of both cells in the shelf's calibration (so its noise is
+// √2·NoiseG), its Right scale the right cell alone; a sample of the two
+// is drawn at one instant (see Sampler), so they share the right cell's
+// noise as a real pair of amplifiers read together would. A scale fault
+// (FaultScale) hits both cells.
 //
 // # Time and randomness
 //
@@ -44,10 +66,13 @@
 // generators: one stream for the units' true weights, one per SKU for its
 // fill bias, one for the thermometer, and per shelf one for load-cell noise,
 // one for its zero's temperature coefficient and one for the hysteresis
-// leaning leaves. Separate streams keep a seed replaying exactly even though
-// the shelves' scales sample concurrently, and keep a SKU's fill bias the
-// same whatever order SKUs are loaded in (the units' own weights come from
-// one stream: load them in a fixed order to replay).
+// leaning leaves; a two-cell shelf has a noise and a zero stream for its
+// right cell too, and one for where units land. Separate streams keep a
+// seed replaying exactly even though the shelves' scales sample
+// concurrently, keep a SKU's fill bias the same whatever order SKUs are
+// loaded in (the units' own weights come from one stream: load them in a
+// fixed order to replay), and leave a one-cell shelf's samples as they
+// were whether its neighbours stand on one cell or two.
 package sim
 
 import (
@@ -78,6 +103,7 @@ var (
 	ErrNotEnough  = errors.New("sim: not enough units on the shelf")
 	ErrNoDoor     = errors.New("sim: no such door")
 	ErrNoShelf    = errors.New("sim: no such shelf")
+	ErrOneCell    = errors.New("sim: the shelf has one load cell")
 )
 
 // Display size DisplayPNG renders at: a 2.4" portrait SPI panel.
@@ -95,8 +121,11 @@ var DefaultCalibration = scale.Calibration{Offset: 84213, CountsPerGram: 100}
 type ShelfConfig struct {
 	Shelf  int               // shelf number, unique, ≥ 1
 	Door   int               // the door in front of it; 0 means door 1
-	Cal    scale.Calibration // zero CountsPerGram means DefaultCalibration
-	EmptyG float64           // weight of the empty tray on the load cell
+	Cal    scale.Calibration // zero CountsPerGram means DefaultCalibration; both cells of a two-cell shelf have it
+	EmptyG float64           // weight of the empty tray on the load cell(s)
+	// TwoCell puts the shelf on two load cells, a left and a right one (see
+	// the package doc): hal.Shelf.Right reads the right one.
+	TwoCell bool
 }
 
 // Config describes a virtual cabinet. Zero fields take the default in their
@@ -105,7 +134,7 @@ type Config struct {
 	Name string // prefix of the devices' String(); default "sim"
 	Seed int64
 
-	NoiseG     float64       // load-cell noise σ per sample, grams; default 0.5
+	NoiseG     float64       // load-cell noise σ per sample and cell, grams; default 0.5
 	SampleRate float64       // HX711 samples per second; default 10
 	SettleTime time.Duration // vibration after a door close or item move dies out over this; default 600ms
 	VibrationG float64       // initial vibration amplitude, grams; default 5
@@ -278,6 +307,9 @@ type Cabinet struct {
 	powered bool
 	screen  hal.Screen
 	signal  hal.Signal
+	period  time.Duration // one HX711 sample period
+	sampler *Sampler      // Sample and SampleRight
+	run     *Sampler      // the Scales' raw scales
 
 	hw hal.Cabinet
 }
@@ -293,6 +325,9 @@ const (
 	streamNoise  = 0x5eed1000       // + shelf number
 	streamDrift  = 0x5eed0004 << 32 // + shelf number
 	streamHyst   = 0x5eed0005 << 32 // + shelf number
+	streamNoiseR = 0x5eed0006 << 32 // + shelf number: a two-cell shelf's right cell
+	streamDriftR = 0x5eed0007 << 32 // + shelf number: a two-cell shelf's right cell
+	streamPos    = 0x5eed0008 << 32 // + shelf number: where units land on a two-cell shelf
 )
 
 func newRand(seed int64, stream uint64) *rand.Rand {
@@ -317,7 +352,9 @@ func New(cfg Config) (*Cabinet, error) {
 		carried: map[string][]float64{},
 		tempC:   cfg.TempC,
 		powered: true,
+		period:  time.Duration(float64(time.Second) / cfg.SampleRate),
 	}
+	c.sampler, c.run = c.NewSampler(), c.NewSampler()
 	for n := 1; n <= cfg.Doors; n++ {
 		d := &door{num: n, boltOut: true, baseLevel: true}
 		c.doors = append(c.doors, d)
@@ -326,24 +363,24 @@ func New(cfg Config) (*Cabinet, error) {
 	}
 	now := cfg.Clock()
 	for _, sc := range cfg.Shelves {
+		n := uint64(sc.Shelf)
 		s := &shelf{
-			num:    sc.Shelf,
-			door:   sc.Door,
-			cal:    sc.Cal,
-			emptyG: sc.EmptyG,
-			units:  map[string][]float64{},
-			noise:  newRand(cfg.Seed, streamNoise+uint64(sc.Shelf)),
-			cellC:  cfg.TempC,
-			airC:   cfg.TempC,
-			cellAt: now,
-			hyst:   newRand(cfg.Seed, streamHyst+uint64(sc.Shelf)),
+			num:     sc.Shelf,
+			door:    sc.Door,
+			cal:     sc.Cal,
+			emptyG:  sc.EmptyG,
+			twoCell: sc.TwoCell,
+			units:   map[string][]unit{},
+			lanes:   map[string]float64{},
+			cellC:   cfg.TempC,
+			airC:    cfg.TempC,
+			cellAt:  now,
+			hyst:    newRand(cfg.Seed, streamHyst+n),
 		}
-		// This cell's zero coefficient: 0.5–1.5 times the typical one,
-		// either sign.
-		dr := newRand(cfg.Seed, streamDrift+uint64(sc.Shelf))
-		s.zeroPerC = cfg.DriftGPerC * (0.5 + dr.Float64())
-		if dr.IntN(2) == 0 {
-			s.zeroPerC = -s.zeroPerC
+		s.cells = []*loadCell{{noise: newRand(cfg.Seed, streamNoise+n), zeroPerC: zeroPerC(cfg, streamDrift+n)}}
+		if s.twoCell {
+			s.cells = append(s.cells, &loadCell{noise: newRand(cfg.Seed, streamNoiseR+n), zeroPerC: zeroPerC(cfg, streamDriftR+n)})
+			s.pos = newRand(cfg.Seed, streamPos+n)
 		}
 		s.recompute()
 		s.raw = &rawScale{c: c, s: s}
@@ -354,9 +391,19 @@ func New(cfg Config) (*Cabinet, error) {
 			return nil, fmt.Errorf("sim: shelf %d: %w", s.num, err)
 		}
 		s.filter = f
+		hs := hal.Shelf{Number: s.num, Door: s.door, Scale: f}
+		if s.twoCell {
+			s.rawRight = &rawScale{c: c, s: s, right: true}
+			ro := cfg.Scale
+			ro.Logger = ro.Logger.With("shelf", s.num, "cell", "right")
+			if s.right, err = scale.New(s.rawRight, s.cal, &ro); err != nil {
+				return nil, fmt.Errorf("sim: shelf %d right cell: %w", s.num, err)
+			}
+			hs.Right = s.right
+		}
 		c.shelves = append(c.shelves, s)
 		c.byNum[s.num] = s
-		c.hw.Shelves = append(c.hw.Shelves, hal.Shelf{Number: s.num, Door: s.door, Scale: f})
+		c.hw.Shelves = append(c.hw.Shelves, hs)
 	}
 	c.hw.Display = &display{c: c}
 	c.hw.Thermometer = &thermometer{c: c}
@@ -364,8 +411,20 @@ func New(cfg Config) (*Cabinet, error) {
 	return c, nil
 }
 
+// zeroPerC draws a load cell's zero coefficient from its stream: 0.5–1.5
+// times the typical one, either sign.
+func zeroPerC(cfg Config, stream uint64) float64 {
+	dr := newRand(cfg.Seed, stream)
+	k := cfg.DriftGPerC * (0.5 + dr.Float64())
+	if dr.IntN(2) == 0 {
+		k = -k
+	}
+	return k
+}
+
 // Hardware returns the hal devices of the cabinet. Every call returns the
-// same devices; the Scales only have readings while Run is running.
+// same devices; the Scales (and a two-cell shelf's Right) only have
+// readings while Run is running.
 func (c *Cabinet) Hardware() hal.Cabinet {
 	hw := c.hw
 	hw.Doors = slices.Clone(hw.Doors)
@@ -380,10 +439,17 @@ func (c *Cabinet) Run(ctx context.Context) error {
 		return errors.New("sim: Run is already running")
 	}
 	defer c.running.Store(false)
-	errs := make([]error, len(c.shelves))
+	var filters []*scale.Filter
+	for _, s := range c.shelves {
+		filters = append(filters, s.filter)
+		if s.right != nil {
+			filters = append(filters, s.right)
+		}
+	}
+	errs := make([]error, len(filters))
 	var wg sync.WaitGroup
-	for i, s := range c.shelves {
-		wg.Go(func() { errs[i] = s.filter.Run(ctx) })
+	for i, f := range filters {
+		wg.Go(func() { errs[i] = f.Run(ctx) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -483,12 +549,14 @@ func (c *Cabinet) Take(shelf int, sku string, qty int) error {
 	if len(have) < qty {
 		return fmt.Errorf("sim: take %d × %s from shelf %d holding %d: %w", qty, sku, shelf, len(have), ErrNotEnough)
 	}
-	delta := 0.0
+	var delta [2]float64
 	for range qty {
-		w := have[len(have)-1]
+		u := have[len(have)-1]
 		have = have[:len(have)-1]
-		c.carried[sku] = append(c.carried[sku], w)
-		delta -= w
+		c.carried[sku] = append(c.carried[sku], u.g)
+		sh := s.share(u.g, u.x)
+		delta[0] -= sh[0]
+		delta[1] -= sh[1]
 	}
 	if len(have) == 0 {
 		delete(s.units, sku)
@@ -503,7 +571,9 @@ func (c *Cabinet) Take(shelf int, sku string, qty int) error {
 // earlier are put back first, with their true weights; further units get a
 // true weight drawn around unitG (or, when unitG is 0, the nominal weight
 // Load gave the SKU) within the tolerance Load gave it, as Load draws them
-// (an SKU Load never saw has no tolerance: its units weigh unitG).
+// (an SKU Load never saw has no tolerance: its units weigh unitG). On a
+// two-cell shelf a unit lands in its SKU's lane if the shelf has one for
+// it (SetLane), anywhere otherwise (see the package doc).
 func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 	if qty < 1 {
 		return fmt.Errorf("sim: put %d units: quantity must be positive", qty)
@@ -524,7 +594,8 @@ func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 		}
 		unitG = spec.unitG
 	}
-	delta := 0.0
+	_, inLane := s.lanes[sku]
+	var delta [2]float64
 	for range qty {
 		var w float64
 		if out := c.carried[sku]; len(out) > 0 {
@@ -533,15 +604,23 @@ func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 		} else {
 			w = c.draw(sku, unitG, spec.tolG)
 		}
-		s.units[sku] = append(s.units[sku], w)
-		delta += w
+		u := unit{g: w}
+		if inLane {
+			u.x = s.inLane(sku)
+		} else {
+			u.x = s.anywhere()
+		}
+		s.units[sku] = append(s.units[sku], u)
+		sh := s.share(u.g, u.x)
+		delta[0] += sh[0]
+		delta[1] += sh[1]
 	}
 	c.moved(s, delta)
 	return nil
 }
 
 // PutObject puts a foreign object of the given weight on the shelf; its door
-// must be open.
+// must be open. On a two-cell shelf it lands anywhere.
 func (c *Cabinet) PutObject(shelf int, grams float64) error {
 	if grams <= 0 || math.IsNaN(grams) || math.IsInf(grams, 0) {
 		return fmt.Errorf("sim: object of %v g", grams)
@@ -552,8 +631,9 @@ func (c *Cabinet) PutObject(shelf int, grams float64) error {
 	if err != nil {
 		return err
 	}
-	s.objects = append(s.objects, grams)
-	c.moved(s, grams)
+	u := unit{g: grams, x: s.anywhere()}
+	s.objects = append(s.objects, u)
+	c.moved(s, s.share(u.g, u.x))
 	return nil
 }
 
@@ -561,7 +641,8 @@ func (c *Cabinet) PutObject(shelf int, grams float64) error {
 // each with its own true weight within unitG ± tolG, drawn as the package
 // doc says (the SKU's fill bias, a normal spread, a few near the limit). It
 // causes no vibration or creep. The SKU's nominal weight and tolerance are
-// remembered for later Puts.
+// remembered for later Puts. On a two-cell shelf the units stand in the
+// SKU's lane (SetLane before Load; the middle without one).
 func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) error {
 	if qty < 1 || unitG <= 0 || tolG < 0 || tolG >= unitG || math.IsNaN(unitG+tolG) || math.IsInf(unitG+tolG, 0) {
 		return fmt.Errorf("sim: load %d × %s of %v ± %v g: invalid", qty, sku, unitG, tolG)
@@ -574,9 +655,29 @@ func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) erro
 	}
 	c.specs[sku] = unitSpec{unitG: unitG, tolG: tolG}
 	for range qty {
-		s.units[sku] = append(s.units[sku], c.draw(sku, unitG, tolG))
+		w := c.draw(sku, unitG, tolG)
+		s.units[sku] = append(s.units[sku], unit{g: w, x: s.inLane(sku)})
 	}
 	s.recompute()
+	return nil
+}
+
+// SetLane gives sku a lane on a shelf: the position x along it, 0 over the
+// left load cell and 1 over the right, where the units Load puts there
+// stand (within ±0.05) and where a unit Put there lands. Units already on
+// the shelf stay where they are. A one-cell shelf keeps the lane and
+// weighs the same wherever a unit stands.
+func (c *Cabinet) SetLane(shelf int, sku string, x float64) error {
+	if !(x >= 0 && x <= 1) {
+		return fmt.Errorf("sim: lane of %s on shelf %d at %v: want 0 to 1", sku, shelf, x)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.shelf(shelf)
+	if err != nil {
+		return err
+	}
+	s.lanes[sku] = x
 	return nil
 }
 
@@ -610,8 +711,9 @@ func (c *Cabinet) fillBias(sku string) float64 {
 	return b
 }
 
-// moved records a load change of delta grams on s made by a person.
-func (c *Cabinet) moved(s *shelf, delta float64) {
+// moved records a load change of delta grams per load cell on s made by a
+// person.
+func (c *Cabinet) moved(s *shelf, delta [2]float64) {
 	now := c.clock()
 	s.recompute()
 	s.creep(now, delta, c.cfg.CreepTau)
@@ -623,10 +725,24 @@ func (c *Cabinet) moved(s *shelf, delta float64) {
 // and Lean(shelf, 0) lets go, door open or not. The force comes and goes
 // like any load (vibration, creep) but is no item: TrueG leaves it out.
 // Each let-go leaves the load cell a hysteresis offset of 0.5–3 g, drawn
-// from the seed, which stays. Closing a door lets go of its shelves.
+// from the seed, which stays. Closing a door lets go of its shelves. On a
+// two-cell shelf the lean pushes in the middle (LeanAt chooses where).
 func (c *Cabinet) Lean(shelf int, grams float64) error {
+	return c.LeanAt(shelf, grams, middle)
+}
+
+// LeanAt is Lean at position x along the shelf, 0 over the left load cell
+// and 1 over the right: on a two-cell shelf the force, and the hysteresis
+// letting go leaves, are shared between the cells as a unit's weight at x
+// would be. Leaning again may move the lean; letting go (grams 0) leaves
+// the hysteresis where the lean was, whatever x says. A one-cell shelf
+// reads the same wherever it is leant on.
+func (c *Cabinet) LeanAt(shelf int, grams, x float64) error {
 	if !(grams >= 0 && grams <= MaxLeanG) {
 		return fmt.Errorf("sim: lean of %v g on shelf %d: want 0 to %d g", grams, shelf, MaxLeanG)
+	}
+	if !(x >= 0 && x <= 1) {
+		return fmt.Errorf("sim: lean on shelf %d at %v: want a position from 0 to 1", shelf, x)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -643,12 +759,13 @@ func (c *Cabinet) Lean(shelf int, grams float64) error {
 	if err != nil {
 		return err
 	}
-	delta := grams - s.leanG
-	if delta == 0 {
+	if grams == s.leanG && (x == s.leanX || !s.twoCell) {
 		return nil
 	}
-	s.leanG = grams
-	s.creep(now, delta, c.cfg.CreepTau)
+	if !s.twoCell {
+		x = middle
+	}
+	s.creep(now, s.setLean(grams, x), c.cfg.CreepTau)
 	s.shake(now, c.cfg.VibrationG)
 	return nil
 }
@@ -658,10 +775,11 @@ func (c *Cabinet) letGo(s *shelf, now time.Time) {
 	if s.leanG == 0 {
 		return
 	}
-	delta := -s.leanG
-	s.leanG = 0
-	s.residualG += hystMinG + (hystMaxG-hystMinG)*s.hyst.Float64()
-	s.creep(now, delta, c.cfg.CreepTau)
+	h := s.share(hystMinG+(hystMaxG-hystMinG)*s.hyst.Float64(), s.leanX)
+	for i, cell := range s.cells {
+		cell.residualG += h[i]
+	}
+	s.creep(now, s.setLean(0, s.leanX), c.cfg.CreepTau)
 	s.shake(now, c.cfg.VibrationG)
 }
 
@@ -721,6 +839,7 @@ func (c *Cabinet) SetPower(on bool) {
 
 // FaultScale makes a shelf's HX711 misbehave: "dead" (ReadRaw fails after
 // its sample period), "saturated" (it reads full scale); "" restores it.
+// On a two-cell shelf the fault hits both cells.
 func (c *Cabinet) FaultScale(shelf int, mode string) error {
 	switch mode {
 	case "", "dead", "saturated":
@@ -737,31 +856,100 @@ func (c *Cabinet) FaultScale(shelf int, mode string) error {
 	return nil
 }
 
-// Sample draws one HX711 sample of the shelf at the clock's present time,
-// without waiting — what ReadRaw returns after its sample period. Tests use
-// it with an injected clock to step the physics deterministically.
-func (c *Cabinet) Sample(shelf int) (int32, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, err := c.shelf(shelf)
+// Sample draws one HX711 sample of the shelf's scale — on a two-cell
+// shelf the sum of both cells — at the clock's present time, without
+// waiting: what ReadRaw returns after its sample period. Tests use it with
+// an injected clock to step the physics deterministically. It pairs with
+// SampleRight as a Sampler's samples do.
+func (c *Cabinet) Sample(shelf int) (int32, error) { return c.sampler.Sample(shelf) }
+
+// SampleRight is Sample of a two-cell shelf's right load cell alone; it
+// fails for a one-cell shelf.
+func (c *Cabinet) SampleRight(shelf int) (int32, error) { return c.sampler.SampleRight(shelf) }
+
+// A Sampler draws the raw samples of one reader of the shelves' scales —
+// one set of Filters, such as the firmware's. A two-cell shelf's two cells
+// are read together, as a pair of amplifiers clocked together would be:
+// Sample and SampleRight of the same shelf share one draw of both cells,
+// taken by whichever comes first, as long as the other comes within one
+// sample period of clock time and has not had that draw yet; otherwise it
+// draws afresh. So the total and the right cell share the right cell's
+// noise, and each reader of its own Sampler gets samples of its own. A
+// Sampler is safe for concurrent use.
+type Sampler struct {
+	c     *Cabinet
+	pairs map[int]*pairing // by shelf; Cabinet.mu guards it
+}
+
+// pairing is the newest draw of a two-cell shelf's cells.
+type pairing struct {
+	at    time.Time
+	g     [2]float64 // left, right
+	fresh [2]bool    // not yet taken by the total (0), the right cell (1)
+}
+
+// NewSampler returns a Sampler of its own for one more reader of the
+// cabinet's scales (hal/sim/remote gives each connection one).
+func (c *Cabinet) NewSampler() *Sampler { return &Sampler{c: c, pairs: map[int]*pairing{}} }
+
+// Sample draws a sample of the shelf's scale, as Cabinet.Sample.
+func (p *Sampler) Sample(shelf int) (int32, error) { return p.sample(shelf, false) }
+
+// SampleRight draws a sample of a two-cell shelf's right cell, as
+// Cabinet.SampleRight.
+func (p *Sampler) SampleRight(shelf int) (int32, error) { return p.sample(shelf, true) }
+
+func (p *Sampler) sample(shelf int, right bool) (int32, error) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	s, err := p.c.shelf(shelf)
 	if err != nil {
 		return 0, err
 	}
-	return c.sample(s)
+	return p.c.sample(s, p, right)
 }
 
-// sample is Sample with c.mu held.
-func (c *Cabinet) sample(s *shelf) (int32, error) {
+// sample is Sample (or SampleRight) for sampler p with c.mu held.
+func (c *Cabinet) sample(s *shelf, p *Sampler, right bool) (int32, error) {
+	dev := s.raw
+	if right {
+		if !s.twoCell {
+			return 0, fmt.Errorf("sim: shelf %d: no right load cell: %w", s.num, ErrOneCell)
+		}
+		dev = s.rawRight
+	}
 	if !c.powered {
-		return 0, fmt.Errorf("sim: %s: no power: %w", s.raw, hal.ErrClosed)
+		return 0, fmt.Errorf("sim: %s: no power: %w", dev, hal.ErrClosed)
 	}
 	switch s.fault {
 	case "dead":
-		return 0, fmt.Errorf("sim: %s: data not ready: %w", s.raw, hal.ErrFault)
+		return 0, fmt.Errorf("sim: %s: data not ready: %w", dev, hal.ErrFault)
 	case "saturated":
 		return scale.RawMax, nil
 	}
-	g := s.grams(c.clock(), &c.cfg)
+	now := c.clock()
+	var g float64
+	if !s.twoCell {
+		g = s.grams(now, &c.cfg)[0]
+	} else {
+		pr := p.pairs[s.num]
+		if pr == nil {
+			pr = &pairing{}
+			p.pairs[s.num] = pr
+		}
+		k := 0
+		if right {
+			k = 1
+		}
+		if dt := now.Sub(pr.at); !pr.fresh[k] || dt < 0 || dt >= c.period {
+			pr.g, pr.at, pr.fresh = s.grams(now, &c.cfg), now, [2]bool{true, true}
+		}
+		pr.fresh[k] = false
+		g = pr.g[0] + pr.g[1]
+		if right {
+			g = pr.g[1]
+		}
+	}
 	v := math.Round(float64(s.cal.Offset) + s.cal.CountsPerGram*g)
 	return int32(min(max(v, float64(scale.RawMin)), float64(scale.RawMax))), nil
 }
@@ -800,6 +988,13 @@ type ShelfState struct {
 	Settled bool           `json:"settled"`
 	ReadErr string         `json:"read_error,omitempty"`
 	Fault   string         `json:"fault,omitempty"`
+
+	// A shelf on two load cells (ShelfConfig.TwoCell) has these too.
+	TwoCell    bool     `json:"two_cell,omitempty"`
+	RightG     *float64 `json:"right_g,omitempty"`      // the right cell's share of TrueG
+	LeanX      *float64 `json:"lean_x,omitempty"`       // where a shopper leans (LeanAt), while leaning
+	ReadRightG *float64 `json:"read_right_g,omitempty"` // the right cell's filter's newest grams
+	RightErr   string   `json:"read_right_error,omitempty"`
 }
 
 // DisplayState is what the display shows.
@@ -835,22 +1030,41 @@ func (c *Cabinet) Snapshot() Snapshot {
 		for sku, us := range s.units {
 			st.Items[sku] = len(us)
 		}
-		st.Objects = slices.Clone(s.objects)
+		for _, o := range s.objects {
+			st.Objects = append(st.Objects, o.g)
+		}
+		if s.twoCell {
+			st.TwoCell = true
+			st.RightG = ptr(s.rightG())
+			if s.leanG > 0 {
+				st.LeanX = ptr(s.leanX)
+			}
+		}
 		snap.Shelves = append(snap.Shelves, st)
 	}
 	c.mu.Unlock()
 	// The filters have their own lock; read them outside the cabinet's.
 	for i, s := range c.shelves {
-		r, err := s.filter.Reading()
-		if err != nil {
-			snap.Shelves[i].ReadErr = err.Error()
+		st := &snap.Shelves[i]
+		if r, err := s.filter.Reading(); err != nil {
+			st.ReadErr = err.Error()
+		} else {
+			st.ReadG = r.Grams
+			st.Settled = r.Settled
+		}
+		if s.right == nil {
 			continue
 		}
-		snap.Shelves[i].ReadG = r.Grams
-		snap.Shelves[i].Settled = r.Settled
+		if r, err := s.right.Reading(); err != nil {
+			st.RightErr = err.Error()
+		} else {
+			st.ReadRightG = ptr(r.Grams)
+		}
 	}
 	return snap
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // DisplayPNG writes what the display shows as a DisplayWidth×DisplayHeight
 // PNG.

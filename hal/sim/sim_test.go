@@ -73,7 +73,11 @@ func openDoor(t *testing.T, c *Cabinet, clk *fakeClock, n int) {
 func units(c *Cabinet, n int, sku string) []float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.byNum[n].units[sku])
+	var out []float64
+	for _, u := range c.byNum[n].units[sku] {
+		out = append(out, u.g)
+	}
+	return out
 }
 
 func TestTakePutTrueGrams(t *testing.T) {
@@ -281,7 +285,7 @@ func TestCreepAndDrift(t *testing.T) {
 	}
 	c.SetTemp(4)
 	clk.Advance(20 * c.cfg.CellTau) // the load cell has cooled too
-	if d, k := sampleG(t, c, 1)-g, c.byNum[1].zeroPerC; math.Abs(d-(-16*k)) > 0.01 {
+	if d, k := sampleG(t, c, 1)-g, c.byNum[1].cells[0].zeroPerC; math.Abs(d-(-16*k)) > 0.01 {
 		t.Errorf("16 °C colder moved the reading by %.3f g, want %.3f g", d, -16*k)
 	}
 }

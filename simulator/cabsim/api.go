@@ -39,6 +39,11 @@ type ShelfView struct {
 	TrueG float64        `json:"true_g"`
 	LeanG float64        `json:"lean_g,omitempty"` // a shopper leaning on it (POST …/lean)
 	ReadG float64        `json:"read_g"`
+	// A shelf on two load cells (-two-cell) shows its right cell too: its
+	// share of true_g, what its scale reads, and where a lean pushes.
+	RightG     *float64 `json:"right_g,omitempty"`
+	ReadRightG *float64 `json:"read_right_g,omitempty"`
+	LeanX      *float64 `json:"lean_x,omitempty"`
 }
 
 // CabinetView is GET /api/cabinets/{id}.
@@ -78,7 +83,8 @@ func (s *Sim) View(id string) (CabinetView, error) {
 	}
 	for _, sh := range snap.Shelves {
 		v.Shelves = append(v.Shelves, ShelfView{Shelf: sh.Shelf, Door: sh.Door, Items: sh.Items,
-			TrueG: round1(sh.TrueG), LeanG: round1(sh.LeanG), ReadG: round1(sh.ReadG)})
+			TrueG: round1(sh.TrueG), LeanG: round1(sh.LeanG), ReadG: round1(sh.ReadG),
+			RightG: roundPtr(sh.RightG), ReadRightG: roundPtr(sh.ReadRightG), LeanX: sh.LeanX})
 	}
 	if st, ok := c.Status(); ok {
 		v.Mode = st.Mode
@@ -86,6 +92,15 @@ func (s *Sim) View(id string) (CabinetView, error) {
 		v.Status = st
 	}
 	return v, nil
+}
+
+// roundPtr is round1 of *v, nil for nil.
+func roundPtr(v *float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	r := round1(*v)
+	return &r
 }
 
 func round1(v float64) float64 {
@@ -179,6 +194,17 @@ func (s *Sim) Lean(id string, shelf int, grams float64) error {
 		return ErrNotFound
 	}
 	return c.HW.Lean(shelf, grams)
+}
+
+// LeanAt is Lean at position x along the shelf, 0 over its left load cell
+// and 1 over its right; only a two-cell shelf tells (hal/sim
+// Cabinet.LeanAt).
+func (s *Sim) LeanAt(id string, shelf int, grams, x float64) error {
+	c, ok := s.byID[id]
+	if !ok {
+		return ErrNotFound
+	}
+	return c.HW.LeanAt(shelf, grams, x)
 }
 
 //go:embed ui.html
@@ -282,6 +308,7 @@ func (s *Sim) Handler() http.Handler {
 		var body struct {
 			Shelf int      `json:"shelf"`
 			G     *float64 `json:"g"`
+			X     *float64 `json:"x"` // where along the shelf; default the middle
 		}
 		if !readJSON(w, r, &body) {
 			return
@@ -290,7 +317,15 @@ func (s *Sim) Handler() http.Handler {
 			writeErr(w, http.StatusBadRequest, fmt.Errorf(`lean needs "g", the grams of force from 0 (let go) to %d`, sim.MaxLeanG))
 			return
 		}
-		s.act(w, r, s.Lean(r.PathValue("id"), body.Shelf, *body.G))
+		if body.X == nil {
+			s.act(w, r, s.Lean(r.PathValue("id"), body.Shelf, *body.G))
+			return
+		}
+		if !(*body.X >= 0 && *body.X <= 1) {
+			writeErr(w, http.StatusBadRequest, errors.New(`lean "x", where along the shelf, goes from 0 (left load cell) to 1 (right)`))
+			return
+		}
+		s.act(w, r, s.LeanAt(r.PathValue("id"), body.Shelf, *body.G, *body.X))
 	})
 	mux.HandleFunc("POST /api/cabinets/{id}/power", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

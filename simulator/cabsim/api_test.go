@@ -38,6 +38,9 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":1e9}`, http.StatusBadRequest},
 		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":"heavy"}`, http.StatusBadRequest},
 		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":9,"g":0}`, http.StatusConflict},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":3000,"x":1.5}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":3000,"x":-0.1}`, http.StatusBadRequest},
+		{"POST", "/api/cabinets/" + id + "/lean", `{"shelf":1,"g":3000,"x":0.2}`, http.StatusConflict}, // door shut
 		{"POST", "/api/cabinets/NO-SUCH/lean", `{"shelf":1,"g":0}`, http.StatusNotFound},
 		{"POST", "/api/cabinets/NO-SUCH/power", `{"action":"cut"}`, http.StatusNotFound},
 		{"POST", "/api/cabinets/" + id + "/power", `{"action":"flicker"}`, http.StatusConflict},
@@ -67,6 +70,25 @@ func TestAPIErrors(t *testing.T) {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body.Error, tc.want)
 			}
 		})
+	}
+	// A cabinet on one load cell a shelf shows no right cells.
+	resp, err := http.Get(srv.URL + "/api/cabinets/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Shelves []map[string]any `json:"shelves"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || len(v.Shelves) == 0 {
+		t.Fatalf("view: %v", err)
+	}
+	for _, sh := range v.Shelves {
+		for _, k := range []string{"right_g", "read_right_g", "lean_x"} {
+			if _, ok := sh[k]; ok {
+				t.Errorf("a one-cell shelf shows %q: %v", k, sh)
+			}
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/simulator/platform"
 	"github.com/bangfu/cabinet/simulator/stock"
+	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -75,6 +76,13 @@ type Options struct {
 	// cabinet holds its goods instead of the demo's, and the virtual
 	// platform's catalog and planograms are built from it.
 	StockFile string
+	// TwoCell (-two-cell) stands every shelf of every virtual cabinet on
+	// two load cells, a left and a right one (hal.Shelf.Right reads the
+	// right one). Each SKU stands in its lane: the stock file's "lanes",
+	// or for a SKU without one its place when the shelf's SKUs are spread
+	// evenly in SKU order; the virtual platform's planograms carry those
+	// lanes, so the firmware knows them.
+	TwoCell bool
 }
 
 // Cabinet is one virtual cabinet: its hardware and its firmware.
@@ -150,6 +158,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	telemetry.RoutePahoLogs(o.Logger) // paho's loggers are process-wide: its lines name no cabinet
 	switch o.Firmware {
 	case "":
 		o.Firmware = InProcess
@@ -171,6 +180,9 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	for _, w := range goods.Lint() {
 		o.Logger.Warn("planogram lint: inference cannot tell these baskets apart", "shelf", w.Shelf, "skus", w.SKUs, "text", w.Text)
+	}
+	if o.TwoCell {
+		goods = goods.WithLanes()
 	}
 	s := &Sim{opts: o, goods: goods, byID: map[string]*Cabinet{}, log: o.Logger}
 	ok := false
@@ -236,15 +248,23 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	plan := s.goods.Planogram(id)
 	hwCfg := sim.Config{Seed: seed, NoiseG: s.opts.NoiseG, SampleRate: s.opts.SampleRate, Doors: s.goods.Doors()}
 	for _, sh := range plan.Shelves {
-		hwCfg.Shelves = append(hwCfg.Shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
+		hwCfg.Shelves = append(hwCfg.Shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door, TwoCell: s.opts.TwoCell})
 	}
 	hw, err := sim.New(hwCfg)
 	if err != nil {
 		return nil, err
 	}
-	// In shelf and SKU order: the units' true weights are drawn in the
-	// order loaded, so a seed replays only if the order is fixed.
+	// In shelf and SKU order: the units' true weights (and on two cells
+	// their places) are drawn in the order loaded, so a seed replays only
+	// if the order is fixed.
 	for _, sh := range s.goods.Shelves() {
+		if s.opts.TwoCell {
+			for _, sku := range slices.Sorted(maps.Keys(sh.Lanes)) {
+				if err := hw.SetLane(sh.Shelf, sku, sh.Lanes[sku]); err != nil {
+					return nil, err
+				}
+			}
+		}
 		for _, sku := range slices.Sorted(maps.Keys(sh.Items)) {
 			n := sh.Items[sku]
 			if n == 0 {

@@ -29,7 +29,10 @@ type Scenario struct {
 	// scenario file; LoadScenario makes it a path usable as is. Empty:
 	// the demo goods, or the -stock of the command line.
 	Stock string `json:"stock"`
-	Steps []Step `json:"steps"`
+	// TwoCell stands the cabinet's shelves on two load cells each, as
+	// -two-cell does (Options.TwoCell); false leaves the command line's.
+	TwoCell bool   `json:"two_cell"`
+	Steps   []Step `json:"steps"`
 }
 
 // Step is one action or expectation; exactly one field is set.
@@ -60,9 +63,12 @@ type Step struct {
 	} `json:"put,omitempty"`
 	// Lean has the shopper lean on a shelf with G grams of force; G 0
 	// lets go (so does closing the door).
+	// X, optional, is where along a two-cell shelf (0 left, 1 right;
+	// default the middle).
 	Lean *struct {
-		Shelf int     `json:"shelf"`
-		G     float64 `json:"g"`
+		Shelf int      `json:"shelf"`
+		G     float64  `json:"g"`
+		X     *float64 `json:"x"`
 	} `json:"lean,omitempty"`
 	Wait string `json:"wait,omitempty"` // a Go duration
 	// Attack sends a bad unlock: replayed, expired, wrong_cabinet,
@@ -125,8 +131,9 @@ func LoadScenario(path string) (Scenario, error) {
 	return sc, nil
 }
 
-// Apply sets what the scenario fixes — seed, noise, stock file — over
-// the options given (the command line's), which keep the rest.
+// Apply sets what the scenario fixes — seed, noise, stock file, two load
+// cells — over the options given (the command line's), which keep the
+// rest.
 func (sc Scenario) Apply(o Options) Options {
 	if sc.Seed != 0 {
 		o.Seed = sc.Seed
@@ -136,6 +143,9 @@ func (sc Scenario) Apply(o Options) Options {
 	}
 	if sc.Stock != "" {
 		o.StockFile = sc.Stock
+	}
+	if sc.TwoCell {
+		o.TwoCell = true
 	}
 	return o
 }
@@ -262,6 +272,10 @@ func (r *runner) step(ctx context.Context, st Step) error {
 		fmt.Fprintf(r.out, "put on shelf %d: %s×%d %gg\n", st.Put.Shelf, st.Put.SKU, max(st.Put.Qty, 1), st.Put.ObjectG)
 		return r.s.Put(r.id, st.Put.Shelf, st.Put.SKU, st.Put.Qty, st.Put.ObjectG)
 	case st.Lean != nil:
+		if x := st.Lean.X; x != nil {
+			fmt.Fprintf(r.out, "lean %g g on shelf %d at %g\n", st.Lean.G, st.Lean.Shelf, *x)
+			return r.s.LeanAt(r.id, st.Lean.Shelf, st.Lean.G, *x)
+		}
 		fmt.Fprintf(r.out, "lean %g g on shelf %d\n", st.Lean.G, st.Lean.Shelf)
 		return r.s.Lean(r.id, st.Lean.Shelf, st.Lean.G)
 	case st.Wait != "":

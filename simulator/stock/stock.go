@@ -278,6 +278,27 @@ func planogramShelf(sh Shelf) msg.PlanogramShelf {
 		SKUs: slices.Sorted(maps.Keys(sh.Items)), Lanes: maps.Clone(sh.Lanes)}
 }
 
+// WithLanes returns the goods with a lane for every SKU on every shelf, as
+// a cabinet whose shelves stand on two load cells needs: the lanes given,
+// and for a SKU without one its place when the shelf's n SKUs are spread
+// evenly in SKU order, (i+0.5)/n for the i-th (from 0). g is unchanged.
+func (g *Goods) WithLanes() *Goods {
+	out := &Goods{products: g.products, bySKU: g.bySKU, shelves: g.Shelves()}
+	for i := range out.shelves {
+		sh := &out.shelves[i]
+		skus := slices.Sorted(maps.Keys(sh.Items))
+		if sh.Lanes == nil {
+			sh.Lanes = map[string]float64{}
+		}
+		for j, sku := range skus {
+			if _, ok := sh.Lanes[sku]; !ok {
+				sh.Lanes[sku] = (float64(j) + 0.5) / float64(len(skus))
+			}
+		}
+	}
+	return out
+}
+
 // Products returns the products in the order given.
 func (g *Goods) Products() []msg.Product { return slices.Clone(g.products) }
 

@@ -257,3 +257,46 @@ func lintSKUs(g *Goods, ids []string) []infer.SKU {
 	}
 	return out
 }
+
+// TestWithLanes: every SKU of every shelf gets a lane — the file's where
+// it gives one, else its place among the shelf's SKUs spread evenly in SKU
+// order — the planogram carries them, and the goods it came from keep
+// theirs.
+func TestWithLanes(t *testing.T) {
+	const file = `{"products":[{"sku":"A","name":"甲","unit_weight_g":500,"weight_tol_g":8,"price_fen":600},
+             {"sku":"B","name":"乙","unit_weight_g":100,"weight_tol_g":2,"price_fen":300},
+             {"sku":"C","name":"丙","unit_weight_g":250,"weight_tol_g":3,"price_fen":400}],
+ "shelves":[{"shelf":1,"door":1,"items":{"A":8}},
+            {"shelf":2,"door":1,"items":{"C":1,"B":12,"A":4}},
+            {"shelf":3,"door":1,"items":{"C":1,"B":0},"lanes":{"C":0.1}}]}`
+	g, err := Parse([]byte(file), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := g.WithLanes()
+	want := map[int]map[string]float64{
+		1: {"A": 0.5},
+		2: {"A": 1.0 / 6, "B": 0.5, "C": 5.0 / 6},
+		3: {"B": 0.25, "C": 0.1},
+	}
+	plan := l.Planogram("NM-1")
+	for _, sh := range plan.Shelves {
+		if !reflect.DeepEqual(sh.Lanes, want[sh.Shelf]) {
+			t.Errorf("shelf %d: planogram lanes %v, want %v", sh.Shelf, sh.Lanes, want[sh.Shelf])
+		}
+		if err := sh.ValidateLanes(); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, sh := range l.Shelves() {
+		if !reflect.DeepEqual(sh.Lanes, want[sh.Shelf]) {
+			t.Errorf("shelf %d: lanes %v, want %v", sh.Shelf, sh.Lanes, want[sh.Shelf])
+		}
+	}
+	if sh := g.Shelves(); sh[0].Lanes != nil || len(sh[2].Lanes) != 1 {
+		t.Errorf("WithLanes changed the goods it came from: %+v", sh)
+	}
+	if p, ok := l.Product("B"); !ok || p.UnitWeightG != 100 {
+		t.Errorf("products lost: %+v", p)
+	}
+}

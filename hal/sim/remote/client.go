@@ -134,7 +134,18 @@ func (c *Client) build() error {
 			return fmt.Errorf("remote: shelf %d: %w", sh.Shelf, err)
 		}
 		c.filters = append(c.filters, f)
-		c.hw.Shelves = append(c.hw.Shelves, hal.Shelf{Number: sh.Shelf, Door: sh.Door, Scale: f})
+		hs := hal.Shelf{Number: sh.Shelf, Door: sh.Door, Scale: f}
+		if sh.TwoCell {
+			ro := c.o.Scale
+			ro.Logger = ro.Logger.With("shelf", sh.Shelf, "cell", "right")
+			r, err := scale.New(&rawScale{c: c, shelf: sh.Shelf, right: true}, sh.Cal, &ro)
+			if err != nil {
+				return fmt.Errorf("remote: shelf %d right cell: %w", sh.Shelf, err)
+			}
+			c.filters = append(c.filters, r)
+			hs.Right = r
+		}
+		c.hw.Shelves = append(c.hw.Shelves, hs)
 	}
 	c.hw.Display = &display{c: c}
 	if l.Thermo {
@@ -149,8 +160,8 @@ func (c *Client) build() error {
 // Layout is the cabinet the simulator reported at Dial.
 func (c *Client) Layout() Layout { return c.layout }
 
-// Hardware returns the remote devices. The Scales only have readings while
-// Run is running.
+// Hardware returns the remote devices. The Scales (and a two-cell shelf's
+// Right) only have readings while Run is running.
 func (c *Client) Hardware() hal.Cabinet {
 	hw := c.hw
 	hw.Doors = slices.Clone(hw.Doors)

@@ -52,19 +52,30 @@ func (s *doorSensor) String() string {
 // Halt does nothing: a reed switch has no state to leave.
 func (s *doorSensor) Halt() error { return nil }
 
-// rawScale is a shelf's HX711 in the simulator; the server paces reads at
-// the chip's sample rate.
+// rawScale is a shelf's HX711 in the simulator — on a two-cell shelf the
+// sum of both cells, or with right the right cell alone; the server paces
+// reads at the chip's sample rate.
 type rawScale struct {
 	c     *Client
 	shelf int
+	right bool
 }
 
 func (r *rawScale) ReadRaw(ctx context.Context) (int32, error) {
-	resp, err := r.c.call(ctx, r, request{Op: opScaleRead, Shelf: r.shelf})
+	op := opScaleRead
+	if r.right {
+		op = opScaleReadRight
+	}
+	resp, err := r.c.call(ctx, r, request{Op: op, Shelf: r.shelf})
 	return resp.Raw, err
 }
 
-func (r *rawScale) String() string { return fmt.Sprintf("%s hx711 shelf %d", r.c.layout.Name, r.shelf) }
+func (r *rawScale) String() string {
+	if r.right {
+		return fmt.Sprintf("%s hx711 shelf %d right", r.c.layout.Name, r.shelf)
+	}
+	return fmt.Sprintf("%s hx711 shelf %d", r.c.layout.Name, r.shelf)
+}
 
 // Halt does nothing: the simulated chip draws no power.
 func (r *rawScale) Halt() error { return nil }

@@ -23,6 +23,14 @@
 // request of a connection is a hello, whose answer is the cabinet's layout.
 // A broken connection fails every call in flight with hal.ErrClosed; the
 // client dials again on a later call, no more often than Opts.Redial.
+//
+// The protocol grows without a new version while old peers keep working:
+// a later addition is an optional field, which an older peer's decoder
+// skips, or a new operation, which a peer asks for only when the other
+// side's layout offered it (an older server answers an unknown operation
+// with a bad request). So far: a shelf on two load cells says "two_cell"
+// in the layout, and its right cell is read with "scale.read_right"; an
+// older client sees the shelf's total only, as hal.Shelf.Scale.
 package remote
 
 import (
@@ -44,6 +52,7 @@ const (
 	opLockHalt        = "lock.halt"
 	opDoorClosed      = "door.closed"
 	opScaleRead       = "scale.read"
+	opScaleReadRight  = "scale.read_right" // a two-cell shelf's right cell
 	opDisplayShow     = "display.show"
 	opDisplayHalt     = "display.halt"
 	opThermoCelsius   = "thermo.celsius"
@@ -101,6 +110,9 @@ type ShelfLayout struct {
 	Shelf int               `json:"shelf"`
 	Door  int               `json:"door"`
 	Cal   scale.Calibration `json:"cal"`
+	// TwoCell: the shelf stands on two load cells, both with Cal. Its
+	// scale.read is their sum; scale.read_right reads the right cell.
+	TwoCell bool `json:"two_cell,omitempty"`
 }
 
 // equal reports whether a and b describe the same cabinet.

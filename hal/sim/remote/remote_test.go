@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -437,5 +438,202 @@ func TestDialWaits(t *testing.T) {
 	defer cancel()
 	if _, err := Dial(ctx, filepath.Join(t.TempDir(), "none"), nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial with nothing there: %v", err)
+	}
+}
+
+// newTwoCellCabinet is newCabinet with shelf 1 on two load cells, its
+// units in a lane towards the right cell.
+func newTwoCellCabinet(t *testing.T, rate float64) *sim.Cabinet {
+	t.Helper()
+	c, err := sim.New(sim.Config{Name: "t", Seed: 3, SampleRate: rate, Doors: 2, TempC: 4,
+		Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1, EmptyG: 600, TwoCell: true}, {Shelf: 2, Door: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLane(1, "A", 0.8); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Load(1, "A", 500, 2, 4); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTwoCell carries a two-cell shelf over the socket: the layout says
+// so, the client's hal shelf has a Right scale reading the right cell
+// while its Scale reads both; a one-cell shelf has no Right, and asking
+// for its right cell is a bad request, not a device state.
+func TestTwoCell(t *testing.T) {
+	cab := newTwoCellCabinet(t, 50)
+	path := socketPath(t)
+	serve(t, path, cab, &ServerOpts{SampleRate: 50, Name: "t"})
+	cl := dial(t, path, nil)
+	if l := cl.Layout(); !l.Shelves[0].TwoCell || l.Shelves[1].TwoCell {
+		t.Fatalf("layout %+v", l)
+	}
+	hw := cl.Hardware()
+	if hw.Shelves[0].Right == nil || hw.Shelves[1].Right != nil {
+		t.Fatalf("hal shelves %+v", hw.Shelves)
+	}
+	if got := hw.Shelves[0].Right.String(); got != "t hx711 shelf 1 right" {
+		t.Errorf("right scale named %q", got)
+	}
+	ctx := ctxT(t)
+	if _, err := (&rawScale{c: cl, shelf: 2, right: true}).ReadRaw(ctx); err == nil ||
+		errors.Is(err, hal.ErrClosed) || errors.Is(err, hal.ErrFault) {
+		t.Errorf("right cell of a one-cell shelf: %v", err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cl.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	st := cab.Snapshot().Shelves[0]
+	if st.RightG == nil || *st.RightG < 300+4*500*0.75 {
+		t.Fatalf("the virtual shelf's right cell: %+v", st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tot, errT := hw.Shelves[0].Scale.Reading()
+		r, errR := hw.Shelves[0].Right.Reading()
+		if errT == nil && errR == nil && tot.Samples == 8 && r.Samples == 8 {
+			if math.Abs(tot.Grams-st.TrueG) > 5 || math.Abs(r.Grams-*st.RightG) > 5 {
+				t.Fatalf("over the socket: total %.1f g, right %.1f g; true %.1f g and %.1f g", tot.Grams, r.Grams, st.TrueG, *st.RightG)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no full windows: total %+v %v, right %+v %v", tot, errT, r, errR)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Dead cells fail the right cell's reads as the total's.
+	if err := cab.FaultScale(1, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&rawScale{c: cl, shelf: 1, right: true}).ReadRaw(ctx); !errors.Is(err, hal.ErrFault) {
+		t.Errorf("dead right cell: %v, want hal.ErrFault", err)
+	}
+}
+
+// TestOlderPeers: the two-cell additions leave version 1 peers working. A
+// client built before them skips "two_cell" in the layout and reads the
+// shelf's total; a client now, on a server from before them (a layout
+// without "two_cell", no scale.read_right), builds one-cell shelves.
+func TestOlderPeers(t *testing.T) {
+	t.Run("older client", func(t *testing.T) {
+		cab := newTwoCellCabinet(t, 50)
+		path := socketPath(t)
+		serve(t, path, cab, &ServerOpts{SampleRate: 50})
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		enc, dec := json.NewEncoder(conn), json.NewDecoder(conn)
+		// What the client sent and understood before two cells.
+		type oldShelf struct {
+			Shelf int               `json:"shelf"`
+			Door  int               `json:"door"`
+			Cal   scale.Calibration `json:"cal"`
+		}
+		var hello struct {
+			ID     uint64 `json:"id"`
+			Err    string `json:"err"`
+			Layout struct {
+				Shelves []oldShelf `json:"shelves"`
+			} `json:"layout"`
+		}
+		if err := enc.Encode(map[string]any{"id": 1, "op": "hello", "version": 1, "pid": 7}); err != nil {
+			t.Fatal(err)
+		}
+		if err := dec.Decode(&hello); err != nil || hello.Err != "" || len(hello.Layout.Shelves) != 2 {
+			t.Fatalf("hello: %+v, %v", hello, err)
+		}
+		if err := enc.Encode(map[string]any{"id": 2, "op": "scale.read", "shelf": 1}); err != nil {
+			t.Fatal(err)
+		}
+		var read struct {
+			ID  uint64 `json:"id"`
+			Err string `json:"err"`
+			Raw int32  `json:"raw"`
+		}
+		if err := dec.Decode(&read); err != nil || read.Err != "" {
+			t.Fatalf("scale.read: %+v, %v", read, err)
+		}
+		if g, want := hello.Layout.Shelves[0].Cal.Grams(float64(read.Raw)), cab.Snapshot().Shelves[0].TrueG; math.Abs(g-want) > 20 {
+			t.Errorf("an older client reads %.1f g, the shelf's total is %.1f g", g, want)
+		}
+	})
+	t.Run("older server", func(t *testing.T) {
+		path := socketPath(t)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer ln.Close()
+		wg.Go(func() { oldServer(t, ln) })
+		cl := dial(t, path, nil)
+		hw := cl.Hardware()
+		if len(hw.Shelves) != 1 || hw.Shelves[0].Right != nil || cl.Layout().Shelves[0].TwoCell {
+			t.Fatalf("shelves from an older server: %+v", hw.Shelves)
+		}
+		r, err := (&rawScale{c: cl, shelf: 1}).ReadRaw(ctxT(t))
+		if err != nil || r != 84213+100*900 {
+			t.Fatalf("read %d, %v", r, err)
+		}
+		cl.Close()
+	})
+}
+
+// oldServer answers one connection as a version 1 server from before two
+// load cells: a layout without "two_cell", and a fixed 900 g on scale.read.
+func oldServer(t *testing.T, ln net.Listener) {
+	conn, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	dec, enc := json.NewDecoder(conn), json.NewEncoder(conn)
+	for {
+		var req struct {
+			ID uint64 `json:"id"`
+			Op string `json:"op"`
+		}
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
+		var resp string
+		switch req.Op {
+		case "hello":
+			resp = `{"id":%d,"layout":{"name":"old","doors":[1],"shelves":[{"shelf":1,"door":1,"cal":{"Offset":84213,"CountsPerGram":100}}],"sample_rate":50,"thermometer":true,"indicator":true}}`
+		case "scale.read":
+			resp = `{"id":%d,"raw":174213}`
+		default:
+			resp = `{"id":%d,"err":"unknown operation","err_kind":"bad_request"}`
+		}
+		if err := enc.Encode(json.RawMessage(fmt.Sprintf(resp, req.ID))); err != nil {
+			t.Errorf("old server: %v", err)
+			return
+		}
+	}
+}
+
+// TestLayoutTwoCellChanges: a simulator back with a shelf on another
+// number of load cells is another cabinet.
+func TestLayoutTwoCellChanges(t *testing.T) {
+	one := Layout{Name: "x", Doors: []int{1}, Shelves: []ShelfLayout{{Shelf: 1, Door: 1, Cal: sim.DefaultCalibration}}, SampleRate: 10}
+	two := one
+	two.Shelves = []ShelfLayout{{Shelf: 1, Door: 1, Cal: sim.DefaultCalibration, TwoCell: true}}
+	if one.equal(two) || !two.equal(two) {
+		t.Error("Layout.equal does not tell one load cell from two")
 	}
 }

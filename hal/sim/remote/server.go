@@ -78,7 +78,7 @@ func NewServer(c *sim.Cabinet, o *ServerOpts) (*Server, error) {
 		if err := cal.Validate(); err != nil {
 			return nil, fmt.Errorf("remote: shelf %d: %w", sh.Number, err)
 		}
-		l.Shelves = append(l.Shelves, ShelfLayout{Shelf: sh.Number, Door: sh.Door, Cal: cal})
+		l.Shelves = append(l.Shelves, ShelfLayout{Shelf: sh.Number, Door: sh.Door, Cal: cal, TwoCell: sh.Right != nil})
 	}
 	return &Server{
 		c: c, hw: hw, layout: l, o: opts, log: opts.Logger,
@@ -122,7 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// pacer spaces one shelf's samples a sample period apart for one
+// pacer spaces one load cell's samples a sample period apart for one
 // connection, as the chip's data-ready line would.
 type pacer struct {
 	mu   sync.Mutex
@@ -173,9 +173,14 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	sc.Buffer(make([]byte, 0, 4096), maxLineBytes)
 	pid := 0
 	greeted := false
-	pacers := map[int]*pacer{}
+	// The connection is one reader of the scales: its own pacers, and its
+	// own sampler pairing a two-cell shelf's total and right cell.
+	cs := &connState{pacers: map[int]*pacer{}, right: map[int]*pacer{}, sampler: s.c.NewSampler()}
 	for _, sh := range s.layout.Shelves {
-		pacers[sh.Shelf] = &pacer{}
+		cs.pacers[sh.Shelf] = &pacer{}
+		if sh.TwoCell {
+			cs.right[sh.Shelf] = &pacer{}
+		}
 	}
 	slots := make(chan struct{}, maxInFlight)
 	for sc.Scan() {
@@ -214,13 +219,20 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		}
 		calls.Go(func() {
 			defer func() { <-slots }()
-			write(s.call(ctx, req, pacers))
+			write(s.call(ctx, req, cs))
 		})
 	}
 }
 
+// connState is what one connection's scale reads share.
+type connState struct {
+	pacers  map[int]*pacer // each shelf's scale
+	right   map[int]*pacer // each two-cell shelf's right cell
+	sampler *sim.Sampler
+}
+
 // call performs one device call.
-func (s *Server) call(ctx context.Context, req request, pacers map[int]*pacer) response {
+func (s *Server) call(ctx context.Context, req request, cs *connState) response {
 	resp := response{ID: req.ID}
 	fail := func(err error) response {
 		resp.Err, resp.ErrKind = err.Error(), kindOf(err)
@@ -258,17 +270,21 @@ func (s *Server) call(ctx context.Context, req request, pacers map[int]*pacer) r
 		case opDoorClosed:
 			resp.Bool, err = d.Sensor.Closed(ctx)
 		}
-	case opScaleRead:
+	case opScaleRead, opScaleReadRight:
+		pacers, sample, what := cs.pacers, cs.sampler.Sample, "shelf"
+		if req.Op == opScaleReadRight {
+			pacers, sample, what = cs.right, cs.sampler.SampleRight, "two-cell shelf"
+		}
 		p, ok := pacers[req.Shelf]
 		if !ok {
 			resp.ErrKind = errKindBadRequest
-			resp.Err = fmt.Sprintf("remote: no shelf %d", req.Shelf)
+			resp.Err = fmt.Sprintf("remote: no %s %d", what, req.Shelf)
 			return resp
 		}
 		if err := p.wait(ctx, s.period); err != nil {
 			return fail(err)
 		}
-		resp.Raw, err = s.c.Sample(req.Shelf)
+		resp.Raw, err = sample(req.Shelf)
 	case opDisplayShow:
 		if req.Screen == nil {
 			resp.ErrKind = errKindBadRequest

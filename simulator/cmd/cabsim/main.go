@@ -79,6 +79,7 @@ func run() int {
 		stockF   = flag.String("stock", "", "stock every virtual cabinet with the goods of this stock file (JSON, docs/simulator.md) instead of the demo's; the virtual platform's catalog and planograms come from it too")
 		fwMode   = flag.String("firmware", cabsim.InProcess, "where each cabinet's firmware runs: inprocess, or process (a `cabinet` process per cabinet, kill -9 on power cut)")
 		fwBin    = flag.String("cabinet-bin", "", "with -firmware=process: the cabinet binary (default: the one beside cabsim, else built with go build)")
+		twoCell  = flag.Bool("two-cell", false, "stand every shelf on two load cells (left and right); SKUs stand in their lanes: the stock file's \"lanes\", else spread evenly, and the planograms carry them")
 		verbose  = flag.Bool("v", false, "log at debug level")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
@@ -126,7 +127,7 @@ func run() int {
 	defer stop()
 
 	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log,
-		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF}
+		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
 	}
@@ -184,6 +185,9 @@ func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
 	if opts.StockFile != "" {
 		fmt.Printf("stock %s\n", opts.StockFile)
 	}
+	if opts.TwoCell {
+		fmt.Println("two load cells a shelf")
+	}
 	fails := sim.RunScenario(ctx, sc, os.Stdout)
 	if len(fails) > 0 {
 		fmt.Printf("scenario %q: %d expectation(s) failed\n", sc.Name, len(fails))
@@ -198,14 +202,16 @@ const usageText = `
 HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
   GET  /api/cabinets                    every cabinet's state
   GET  /api/cabinets/{id}               doors, locks, shelves, display, session, mode,
-                                        power ("on"/"off"), network ("up"/"down"), firmware
+                                        power ("on"/"off"), network ("up"/"down"), firmware;
+                                        with -two-cell a shelf's right cell: right_g, read_right_g
   POST /api/cabinets/{id}/scan          {"buyer":{"ref":"u1","kind":"person"}}
   POST /api/cabinets/{id}/door          {"door":1,"action":"open"|"close","force":false}
   POST /api/cabinets/{id}/take          {"shelf":1,"sku":"NM-0001","qty":1}
   POST /api/cabinets/{id}/put           {"shelf":2,"sku":"NM-0001","qty":1} or {"shelf":2,"object_g":350}
   POST /api/cabinets/{id}/lean          {"shelf":1,"g":3000}: a shopper leans on a shelf (door open);
         {"shelf":1,"g":0} lets go, as does closing the door; letting go leaves the
-        load cell a hysteresis offset of 0.5–3 g (seeded)
+        load cell a hysteresis offset of 0.5–3 g (seeded); with -two-cell "x" (0 left
+        … 1 right, default 0.5) says where along the shelf
   POST /api/cabinets/{id}/power         {"action":"cut"|"restore"}
         cut: the hardware goes dark (locks drop, display blank; doors, shelves and
         weights stay) and the firmware stops at once — kill -9 with -firmware=process;
