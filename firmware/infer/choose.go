@@ -285,27 +285,26 @@ func (e *engine) decide(work []*shelfWork, byKey map[string]*basket, mapIdx []in
 	default:
 		res.Status = StatusExact
 	}
-	if e.bounded {
-		res.StockMismatch = e.mismatch(work, mapIdx)
+	res.StockMismatch = e.mismatch(work, mapIdx)
+	e.mapClean = true
+	for i, j := range mapIdx {
+		c := &work[i].cands[j]
+		e.mapClean = e.mapClean && len(c.add) == 0 && c.obj == 0
 	}
 	return res
 }
 
-// mismatch lists the stock excesses of the most probable hypothesis.
+// mismatch lists where the most probable hypothesis removes more units than
+// a shelf's known Stock.
 func (e *engine) mismatch(work []*shelfWork, idx []int) []StockMismatch {
 	var out []StockMismatch
 	for i, j := range idx {
 		w := work[i]
-		c := &w.cands[j]
-		for _, x := range c.over {
+		for _, x := range w.cands[j].rem {
 			name := e.names[x.g]
-			removed := 0
-			for _, r := range c.rem {
-				if r.g == x.g {
-					removed = r.n
-				}
+			if have, ok := w.in.Stock[name]; ok && x.n > max(have, 0) {
+				out = append(out, StockMismatch{Shelf: w.in.Shelf, SKU: name, Stock: have, Removed: x.n})
 			}
-			out = append(out, StockMismatch{Shelf: w.in.Shelf, SKU: name, Stock: w.in.Stock[name], Removed: removed})
 		}
 	}
 	return out

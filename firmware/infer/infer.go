@@ -402,17 +402,26 @@ func (s sku) valid() bool { return s.w > 0 && !math.IsInf(s.w, 0) && !math.IsNaN
 // hypothesis, which no hypothesis undercuts, as ambiguous with MarginLogL 0.
 func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 	o := opt.resolved()
-	r := infer(shelves, cabinet, o, true)
-	if len(r.StockMismatch) == 0 {
-		return r
+	r, clean := infer(shelves, cabinet, o, true)
+	if len(r.StockMismatch) == 0 && clean {
+		return r // the weights agree with the books
 	}
-	mis := r.StockMismatch
-	r = infer(shelves, cabinet, o, false)
-	r.StockMismatch = mis
+	// The books' bound pushed the best reading past the stock, or onto a
+	// move or an unknown object: do the weights alone say more units left
+	// than the books hold?
+	free, freeClean := infer(shelves, cabinet, o, false)
+	if len(free.StockMismatch) > 0 && (freeClean || len(r.StockMismatch) > 0) {
+		return free
+	}
+	r.StockMismatch = nil
 	return r
 }
 
-func infer(shelves []Shelf, cabinet []SKU, o Options, bounded bool) Result {
+// infer runs the model once, with removals beyond the known stock scored
+// by MiscountP (bounded) or not bounded at all. clean reports that the most
+// probable hypothesis needs no move and no unknown object; the result's
+// StockMismatch lists where it removes more than the known stock.
+func infer(shelves []Shelf, cabinet []SKU, o Options, bounded bool) (Result, bool) {
 	e := newEngine(shelves, cabinet, o, bounded)
 	work := make([]*shelfWork, len(shelves))
 	for i, s := range shelves {
@@ -438,16 +447,18 @@ func infer(shelves []Shelf, cabinet []SKU, o Options, bounded bool) Result {
 		slices.SortFunc(elsewhere, func(a, b sku) int { return a.g - b.g })
 		e.explain(w, elsewhere)
 	}
-	return e.choose(work)
+	r := e.choose(work)
+	return r, e.mapClean
 }
 
 type engine struct {
-	opt     Options
-	bounded bool     // removals beyond Stock cost MiscountP (else stock is ignored)
-	names   []string // global index → SKU
-	gidx    map[string]int
-	price   []int64
-	addable []sku // every cabinet and shelf SKU, in global order
+	opt      Options
+	bounded  bool     // removals beyond Stock cost MiscountP (else stock is ignored)
+	mapClean bool     // set by choose: the most probable hypothesis has no move or object
+	names    []string // global index → SKU
+	gidx     map[string]int
+	price    []int64
+	addable  []sku // every cabinet and shelf SKU, in global order
 	// log-prior constants
 	lTouch, lUntouched               float64
 	lCount                           []float64 // log P(n units | touched), n = 1..len−1

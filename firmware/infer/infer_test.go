@@ -422,3 +422,26 @@ func TestRevenueFirst(t *testing.T) {
 		t.Errorf("shopper-safe with δ 1e-6: %s %v, want the cheaper plausible basket flagged", strict.Status, strict.Lines)
 	}
 }
+
+// A shopper leaned on shelf 2, which now reads 3 g heavier: no removal is
+// ever charged for it, whatever else the sale is.
+func TestLeanChargesNothing(t *testing.T) {
+	r := Infer(shelves(0.2, -400.3, 3.1, 0), testCabinet, nil)
+	if !reflect.DeepEqual(r.Lines, []Line{{1, "T-A", 1}}) {
+		t.Fatalf("lines %v, want 1×T-A only: %+v", r.Lines, r)
+	}
+	if len(r.Shelves[1].Removed) != 0 {
+		t.Errorf("shelf 2 explained as removals %v", r.Shelves[1].Removed)
+	}
+}
+
+// A bulk buyer takes six units from one shelf: the bulk tail of the count
+// prior keeps that the reading, charged right.
+func TestBigBasket(t *testing.T) {
+	r := Infer(shelves(0.2, -3040.4, 0, 0), testCabinet, nil)
+	want := []Line{{1, "T-A", 4}, {1, "T-B", 2}}
+	if !reflect.DeepEqual(r.Lines, want) {
+		t.Fatalf("lines %v, want %v: %+v", r.Lines, want, r)
+	}
+	t.Logf("status %s posterior %.4f", r.Status, r.Posterior)
+}
