@@ -45,22 +45,7 @@ func TestStockFile(t *testing.T) {
 	}
 
 	h := newHarness(t, s, id, 2*time.Minute)
-	h.waitReady()
-	cmd, reply := h.unlock()
-	h.must(<-reply)
-	if !h.openDoor(5 * time.Second) {
-		t.Fatal("door did not open")
-	}
-	time.Sleep(300 * time.Millisecond) // the door switch is debounced in real time
-	h.must(s.Take(id, 2, "TEA-100", 1))
-	h.must(s.Take(id, 1, "HONEY-500", 1))
-	time.Sleep(300 * time.Millisecond)
-	h.door("close")
-	h.settle(30 * time.Second)
-	sale, ok := h.saleOf(cmd.SessionID)
-	if !ok {
-		t.Fatal("no sale")
-	}
+	sale := buyHoneyAndTea(t, h, s, id)
 	if sale.Status != msg.SaleExact || sale.TotalFen != 6800+3800 {
 		t.Fatalf("sale %s total %d fen, want exact 10600: %+v", sale.Status, sale.TotalFen, sale.Lines)
 	}
@@ -115,4 +100,27 @@ func TestStockFileRefused(t *testing.T) {
 	if o := sc.Apply(Options{Seed: 1, NoiseG: 2}); o.StockFile != filepath.Join(dir, "goods.json") || o.Seed != 4 || o.NoiseG != 2 {
 		t.Fatalf("scenario options %+v", o)
 	}
+}
+
+// buyHoneyAndTea buys one HONEY-500 off shelf 1 and one TEA-100 off shelf 2
+// of a cabinet stocked from stockExample and returns its sale.
+func buyHoneyAndTea(t *testing.T, h *harness, s *Sim, id string) msg.Sale {
+	t.Helper()
+	h.waitReady()
+	cmd, reply := h.unlock()
+	h.must(<-reply)
+	if !h.openDoor(5 * time.Second) {
+		t.Fatal("door did not open")
+	}
+	time.Sleep(300 * time.Millisecond) // the door switch is debounced in real time
+	h.must(s.Take(id, 2, "TEA-100", 1))
+	h.must(s.Take(id, 1, "HONEY-500", 1))
+	time.Sleep(300 * time.Millisecond)
+	h.door("close")
+	h.settle(30 * time.Second)
+	sale, ok := h.saleOf(cmd.SessionID)
+	if !ok {
+		t.Fatal("no sale")
+	}
+	return sale
 }

@@ -104,22 +104,7 @@ func TestTwoCell(t *testing.T) {
 				}
 			}
 
-			h.waitReady()
-			cmd, reply := h.unlock()
-			h.must(<-reply)
-			if !h.openDoor(5 * time.Second) {
-				t.Fatal("door did not open")
-			}
-			time.Sleep(300 * time.Millisecond) // the door switch is debounced in real time
-			h.must(s.Take(id, 2, "TEA-100", 1))
-			h.must(s.Take(id, 1, "HONEY-500", 1))
-			time.Sleep(300 * time.Millisecond)
-			h.door("close")
-			h.settle(30 * time.Second)
-			sale, ok := h.saleOf(cmd.SessionID)
-			if !ok {
-				t.Fatal("no sale")
-			}
+			sale := buyHoneyAndTea(t, h, s, id)
 			if got := lines(sale); sale.Status != msg.SaleExact || sale.TotalFen != 6800+3800 || got["1/HONEY-500"] != 1 || got["2/TEA-100"] != 1 {
 				t.Fatalf("sale %s total %d fen, lines %v; want exact 10600", sale.Status, sale.TotalFen, got)
 			}
