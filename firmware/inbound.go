@@ -7,6 +7,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/infer"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/catalog"
@@ -151,8 +152,29 @@ func (d *Device) predictPlanogram() msg.LintReport {
 			}
 		}
 	}
-	return LintReport(infer.Predict(plan, infer.PredictSessions, lintNoiseG, 1, d.inferOptions()))
+	opt := d.inferOptions()
+	key := fmt.Sprintf("%v|%+v", plan, *opt)
+	lintMemo.Lock()
+	defer lintMemo.Unlock()
+	if r, ok := lintMemo.m[key]; ok {
+		return r
+	}
+	r := LintReport(infer.Predict(plan, infer.PredictSessions, lintNoiseG, 1, opt))
+	if len(lintMemo.m) >= 32 {
+		clear(lintMemo.m) // a handful of planograms per process; never grows
+	}
+	lintMemo.m[key] = r
+	return r
 }
+
+// lintMemo keeps the lint's predictions by planogram, stock and options:
+// the simulation is deterministic, takes a while on a cabinet board, and
+// the same planogram comes back after every restart (and, in the
+// simulator, for every cabinet).
+var lintMemo = struct {
+	sync.Mutex
+	m map[string]msg.LintReport
+}{m: map[string]msg.LintReport{}}
 
 // lintNoiseG is the load-cell noise the lint assumes: a good cell's σ.
 const lintNoiseG = 0.5
