@@ -12,6 +12,7 @@ import (
 
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry"
@@ -446,10 +447,8 @@ func (d *Device) energise(ctx context.Context, door int) (time.Time, error) {
 		if time.Now().After(deadline) {
 			return energised, fmt.Errorf("firmware: door %d still locked %v after energising", door, LockTimeout)
 		}
-		select {
-		case <-ctx.Done():
-			return energised, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		if err := clock.Sleep(ctx, 10*time.Millisecond); err != nil {
+			return energised, err
 		}
 	}
 }

@@ -21,12 +21,12 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/internal/clocktest"
 	"github.com/bangfu/cabinet/internal/fuzzseed"
 	"github.com/bangfu/cabinet/simulator/demo"
 	"github.com/bangfu/cabinet/telemetry"
@@ -60,24 +60,6 @@ func sealBytes(payload []byte) []byte {
 	return b
 }
 
-// testClock is the inbound rig's clock: it moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // inboundRig is a Device for inbound messages: a virtual cabinet with the
 // demo shelves running in the background, the Device on the test clock
 // trusting platformSigner, the demo catalog and planogram (version 1) taken
@@ -85,7 +67,7 @@ func (c *testClock) Advance(d time.Duration) {
 // platform's ack. Its test helpers are the rig's (set rig.t with use).
 type inboundRig struct {
 	*rig
-	clock *testClock
+	clock *clocktest.Clock // moves only when told
 }
 
 func newInboundRig(tb testing.TB) *inboundRig {
@@ -100,7 +82,7 @@ func newInboundRig(tb testing.TB) *inboundRig {
 	cfg.CabinetID, cfg.Region, cfg.DataDir = testCabinet, demo.Region, tb.TempDir()
 	cfg.Broker = "tcp://127.0.0.1:1" // the link is never started
 	cfg.PlatformKeys = map[string]string{platformSigner().Kid: msg.EncodeKey(platformSigner().Key.Public().(ed25519.PublicKey))}
-	clock := &testClock{t: fuzzT0}
+	clock := clocktest.At(fuzzT0)
 	d, err := New(Opts{Config: cfg, Hardware: hw.Hardware(), DeviceKey: key,
 		Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
 	if err != nil {

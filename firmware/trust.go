@@ -1,7 +1,6 @@
 package firmware
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,30 +53,18 @@ func splitKeySettings(in map[string]json.RawMessage) (rest map[string]json.RawMe
 	if raw, found := rest[settingAddKeys]; found {
 		delete(rest, settingAddKeys)
 		ok = true
-		if err := strictJSON(raw, &add); err != nil {
+		if err := msg.DecodeStrict(raw, &add); err != nil {
 			return nil, nil, nil, false, fmt.Errorf("%s: %w", settingAddKeys, err)
 		}
 	}
 	if raw, found := rest[settingRetireKids]; found {
 		delete(rest, settingRetireKids)
 		ok = true
-		if err := strictJSON(raw, &retire); err != nil {
+		if err := msg.DecodeStrict(raw, &retire); err != nil {
 			return nil, nil, nil, false, fmt.Errorf("%s: %w", settingRetireKids, err)
 		}
 	}
 	return rest, add, retire, ok, nil
-}
-
-func strictJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }
 
 // rotateKeys applies a `config` command's key settings (and nothing else:

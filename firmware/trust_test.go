@@ -113,6 +113,7 @@ func TestKeyRotation(t *testing.T) {
 		{"a bad key", map[string]any{"platform_keys": map[string]string{"plat-x": "not-a-key"}}, b, "plat-x"},
 		{"a kid with a control character", map[string]any{"platform_keys": map[string]string{"plat\x00c": msg.EncodeKey(c.pub)}}, b, "printable"},
 		{"unknown fields in the key list", map[string]any{"retire_kids": map[string]int{"x": 1}}, b, "retire_kids"},
+		{"a null key list", map[string]any{"platform_keys": nil}, b, "want a JSON object"},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bangfu/cabinet/internal/strict"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -41,19 +42,9 @@ var (
 	ErrQRSignature = errors.New("payment: qr signature does not verify")
 )
 
-var (
-	b64 = base64.RawURLEncoding
-	// b64Strict refuses non-zero padding bits; decode64 also refuses the
-	// CR and LF Go's decoder skips, so a payload has one spelling only.
-	b64Strict = base64.RawURLEncoding.Strict()
-)
-
-func decode64(s string) ([]byte, error) {
-	if strings.ContainsAny(s, "\r\n") {
-		return nil, errors.New("line break in base64")
-	}
-	return b64Strict.DecodeString(s)
-}
+// b64 encodes; decoding is strict.Base64URL's, which accepts the
+// canonical form only, so a payload has one spelling only.
+var b64 = base64.RawURLEncoding
 
 // QROpts configures NewQR; zero fields take the defaults.
 type QROpts struct {
@@ -267,7 +258,7 @@ func ParseQR(s string) (ParsedQR, error) {
 			p.Cabinet = v
 		case "n":
 			// 16 characters are 96 bits; the cap keeps junk short.
-			if b, err := decode64(v); err != nil || len(b) < nonceBytes || len(v) > 64 {
+			if b, err := strict.Base64URL(v); err != nil || len(b) < nonceBytes || len(v) > 64 {
 				return p, fmt.Errorf("%w: nonce %.64q", ErrBadQR, v)
 			}
 			p.Nonce = v
@@ -278,7 +269,7 @@ func ParseQR(s string) (ParsedQR, error) {
 			}
 			p.Unix = u
 		case "s":
-			b, err := decode64(v)
+			b, err := strict.Base64URL(v)
 			if err != nil || len(b) != ed25519.SignatureSize {
 				return p, fmt.Errorf("%w: signature encoding", ErrBadQR)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Backoff is exponential backoff with full jitter, so a fleet that lost its
@@ -63,12 +65,5 @@ func (b *Backoff) Reset() { b.cur = 0 }
 
 // Sleep waits Next() or until ctx ends; it reports whether ctx is still live.
 func (b *Backoff) Sleep(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, b.Next()) == nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Reasons Calibrate refuses a calibration.
@@ -269,7 +270,7 @@ func waitUnlocked(ctx context.Context, l hal.Lock, timeout time.Duration) error 
 			}
 			return fmt.Errorf("lock still reports locked after %v", timeout)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -277,7 +278,7 @@ func waitUnlocked(ctx context.Context, l hal.Lock, timeout time.Duration) error 
 
 // measure waits Settle, then averages Samples raw counts.
 func measure(ctx context.Context, raw hal.RawScale, o CalibrateOpts) (rawStats, error) {
-	if err := sleep(ctx, o.Settle); err != nil {
+	if err := clock.Sleep(ctx, o.Settle); err != nil {
 		return rawStats{}, err
 	}
 	v := make([]int32, 0, o.Samples)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // DiagOpts tunes Diag. Zero fields take the values of DefaultDiagOpts.
@@ -189,18 +190,6 @@ func Diag(ctx context.Context, rig Rig, p Prompter, out io.Writer, o *DiagOpts) 
 	return d.rep, nil
 }
 
-// sleep waits dur or until ctx ends.
-func sleep(ctx context.Context, dur time.Duration) error {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // release puts the lock back in its safe state even after ctx ended: a
 // cancelled diagnosis must not leave a door unlocked.
 func release(ctx context.Context, l hal.Lock) error {
@@ -230,7 +219,7 @@ func (d *diag) waitDoor(ctx context.Context, s hal.DoorSensor, want bool, timeou
 			}
 			return timeout, false, nil
 		}
-		if err := sleep(ctx, d.o.Poll); err != nil {
+		if err := clock.Sleep(ctx, d.o.Poll); err != nil {
 			return 0, false, err
 		}
 	}
@@ -289,7 +278,7 @@ func (d *diag) door(ctx context.Context, door hal.Door) (err error) {
 		d.row(swPart, "opens", Fail, "energise lock: %v", err)
 		return nil
 	}
-	if err := sleep(ctx, d.o.LockSettle); err != nil {
+	if err := clock.Sleep(ctx, d.o.LockSettle); err != nil {
 		return err
 	}
 	if err := d.p.Wait(ctx, Prompt{Kind: KindOpenDoor, Door: door.Number,
@@ -330,7 +319,7 @@ func (d *diag) door(ctx context.Context, door hal.Door) (err error) {
 	default:
 		d.row(swPart, "closes", Fail, "still reads open after %v", d.o.DoorTimeout)
 	}
-	if err := sleep(ctx, d.o.LockSettle); err != nil {
+	if err := clock.Sleep(ctx, d.o.LockSettle); err != nil {
 		return err
 	}
 	locked, lerr := door.Lock.Locked(ctx)
@@ -362,7 +351,7 @@ func (d *diag) lockStep(ctx context.Context, l hal.Lock, part, check string, ope
 		d.row(part, check, Fail, "%v", err)
 		return false
 	}
-	if sleep(ctx, d.o.LockSettle) != nil {
+	if clock.Sleep(ctx, d.o.LockSettle) != nil {
 		return false
 	}
 	locked, err := l.Locked(ctx)
@@ -459,7 +448,7 @@ func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
 				if err != nil {
 					if sctx.Err() == nil {
 						rawErr = err
-						sleep(sctx, d.o.Poll) // a failing chip may fail at once: don't spin
+						clock.Sleep(sctx, d.o.Poll) // a failing chip may fail at once: don't spin
 					}
 					continue
 				}
@@ -480,7 +469,7 @@ func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
 				noiseSum += rd.NoiseG
 				noiseN++
 			}
-			if sleep(sctx, d.o.Poll) != nil {
+			if clock.Sleep(sctx, d.o.Poll) != nil {
 				break
 			}
 		}

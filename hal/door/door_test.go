@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/bangfu/cabinet/internal/clocktest"
 )
 
 // guard bounds every wait in these tests so a broken driver fails the test
@@ -297,12 +298,12 @@ func TestEdgeBounce(t *testing.T) {
 // fakePoll steps a polling driver on a fake clock.
 type fakePoll struct {
 	t    *testing.T
-	fc   *clockwork.FakeClock
+	fc   *clocktest.Clock
 	step time.Duration
 }
 
 func newFakePoll(t *testing.T, d *Dev) *fakePoll {
-	fc := clockwork.NewFakeClock()
+	fc := clocktest.New()
 	d.clk = fc
 	return &fakePoll{t: t, fc: fc, step: min(d.poll, d.debounce)}
 }

@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Errors Celsius wraps, each together with hal.ErrFault.
@@ -162,7 +163,7 @@ func New(id string, opts *Opts) (*Dev, error) {
 		dir:     filepath.Join(o.Dir, id),
 		retries: o.Retries,
 		delay:   o.RetryDelay,
-		wait:    sleep,
+		wait:    clock.Sleep,
 	}
 	d.log = o.Logger.With("thermometer", d.String())
 	return d, nil
@@ -305,18 +306,6 @@ func judge(milli int, err error) (int, error) {
 		return 0, fmt.Errorf("%w (%w): %.3f °C", ErrOutOfRange, hal.ErrFault, float64(milli)/1000)
 	}
 	return milli, nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ID returns the sensor's ROM id.

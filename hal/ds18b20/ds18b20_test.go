@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 const id = "28-0316a2794f3b"
@@ -224,7 +225,7 @@ func TestRetryCancelled(t *testing.T) {
 	waiting := make(chan struct{})
 	d.wait = func(ctx context.Context, delay time.Duration) error {
 		close(waiting)
-		return sleep(ctx, delay) // the real, context-aware pause
+		return clock.Sleep(ctx, delay) // the real, context-aware pause
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	res := make(chan error, 1)

@@ -1,55 +1,15 @@
 package hx711
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/bangfu/cabinet/internal/clocktest"
 )
-
-// fakeClock is a manual monotonic clock. Sleep advances it at once, so the
-// driver's ready polls cost no wall time; onSleep lets a test act at an exact
-// poll (cancel a context, block).
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	sleeps  int
-	onSleep func(n int)
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.sleeps++
-	n, hook := c.sleeps, c.onSleep
-	c.mu.Unlock()
-	if hook != nil {
-		hook(n)
-	}
-	return ctx.Err()
-}
 
 // edge is one change of the clock line.
 type edge struct {
@@ -67,7 +27,7 @@ type fakeLine struct {
 	*gpiotest.Pin // the methods the driver does not use
 
 	clock Clock
-	fc    *fakeClock // for delayHigh; nil with the system clock
+	fc    *clocktest.Clock // for delayHigh; nil with the system clock
 	// delayHigh is time that passes inside Out(High), the clock left high:
 	// a goroutine preempted in the middle of a pulse. read and pulse are as
 	// in edge.
@@ -206,7 +166,7 @@ type fakeChip struct {
 
 // newFakeBus returns a clock line with n chips on it. fc may be nil when
 // clock is the system clock.
-func newFakeBus(clock Clock, fc *fakeClock, n int) (*fakeLine, []*fakeChip) {
+func newFakeBus(clock Clock, fc *clocktest.Clock, n int) (*fakeLine, []*fakeChip) {
 	l := &fakeLine{Pin: &gpiotest.Pin{N: "SCK", Num: 5}, clock: clock, fc: fc, record: true}
 	now := clock.Now()
 	for i := range n {

@@ -85,6 +85,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Gain selects the input channel and the amplifier gain. Its value is the
@@ -177,16 +178,7 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (systemClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, d) }
 
 // Opts configures a Group. Zero fields take the values of DefaultOpts; values
 // outside the safe ranges below are clamped (and logged), negative durations

@@ -15,11 +15,12 @@ import (
 
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/internal/clocktest"
 )
 
 // rig is a group of fake chips on a fake clock line, with a fake clock.
 type rig struct {
-	clock *fakeClock
+	clock *clocktest.Clock
 	line  *fakeLine
 	chips []*fakeChip
 	g     *Group
@@ -27,7 +28,7 @@ type rig struct {
 
 func newRig(t *testing.T, n int, o *Opts) *rig {
 	t.Helper()
-	fc := newFakeClock()
+	fc := clocktest.New()
 	line, chips := newFakeBus(fc, fc, n)
 	opts := Opts{}
 	if o != nil {
@@ -577,11 +578,11 @@ func TestCtxCancelDuringReadyWait(t *testing.T) {
 	r := newRig(t, 1, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	r.clock.onSleep = func(n int) {
+	r.clock.OnSleep(func(n int) {
 		if n == 3 {
 			cancel()
 		}
-	}
+	})
 	_, err := r.dev().ReadRaw(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -590,7 +591,7 @@ func TestCtxCancelDuringReadyWait(t *testing.T) {
 		t.Errorf("clock pulsed with no data ready")
 	}
 	// The chip is fine afterwards.
-	r.clock.onSleep = nil
+	r.clock.OnSleep(nil)
 	r.chips[0].push(1, 2)
 	if got, err := r.dev().ReadRaw(t.Context()); err != nil || got != 2 {
 		t.Errorf("ReadRaw = %d, %v; want 2", got, err)
@@ -602,12 +603,12 @@ func TestCtxCancelWaitingForAnotherRead(t *testing.T) {
 	r := newRig(t, 2, nil)
 	waiting := make(chan struct{})
 	release := make(chan struct{})
-	r.clock.onSleep = func(n int) {
+	r.clock.OnSleep(func(n int) {
 		if n == 1 {
 			close(waiting)
 			<-release
 		}
-	}
+	})
 	done := make(chan error)
 	go func() {
 		_, err := r.g.Channel(0).ReadRaw(t.Context())

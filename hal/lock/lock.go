@@ -52,6 +52,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Mode says how long the coil is driven when the lock is opened.
@@ -302,12 +303,8 @@ func (d *Dev) Verify(ctx context.Context, wantLocked bool) error {
 	if d.feedback == nil {
 		return nil
 	}
-	t := time.NewTimer(d.settle)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("lock: %s: verify: %w", d.name, ctx.Err())
-	case <-t.C:
+	if err := clock.Sleep(ctx, d.settle); err != nil {
+		return fmt.Errorf("lock: %s: verify: %w", d.name, err)
 	}
 	got := d.feedback.Read() == d.lockedAt
 	if got != wantLocked {

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Raw values a 24-bit HX711 reports when its input is out of range.
@@ -230,7 +231,7 @@ func (f *Filter) Run(ctx context.Context) error {
 				failing = true
 				f.log.Warn("scale reads failing", "err", err)
 			}
-			if !sleep(ctx, f.retryDelay) {
+			if clock.Sleep(ctx, f.retryDelay) != nil {
 				break
 			}
 			continue
@@ -242,18 +243,6 @@ func (f *Filter) Run(ctx context.Context) error {
 		f.Feed(v, f.clock())
 	}
 	return nil
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Feed adds one raw sample taken at time at. Run calls it for every sample;

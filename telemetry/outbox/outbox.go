@@ -147,11 +147,10 @@ func (o *Outbox) PendingAfter(after uint64, limit int) ([]Entry, error) {
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(key(after + 1)); k != nil; k, v = c.Next() {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("outbox: entry %x: %w", k, err)
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
-			e.ID = binary.BigEndian.Uint64(k)
 			out = append(out, e)
 			if limit > 0 && len(out) >= limit {
 				break
@@ -160,6 +159,16 @@ func (o *Outbox) PendingAfter(after uint64, limit int) ([]Entry, error) {
 		return nil
 	})
 	return out, err
+}
+
+// decodeEntry reads the entry stored as v under key k, with its ID.
+func decodeEntry(k, v []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return Entry{}, fmt.Errorf("outbox: entry %x: %w", k, err)
+	}
+	e.ID = binary.BigEndian.Uint64(k)
+	return e, nil
 }
 
 // PendingLive returns up to limit entries that are not sales, in commit
@@ -181,11 +190,10 @@ func (o *Outbox) PendingLive(limit int) ([]Entry, error) {
 			if v == nil {
 				continue // removed meanwhile; Remove clears the index too
 			}
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("outbox: entry %x: %w", k, err)
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
-			e.ID = binary.BigEndian.Uint64(k)
 			out = append(out, e)
 			if limit > 0 && len(out) >= limit {
 				break
@@ -263,9 +271,9 @@ func (o *Outbox) AckSales(upto uint64) (int, error) {
 		var del [][]byte
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("outbox: entry %x: %w", k, err)
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
 			if e.Kind == KindSale && e.SaleSeq <= upto {
 				del = append(del, append([]byte(nil), k...))

@@ -137,9 +137,7 @@ func (ca *provTestCA) sign(t testing.TB, csr *x509.CertificateRequest) []byte {
 func provDecodeOut(t testing.TB, stdout string) provisionOut {
 	t.Helper()
 	var out provisionOut
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&out); err != nil {
+	if err := msg.DecodeStrict([]byte(stdout), &out); err != nil {
 		t.Fatalf("stdout is not the JSON a platform tool parses: %v\n%s", err, stdout)
 	}
 	return out
