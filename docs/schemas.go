@@ -1,7 +1,7 @@
 // Package docs owns the published platform contract v1: the AsyncAPI
 // document (asyncapi.yaml), the JSON Schemas under schemas/ and the guide
-// (contract.md). PROTOCOL.md is the ground truth; these files describe it
-// in machine-readable form for platform teams and outside test tools.
+// (contract.md). contract.md is the ground truth; the other files describe
+// it in machine-readable form for platform teams and outside test tools.
 //
 // The package embeds the schemas and validates documents against them, so
 // tests anywhere in the module can check what the firmware sends. It must

@@ -830,8 +830,9 @@ func TestConcurrentValidate(t *testing.T) {
 	wg.Wait()
 }
 
-// TestProtocolExamples validates the JSON snippets quoted in PROTOCOL.md,
-// with its "…" placeholders replaced by concrete values.
+// TestProtocolExamples validates the compact JSON snippets of contract v1
+// (the shapes docs/contract.md describes), with "…" placeholders replaced
+// by concrete values.
 func TestProtocolExamples(t *testing.T) {
 	s := signer(t)
 	payload := []byte(`{"sales_upto_seq": 118, "at": "2026-03-14T09:26:53.589Z"}`)
@@ -884,7 +885,7 @@ func TestProtocolExamples(t *testing.T) {
 			}
 		})
 	}
-	// Every alarm kind PROTOCOL.md lists is accepted.
+	// Every alarm kind of the original v1 list is accepted.
 	for _, kind := range []string{msg.AlarmDoorOpenTooLong, msg.AlarmDoorForced, msg.AlarmWeightWhileLocked,
 		msg.AlarmUnknownObject, msg.AlarmScaleFault, msg.AlarmLockFault, msg.AlarmTemperature,
 		msg.AlarmRevokedInStock, msg.AlarmPowerRestored, msg.AlarmStorageFault, msg.AlarmBadMessage} {

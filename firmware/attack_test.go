@@ -18,7 +18,7 @@ import (
 )
 
 // The attack suite: every message an attacker can put on the cabinet's
-// topics, each refused with PROTOCOL.md's reply code (or dropped, when its
+// topics, each refused with docs/contract.md's reply code (or dropped, when its
 // envelope does not verify) and no change of state. See docs/security.md.
 
 // attackRig is a cabinet trusting platform key A, with key B added and

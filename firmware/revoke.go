@@ -11,7 +11,7 @@ import (
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
-// Revoked products still on the shelves. DOMAIN.md: a cabinet must never sell
+// Revoked products still on the shelves. docs/domain.md: a cabinet must never sell
 // a revoked product, and one still holding it raises an alarm until a
 // restocker removes it. Pricing already charges nothing for such a product;
 // that is not enough, because a shopper could still take it (and the

@@ -19,7 +19,7 @@ import (
 
 // QR defaults.
 const (
-	// DefaultQRBase is the QR_BASE of PROTOCOL.md.
+	// DefaultQRBase is the QR_BASE of docs/contract.md.
 	DefaultQRBase = "https://pay.bangfu.example/q"
 	// DefaultQRRotate is qr_rotate_s: a new nonce is shown at least this
 	// often.

@@ -106,7 +106,7 @@ func TestQRPayload(t *testing.T) {
 	}
 }
 
-// The payload's length is fixed by PROTOCOL.md: base, "?c=", C, "&n=", 16
+// The payload's length is fixed by docs/contract.md: base, "?c=", C, "&n=", 16
 // nonce characters (96 bits), "&t=", 10 digits until 2286, "&s=" and 86
 // signature characters (64 bytes) — len(base)+len(C)+124. With the default
 // base that is 152+len(C) bytes, so 140 is out of reach for any cabinet id;

@@ -415,7 +415,7 @@ func TestLinkStopDuringConnectLeavesNothing(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md fixes MQTT 3.1.1. A refused CONNECT must not be retried as
+// The contract (docs/contract.md) fixes MQTT 3.1.1. A refused CONNECT must not be retried as
 // MQTT 3.1 (paho's default when no version is set), which would double
 // every failed attempt and speak a protocol the contract does not cover.
 func TestLinkSpeaksOnlyMQTT311(t *testing.T) {

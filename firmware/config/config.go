@@ -87,7 +87,8 @@ func (t TLS) Files() *telemetry.TLSFiles {
 	return &telemetry.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
 }
 
-// Default returns the defaults of PROTOCOL.md and DESIGN.md.
+// Default returns the default configuration. The settings the contract
+// names (intervals, ack_mode, ledger_days, …) default as docs/contract.md says.
 func Default() Config {
 	return Config{
 		Broker:          "tcp://127.0.0.1:1883",

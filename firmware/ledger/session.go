@@ -16,7 +16,8 @@ const (
 )
 
 // Session states, in the order a shopping session passes through them
-// (DESIGN.md). A finished session is not stored: its end is its sale.
+// (see the transitions in firmware/session.go). A finished session is not
+// stored: its end is its sale.
 const (
 	StateAuthorised = "authorised" // accepted, before weights recorded; lock not yet energised
 	StateUnlocked   = "unlocked"   // lock energised, waiting for the door to open

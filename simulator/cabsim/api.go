@@ -23,7 +23,7 @@ var (
 	ErrNoPlatform = errors.New("cabsim: the platform is external (-platform=external): scan through it")
 )
 
-// DoorView, ShelfView and CabinetView are the shapes of SIMULATOR.md.
+// DoorView, ShelfView and CabinetView are the shapes of docs/simulator.md.
 type DoorView struct {
 	Door      int  `json:"door"`
 	Open      bool `json:"open"`
@@ -210,7 +210,7 @@ func (s *Sim) LeanAt(id string, shelf int, grams, x float64) error {
 //go:embed ui.html
 var uiHTML []byte
 
-// Handler serves the HTTP API of SIMULATOR.md and the web UI.
+// Handler serves the HTTP API of docs/simulator.md and the web UI.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,7 @@ import (
 )
 
 // TestAPIErrors checks that every refusal of the HTTP API is a non-2xx
-// status with {"error": …}, as SIMULATOR.md promises outside scripts.
+// status with {"error": …}, as docs/simulator.md promises outside scripts.
 func TestAPIErrors(t *testing.T) {
 	s := startSim(t, Options{Seed: 41})
 	srv := httptest.NewServer(s.Handler())

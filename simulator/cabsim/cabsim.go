@@ -1,7 +1,7 @@
 // Package cabsim assembles the simulator: an embedded broker (or an
 // external one), the virtual platform, and virtual cabinets each running
 // the real firmware on simulated hardware; plus the HTTP API of
-// SIMULATOR.md and the scenario runner. simulator/cmd/cabsim is its binary;
+// docs/simulator.md and the scenario runner. simulator/cmd/cabsim is its binary;
 // the end-to-end tests drive it in-process.
 //
 // Each cabinet's firmware runs either in the simulator's process

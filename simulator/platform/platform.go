@@ -4,7 +4,7 @@
 // `unlock`, ingests sales (de-duplicated by sale_id, checked for sequence
 // gaps, acknowledged cumulatively) and keeps the alarms it receives.
 //
-// It talks to cabinets only over MQTT, exactly as PROTOCOL.md says, so it
+// It talks to cabinets only over MQTT, exactly as docs/contract.md says, so it
 // works against any broker. It is a test double of the real platform, not
 // a product: payment itself is not modelled beyond the unlock.
 package platform

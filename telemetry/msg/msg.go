@@ -1,4 +1,4 @@
-// Package msg is the platform contract v1 (PROTOCOL.md) as Go types: the
+// Package msg is the platform contract v1 (docs/contract.md) as Go types: the
 // topics, the signed envelope and every message body. It is the only
 // definition of the wire format; nothing else in the repository declares a
 // JSON shape that crosses MQTT.
@@ -18,7 +18,7 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultPrefix is the topic prefix P of PROTOCOL.md.
+// DefaultPrefix is the topic prefix P of docs/contract.md.
 const DefaultPrefix = "bangfu/v1"
 
 // TimeLayout is RFC 3339 in UTC with millisecond precision.
@@ -176,7 +176,7 @@ type Catalog struct {
 	Region   string    `json:"region"`
 	Products []Product `json:"products"`
 	// ExpiresAt, when set, is when this catalog stops being acceptable (an
-	// addition to PROTOCOL.md v1: older platforms omit it). It defeats an
+	// addition to v1 in docs/contract.md: older platforms omit it). It defeats an
 	// attacker who withholds new catalogs and replays an old signed one.
 	ExpiresAt *Time `json:"expires_at,omitempty"`
 }

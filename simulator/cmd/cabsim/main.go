@@ -1,6 +1,6 @@
 // Command cabsim runs the Bangfu simulator: an embedded MQTT broker, the
 // virtual platform and virtual cabinets running the real firmware, with the
-// HTTP API and web UI of SIMULATOR.md; or, with -scenario, one scripted
+// HTTP API and web UI of docs/simulator.md; or, with -scenario, one scripted
 // session headless, exiting non-zero if any expectation fails.
 //
 // With -firmware=process each cabinet's firmware is a real `cabinet`
