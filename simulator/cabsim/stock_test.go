@@ -112,10 +112,14 @@ func buyHoneyAndTea(t *testing.T, h *harness, s *Sim, id string) msg.Sale {
 	if !h.openDoor(5 * time.Second) {
 		t.Fatal("door did not open")
 	}
-	time.Sleep(300 * time.Millisecond) // the door switch is debounced in real time
+	// The firmware sees the opening through a debounced switch: wait for
+	// it, or a quick close would read as no opening at all.
+	h.until(10*time.Second, "the firmware to see the door open", func() bool {
+		v, err := s.View(id)
+		return err == nil && v.Session != nil && v.Session.State == "door_open"
+	})
 	h.must(s.Take(id, 2, "TEA-100", 1))
 	h.must(s.Take(id, 1, "HONEY-500", 1))
-	time.Sleep(300 * time.Millisecond)
 	h.door("close")
 	h.settle(30 * time.Second)
 	sale, ok := h.saleOf(cmd.SessionID)
