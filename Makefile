@@ -64,7 +64,12 @@ bench:
 # Fuzzing: every fuzz target for FUZZTIME, one after another (go test
 # fuzzes one target per run). Seed corpora: testdata/fuzz/<Target>/ next
 # to each target; a failing input the fuzzer finds is written there too.
-FUZZTIME ?= 10s
+# FUZZTIME is a count of executions (Nx), not a duration: with a duration,
+# Go 1.26's fuzz coordinator can report a spurious "context deadline
+# exceeded" when the deadline falls while a worker is mid-input on a
+# loaded machine (go.dev/issue/75804, fixed in Go 1.27). A count has no
+# deadline to race. Pass e.g. FUZZTIME=60s for a long local run.
+FUZZTIME ?= 20000x
 FUZZ_TARGETS = ./telemetry/msg:FuzzOpenEnvelope \
 	./firmware/catalog:FuzzCatalog ./firmware/catalog:FuzzPlanogram \
 	./firmware/config:FuzzConfigFile ./firmware/config:FuzzConfigCommand \
