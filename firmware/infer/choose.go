@@ -125,6 +125,15 @@ func (e *engine) choose(work []*shelfWork) Result {
 // itself picked that shelf and that SKU among the cabinet's (1/shelves ×
 // 1/SKUs on the shelf; the destination was scored with the addition). The
 // moved units of a SKU are taken from the lowest shelves removing it.
+//
+// The moved unit is also one and the same unit on both shelves: its
+// deviation from the nominal weight leaves the source and arrives at the
+// destination, so the two residuals are anti-correlated. Each shelf's
+// likelihood counted that deviation on its own; the correction replaces
+// the two independent Gaussians by their joint one (single-cell shelves
+// without an object). Without it, a twin of the moved unit taken from the
+// destination looks as likely as the unit itself, even when the source's
+// reading has already pinned the moved unit's weight down.
 func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 {
 	moved := false
 	for _, a := range t.a {
@@ -135,6 +144,7 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 	}
 	left := slices.Clone(t.a)
 	var corr float64
+	src := map[int]int{} // SKU → the shelf its first moved unit came from
 	for i, j := range idx {
 		w := work[i]
 		c := &w.cands[j]
@@ -143,6 +153,9 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 			if q := min(x.n, left[x.g]); q > 0 {
 				out = append(out, kc{x.g, q})
 				left[x.g] -= q
+				if _, ok := src[x.g]; !ok {
+					src[x.g] = i
+				}
 			}
 		}
 		if len(out) == 0 {
@@ -163,8 +176,34 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 		corr += e.purchasePrior(w, bought) - e.purchasePrior(w, c.rem)
 		corr -= float64(units) * (e.lShelves + math.Log(float64(max(len(w.own), 1))))
 	}
+	for b, j := range idx {
+		cb := &work[b].cands[j]
+		for _, x := range cb.add {
+			a, ok := src[x.g]
+			if !ok || a == b {
+				continue
+			}
+			ca := &work[a].cands[idx[a]]
+			if ca.varG <= 0 || cb.varG <= 0 {
+				continue
+			}
+			sd := e.opt.UnitSpread * e.addable[x.g].tol
+			cv := -float64(x.n) * sd * sd
+			corr += gauss2(ca.residG, cb.residG, ca.varG, cb.varG, cv) -
+				gauss1(ca.residG, ca.varG) - gauss1(cb.residG, cb.varG)
+		}
+	}
 	return corr
 }
+
+// gauss1 is the log density of a Gaussian residual r with variance v.
+func gauss1(r, v float64) float64 { return -0.5*r*r/v - 0.5*math.Log(2*math.Pi*v) }
+
+// isObject reports whether c needs an unknown object: a residual of
+// ObjectMinG or more left on or taken from the shelf. A smaller one is a
+// reading offset (a lean's hysteresis, crumbs, drift beyond the model's):
+// the shelf counts as explained and the hypothesis as clean.
+func (e *engine) isObject(c *cand) bool { return c.obj != 0 && c.objG >= e.opt.ObjectMinG }
 
 // leaf adds one matched combination to its basket.
 func (e *engine) leaf(work []*shelfWork, t *tally, idx []int, score float64, byKey map[string]*basket) {
@@ -183,7 +222,7 @@ func (e *engine) leaf(work []*shelfWork, t *tally, idx []int, score float64, byK
 	for i, j := range idx {
 		c := &work[i].cands[j]
 		moved = moved || len(c.add) > 0
-		object = object || c.obj != 0
+		object = object || e.isObject(c)
 	}
 	key := sb.String()
 	b := byKey[key]
@@ -289,7 +328,7 @@ func (e *engine) decide(work []*shelfWork, byKey map[string]*basket, mapIdx []in
 	e.mapClean = true
 	for i, j := range mapIdx {
 		c := &work[i].cands[j]
-		e.mapClean = e.mapClean && len(c.add) == 0 && c.obj == 0
+		e.mapClean = e.mapClean && len(c.add) == 0 && !e.isObject(c)
 	}
 	return res
 }
@@ -320,7 +359,7 @@ func (e *engine) build(work []*shelfWork, idx []int, charged []int) Result {
 	added := make([]int, len(e.names))
 	for i, w := range work {
 		c := &w.cands[idx[i]]
-		explained := !w.broken && c.obj == 0
+		explained := !w.broken && !e.isObject(c)
 		if !explained {
 			res.Unexplained = append(res.Unexplained, w.in.Shelf)
 		}
@@ -388,9 +427,9 @@ func (e *engine) floorBasket(work []*shelfWork) Result {
 		res.Shelves = append(res.Shelves, ShelfResult{
 			Shelf: w.in.Shelf, DeltaG: w.delta, ResidualG: c.residG,
 			Removed: e.named(c.rem), Added: e.named(c.add),
-			Explained: !w.broken && c.obj == 0, Candidates: len(w.cands),
+			Explained: !w.broken && !e.isObject(c), Candidates: len(w.cands),
 		})
-		if w.broken || c.obj != 0 {
+		if w.broken || e.isObject(c) {
 			res.Unexplained = append(res.Unexplained, w.in.Shelf)
 		}
 		for g := range gN {

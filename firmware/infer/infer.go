@@ -167,7 +167,7 @@ const (
 	DefaultMoveP          = 0.02
 	DefaultObjectP        = 0.002
 	DefaultObjectGoneP    = 1e-5
-	DefaultObjectMinG     = 3
+	DefaultObjectMinG     = 10
 	DefaultObjectMaxG     = 5000
 	DefaultMiscountP      = 0.002
 	DefaultMaxItems       = 30

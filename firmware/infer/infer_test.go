@@ -300,7 +300,7 @@ func TestOptionsDefaults(t *testing.T) {
 	var nilOpt *Options
 	want := Options{K: 4.5, CreepFrac: 0.001, MinNoiseG: 0.3, UnitSpread: 0.5, DriftG: 1,
 		TouchedShelves: 1.3, TakeMean: 1.5, BulkP: 0.08, BulkMean: 5, MoveP: 0.02, ObjectP: 0.002, ObjectGoneP: 1e-5,
-		ObjectMinG: 3, ObjectMaxG: 5000, MiscountP: 0.002, MaxItems: 30, MaxAdds: 2,
+		ObjectMinG: 10, ObjectMaxG: 5000, MiscountP: 0.002, MaxItems: 30, MaxAdds: 2,
 		Confidence: 0.99, CheaperBound: 1e-4, Alternatives: 3}
 	if got := nilOpt.resolved(); got != want {
 		t.Errorf("nil options = %+v, want %+v", got, want)
@@ -444,4 +444,55 @@ func TestBigBasket(t *testing.T) {
 		t.Fatalf("lines %v, want %v: %+v", r.Lines, want, r)
 	}
 	t.Logf("status %s posterior %.4f", r.Status, r.Posterior)
+}
+
+// A shopper leaned on shelf 2, which reads 6 g heavier after: a change
+// lighter than ObjectMinG is a reading offset, not an unknown object, so
+// the shelf counts as explained and the hypothesis as clean.
+func TestOffsetBelowObjectMinIsNotAnObject(t *testing.T) {
+	in := shelves(0.2, -400.3, 6.2, 0)
+	for i := range in {
+		in[i].Stock = map[string]int{}
+		for _, s := range in[i].SKUs {
+			in[i].Stock[s.SKU] = 5
+		}
+	}
+	r := Infer(in, testCabinet, nil)
+	if !reflect.DeepEqual(r.Lines, []Line{{1, "T-A", 1}}) {
+		t.Fatalf("%s %v, want 1×T-A: %+v", r.Status, r.Lines, r)
+	}
+	if len(r.Unexplained) != 0 || !r.Shelves[1].Explained {
+		t.Errorf("shelf 2 = %+v, unexplained %v: a 6 g offset is not an object", r.Shelves[1], r.Unexplained)
+	}
+	// The same 6 g with ObjectMinG 5 is an object: the shelf is
+	// unexplained, and a sale whose best reading needs it is not exact.
+	r = Infer(in, testCabinet, &Options{ObjectMinG: 5})
+	if !reflect.DeepEqual(r.Unexplained, []int{2}) || r.Status == StatusExact {
+		t.Errorf("ObjectMinG 5: %s, unexplained %v, want shelf 2 unexplained and not exact", r.Status, r.Unexplained)
+	}
+}
+
+// Twins on two shelves: a 500 g jar with a wide tolerance on shelf 1 and a
+// cheaper 500 g pack on shelf 2. The shopper takes a jar that weighs
+// 488 g. "The jar moved onto shelf 2 and a pack taken from there" needs
+// the moved jar, whose weight shelf 1 has just measured at 488 g, to
+// cancel a pack of 500 ± 5 g on shelf 2 to within a gram: the move
+// correction scores both shelves with the one unit, which rules it out,
+// and the sale is exact even under the shopper-safe rule.
+func TestMovedUnitIsOneUnitOnBothShelves(t *testing.T) {
+	jar := SKU{SKU: "HONEY-500", UnitG: 500, TolG: 15, PriceFen: 6800}
+	pack := SKU{SKU: "RICE-500", UnitG: 500, TolG: 5, PriceFen: 1200}
+	in := []Shelf{
+		{Shelf: 1, SKUs: []SKU{jar}, BeforeG: 4000, AfterG: 3512.1, NoiseG: 0.22, Stock: map[string]int{"HONEY-500": 6}},
+		{Shelf: 2, SKUs: []SKU{pack}, BeforeG: 4000, AfterG: 4000.2, NoiseG: 0.22, Stock: map[string]int{"RICE-500": 6}},
+	}
+	r := Infer(in, nil, nil)
+	if r.Status != StatusExact || !reflect.DeepEqual(r.Lines, []Line{{1, "HONEY-500", 1}}) {
+		t.Fatalf("%s %v (posterior %.6f), want the jar, exact; alternatives %+v", r.Status, r.Lines, r.Posterior, r.Alternatives)
+	}
+	for _, a := range r.Alternatives {
+		if a.Moved && a.Posterior >= DefaultCheaperBound {
+			t.Errorf("move alternative %+v keeps posterior ≥ δ", a)
+		}
+	}
 }

@@ -73,7 +73,10 @@ type cand struct {
 	over   []kc // removals beyond the known stock
 	units  int
 	residG float64
-	score  float64 // log prior + log likelihood
+	// varG is the variance of the total's residual the likelihood used (0
+	// for an object or a two-cell shelf: no move correlation applied).
+	varG  float64
+	score float64 // log prior + log likelihood
 }
 
 // moments accumulate a hypothesis's predicted change and the variance its
@@ -382,6 +385,7 @@ func (e *engine) fit(w *shelfWork, m moments, base float64) (cand, bool) {
 	vt := s2 + e.driftVar(w) + creep*creep + m.vt
 	c := cand{units: m.units, residG: rt}
 	if !w.two {
+		c.varG = vt
 		c.score = -0.5*rt*rt/vt - 0.5*math.Log(2*math.Pi*vt)
 		return c, true
 	}

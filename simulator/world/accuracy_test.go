@@ -30,23 +30,46 @@ const (
 // poor one.
 var sigmas = []float64{0.5, 2}
 
-// setting is a way of running infer.Infer on the world.
+// setting is a way of running infer.Infer on the world, or (frontier set)
+// of deciding on the world's own posterior instead.
 type setting struct {
-	name    string
-	twoCell bool
-	options func(Planogram) *infer.Options
+	name     string
+	twoCell  bool
+	options  func(Planogram) *infer.Options
+	frontier func(post []FrontierBasket) infer.Result
+}
+
+// judge is the setting's result for session s of planogram p at σ; post
+// holds the session's frontier posterior once computed, shared by the
+// frontier settings.
+func (st setting) judge(p Planogram, s Session, sigma float64, post *[]FrontierBasket) infer.Result {
+	if st.frontier != nil {
+		if *post == nil {
+			*post = p.Frontier(s, sigma)
+		}
+		return st.frontier(*post)
+	}
+	return infer.Infer(s.Shelves, s.Cabinet, st.options(p))
 }
 
 func defaultOptions(Planogram) *infer.Options { return nil }
 
 var (
-	settingDefault = setting{"default", false, defaultOptions}
+	settingDefault = setting{"default", false, defaultOptions, nil}
 	settingRevenue = setting{"revenue-first", false, func(Planogram) *infer.Options {
 		return &infer.Options{RevenueFirst: true}
+	}, nil}
+	settingOracle  = setting{"oracle", false, OracleOptions, nil}
+	settingTwoCell = setting{"two-cell", true, defaultOptions, nil}
+	// The frontier (frontier.go) under the default decision rule and
+	// under the posterior alone.
+	settingFrontier = setting{name: "frontier", frontier: func(post []FrontierBasket) infer.Result {
+		return FrontierDecide(post, infer.DefaultConfidence, infer.DefaultCheaperBound, false)
 	}}
-	settingOracle  = setting{"oracle", false, OracleOptions}
-	settingTwoCell = setting{"two-cell", true, defaultOptions}
-	allSettings    = []setting{settingDefault, settingRevenue, settingOracle, settingTwoCell}
+	settingFrontierRevenue = setting{name: "frontier, revenue-first", frontier: func(post []FrontierBasket) infer.Result {
+		return FrontierDecide(post, infer.DefaultConfidence, infer.DefaultCheaperBound, true)
+	}}
+	allSettings = []setting{settingDefault, settingRevenue, settingOracle, settingTwoCell, settingFrontier, settingFrontierRevenue}
 )
 
 // maxExamples is how many failing sessions a run keeps for its log.
@@ -96,6 +119,7 @@ func playPlanogram(i, sessions int, settings []setting) []runAcc {
 	for si, sigma := range sigmas {
 		for j := range sessions {
 			var drawn [2]*Session // one cell, two cells: drawn once, shared by settings
+			var post []FrontierBasket
 			for k, st := range settings {
 				c := 0
 				if st.twoCell {
@@ -106,7 +130,7 @@ func playPlanogram(i, sessions int, settings []setting) []runAcc {
 					drawn[c] = &s
 				}
 				s := *drawn[c]
-				r := infer.Infer(s.Shelves, s.Cabinet, st.options(p))
+				r := st.judge(p, s, sigma, &post)
 				acc[runIndex(k, si)].record(s, r, fmt.Sprintf("planogram %d session %d σ=%g", i, j, sigma))
 			}
 		}
@@ -307,8 +331,10 @@ func reportNotes(took time.Duration, workers int) []string {
 	return []string{
 		"Settings: **default** (nil Options), **revenue-first** (`RevenueFirst: true`) and **oracle** " +
 			"(`OracleOptions`: the world's true rates where Options has a knob) on one load cell per shelf; " +
-			"**two-cell** (nil Options) on two load cells per shelf with lanes. The shoppers and units are the " +
-			"same in every run; only the readings differ.",
+			"**two-cell** (nil Options) on two load cells per shelf with lanes; **frontier** and **frontier, revenue-first**: " +
+			"not infer.Infer but the exact posterior under the world's own process (`Planogram.Frontier`, one cell per shelf), " +
+			"decided by the default rule (exact iff posterior ≥ 0.99 and no cheaper basket ≥ 10⁻⁴) or by the posterior alone — " +
+			"the best any model can do on this world. The shoppers and units are the same in every run; only the readings differ.",
 		fmt.Sprintf("Seeds: planogram i from PCG(%d, i), session j from PCG(%d, i<<32|j). "+
 			"Accuracy pass: %s on %d workers.", planogramSeed, sessionSeed, took.Round(time.Second), workers),
 		"exact & right: status exact or empty and the charged units per SKU equal the units bought. " +
@@ -329,6 +355,9 @@ func latencyPass(settings []setting) []Latency {
 	var out []Latency
 	plans := sixShelf(latencyPlanograms)
 	for _, st := range settings {
+		if st.frontier != nil {
+			continue // the yardstick, not the cabinet's code
+		}
 		for _, sigma := range sigmas {
 			var ds []time.Duration
 			for _, pi := range plans {
