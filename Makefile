@@ -108,3 +108,41 @@ soak:
 .PHONY: accuracy
 accuracy:
 	BANGFU_ACCURACY=1 $(GO) test -count=1 -timeout 60m -run '^TestAccuracyReport$$' -v ./simulator/world/
+
+# Debian packages for the boards: $(PKG_DIR)/bangfu-cabinet_<version>_<arch>.deb
+# for armhf (GOARM=7), arm64 and amd64, made by packaging/tool (nfpm's Go
+# API, in a module of its own: nfpm stays out of the firmware's go.mod) from
+# packaging/nfpm.yaml. VERSION defaults to `git describe` of a v* tag, else
+# the firmware's version and the commit. `make package-check` builds them and
+# checks them (packaging/check.sh: systemd-analyze verify, dpkg-deb, lintian);
+# it fails when those tools are missing.
+PKG_DIR    ?= bin/pkg
+PKG_ARCHES ?= armhf arm64 amd64
+FW_VERSION := $(shell sed -n 's/^const FW = "\(.*\)"/\1/p' firmware/device.go)
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$$v" | sed -e 's/^v//' -e 's/-/+/' -e 's/-/./g' || echo "$(FW_VERSION)+git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+endif
+ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+endif
+.PHONY: package package-check
+package:
+	@mkdir -p $(PKG_DIR)
+	cd packaging/tool && $(GO) build -o ../../$(PKG_DIR)/package-tool .
+	@set -e; for a in $(PKG_ARCHES); do \
+		case $$a in \
+		armhf) goenv="GOARCH=arm GOARM=7" ;; \
+		arm64) goenv="GOARCH=arm64" ;; \
+		amd64) goenv="GOARCH=amd64" ;; \
+		*) echo "PKG_ARCHES: unknown architecture $$a"; exit 2 ;; \
+		esac; \
+		echo "== $$a ($$goenv) $(VERSION)"; \
+		env CGO_ENABLED=0 GOOS=linux $$goenv $(GO) build -trimpath -ldflags '-s -w -X main.build=$(VERSION)' \
+			-o $(PKG_DIR)/$$a/bangfu-cabinet ./firmware/cmd/cabinet; \
+		$(PKG_DIR)/package-tool -arch $$a -version '$(VERSION)' -binary $(PKG_DIR)/$$a/bangfu-cabinet \
+			-out $(PKG_DIR) -mtime $(SOURCE_DATE_EPOCH); \
+	done
+	@ls -l $(PKG_DIR)/*.deb
+
+package-check: package
+	bash packaging/check.sh $(foreach a,$(PKG_ARCHES),$(PKG_DIR)/bangfu-cabinet_$(VERSION)_$(a).deb)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/internal/logx"
@@ -32,7 +33,7 @@ import (
 )
 
 // FW is the firmware version reported in sales, state and heartbeats.
-const FW = "0.1.0"
+const FW = "0.2.0"
 
 // DrainSaleRate bounds how many sales a second the cabinet publishes from
 // its outbox: a backlog queued during an outage goes out at this pace,
@@ -62,6 +63,10 @@ type Opts struct {
 	// and when its feedback showed the bolt retracted.
 	OnUnlock func(received, energised, retracted time.Time)
 	OnSale   func(s msg.Sale)
+	// OnTick, when set, is called on the device loop after every tick
+	// the state machine completes: a loop stuck on hardware or storage
+	// stops calling it (the service watchdog's keep-alive).
+	OnTick func()
 	// LedgerMaxBytes caps the ledger file (default ledger.MaxFileBytes);
 	// tests fill a small one to see a full disk.
 	LedgerMaxBytes int
@@ -93,6 +98,7 @@ type Device struct {
 	settle  time.Duration
 	onUnl   func(received, energised, retracted time.Time)
 	onSale  func(s msg.Sale)
+	onTick  func()
 	topics  msg.Topics
 	keys    msg.KeyRing
 	signer  msg.Signer
@@ -118,7 +124,9 @@ type Device struct {
 	forced       map[int]bool // door_forced raised for the current opening
 	faulted      map[int]bool // scale_fault raised and not cleared
 	shown        hal.Screen
+	disp         displayState // the receipt shown and the indicator's signal (display.go)
 	started      time.Time
+	ackBound     bool // an ack naming this cabinet was taken: unbound ones are refused since
 	lastBadAt    time.Time
 	warnings     []string
 	pendingPlan  *msg.Planogram // a verified planogram that came before any catalog
@@ -215,7 +223,7 @@ func New(o Opts) (*Device, error) {
 	}
 	d := &Device{
 		cfg: cfg, hw: o.Hardware, log: log, now: o.Now, tick: o.Tick, settle: o.SettleMin,
-		onUnl: o.OnUnlock, onSale: o.OnSale,
+		onUnl: o.OnUnlock, onSale: o.OnSale, onTick: o.OnTick,
 		topics: topics, keys: keys, trust: trust, newestIssued: trust.NewestIssued,
 		signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
 		devPub: o.DeviceKey.Public().(ed25519.PublicKey),
@@ -302,6 +310,9 @@ func (d *Device) Run(ctx context.Context) error {
 			}
 		case <-t.C:
 			d.step(ctx)
+			if d.onTick != nil {
+				d.onTick()
+			}
 		case <-hb.C:
 			d.heartbeat(ctx)
 		case <-prune.C:
@@ -384,28 +395,12 @@ func (d *Device) recover(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	switch s.State {
-	case ledger.StateAuthorised, ledger.StateUnlocked:
-		if !d.doorClosed[s.Door] {
-			// The door was opened while we were down: the shopper is in.
-			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = d.now().UTC() })
-		} else if d.now().Before(s.Deadline) {
-			if _, err := d.energise(ctx, s.Door); err != nil {
-				d.lockFault(s, err)
-				return nil
-			}
-			var items []ledger.Item
-			if s.State == ledger.StateAuthorised {
-				// Cut before the unlock was answered: answer it now.
-				items = append(items, d.replyItem(s.CmdID, "", "unlocked", nil))
-			}
-			d.transition(s, ledger.StateUnlocked, nil, items...)
-		}
-		// Otherwise the unlock window passed while the cabinet was down.
-		// The lock may have stayed energised and the door been used
-		// meanwhile: advance judges it like a live session's expiry
-		// (cancel, or weigh the goods that moved) once the scales read.
-	}
+	// Recovery is the state machine fed a restart: a door opened while we
+	// were down puts the shopper in; a closed one inside the unlock window
+	// is unlocked again (answering an unlock the cut left unanswered); past
+	// the window, the next tick judges it like a live session's expiry
+	// (cancel, or weigh the goods that moved) once the scales read.
+	d.feed(ctx, s, fsm.Event{Kind: fsm.Restarted, Facts: fsm.Facts{DoorClosed: d.doorClosed[s.Door]}}, d.now(), cause{})
 	return nil
 }
 
@@ -473,6 +468,7 @@ func (d *Device) sampleRight(sh hal.Shelf) {
 func (d *Device) step(ctx context.Context) {
 	d.sample(ctx)
 	now := d.now()
+	d.refreshRevoked()
 	d.checkScales()
 	d.checkStorage(now)
 	if s := d.sess; s != nil {
@@ -484,61 +480,6 @@ func (d *Device) step(ctx context.Context) {
 	d.checkIdleWeights()
 	d.refreshDisplay(ctx, now)
 	d.publishStatus()
-}
-
-func (d *Device) advance(ctx context.Context, s *ledger.Session, now time.Time) {
-	closed := d.doorClosed[s.Door]
-	switch s.State {
-	case ledger.StateAuthorised, ledger.StateUnlocked:
-		// Authorised only stays so when persisting "unlocked" failed, or
-		// after a restart: it ends the same way.
-		if !closed {
-			d.transition(s, ledger.StateDoorOpen, func() { s.OpenedAt = now.UTC() })
-			// Let the bolt go as soon as the door is open: it latches when
-			// the door shuts, and a shopper cannot leave it unlocked.
-			if err := d.lockFor(s.Door).Release(ctx); err != nil {
-				d.log.Error("release lock", "session", s.ID, "err", err)
-			}
-			return
-		}
-		if !now.Before(s.Deadline) {
-			if d.readingsPending(s.Door) {
-				return // just started: decide once every scale has read
-			}
-			if err := d.lockFor(s.Door).Release(ctx); err != nil {
-				d.log.Error("release lock", "session", s.ID, "err", err)
-			}
-			if d.weightsMoved(s) {
-				// The switch never reported an opening, yet goods moved: a
-				// quick or faulty door. Judge the weights; never let goods
-				// leave on a "cancelled" sale.
-				d.log.Warn("weights changed without a reported door opening", "session", s.ID)
-				d.transition(s, ledger.StateSettling, func() { s.OpenedAt, s.ClosedAt = now.UTC(), now.UTC() })
-				return
-			}
-			d.cancelSession(s, "door not opened in time")
-		}
-	case ledger.StateDoorOpen:
-		if closed {
-			d.transition(s, ledger.StateSettling, func() { s.ClosedAt = now.UTC() })
-			return
-		}
-		if !s.Alarmed && now.Sub(s.OpenedAt) > d.cfg.DoorOpenAlarm() {
-			d.transition(s, s.State, func() { s.Alarmed = true })
-			d.alarm(msg.AlarmDoorOpenTooLong, msg.SevWarning, map[string]any{"door": s.Door, "session": s.ID,
-				"open_s": int(now.Sub(s.OpenedAt).Seconds())})
-		}
-	case ledger.StateDoorClosed, ledger.StateSettling:
-		if !closed {
-			// Reopened before the bolt latched: back to shopping.
-			d.transition(s, ledger.StateDoorOpen, func() { s.ClosedAt = time.Time{} })
-			return
-		}
-		ready, timedOut := d.afterReady(s, now)
-		if ready || timedOut {
-			d.finish(s, now, timedOut)
-		}
-	}
 }
 
 // afterReady reports whether every shelf behind the session's door has a
@@ -638,7 +579,8 @@ func (d *Device) mode() string {
 	return msg.ModeIdle
 }
 
-// outOfService says why the cabinet cannot take shoppers, or "".
+// outOfService says why the cabinet cannot take shoppers, or "". It is a
+// query: it raises, clears and writes nothing.
 func (d *Device) outOfService() string {
 	if f := d.storageFault; f != nil {
 		return "storage fault: " + f.String()
@@ -654,7 +596,7 @@ func (d *Device) outOfService() string {
 			return fmt.Sprintf("shelf %d scale fault: %v", sh.Number, err)
 		}
 	}
-	if _, ok := d.catalog.Planogram(); !ok {
+	if _, ok := d.catalog.PlanogramVersion(); !ok {
 		return "no planogram"
 	}
 	if ok, why := d.clockTrusted(d.now()); !ok {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/catalog"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/failpoint"
@@ -56,6 +57,18 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 		if _, err := d.keys.OpenInto(in.Payload, &a); err != nil {
 			d.badMessage(in.Topic, err)
 			return nil
+		}
+		switch {
+		case a.CabinetID != "" && a.CabinetID != d.cfg.CabinetID:
+			d.badMessage(in.Topic, fmt.Errorf("ack for cabinet %q", a.CabinetID))
+			return nil
+		case a.CabinetID == "" && d.ackBound:
+			// The platform binds its acks to this cabinet: an unbound one
+			// is an old ack replayed.
+			d.badMessage(in.Topic, errors.New("ack without cabinet_id after a bound one"))
+			return nil
+		case a.CabinetID != "":
+			d.ackBound = true
 		}
 		c, err := d.ledger.Counters()
 		if err != nil {
@@ -259,18 +272,10 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 			d.advance(ctx, s, now)
 		}
 		s := d.sess
-		switch {
-		case s == nil || s.ID != cmd.SessionID:
-			d.reply(nil, cmd.ID, msg.ErrUnknownSession, "no such session in progress", nil)
-		case s.State != ledger.StateAuthorised && s.State != ledger.StateUnlocked:
-			d.reply(nil, cmd.ID, msg.ErrBusy, "the door has been opened; the session ends when it closes", nil)
-		default:
-			if err := d.lockFor(s.Door).Release(ctx); err != nil {
-				d.log.Error("release lock", "err", err)
-			}
-			d.reply(&cmd, cmd.ID, "", "cancelled", nil)
-			d.cancelSession(s, "cancelled by the platform")
+		if s != nil && s.ID != cmd.SessionID {
+			s = nil // another session: this one is unknown
 		}
+		d.feed(ctx, s, fsm.Event{Kind: fsm.Cancel}, now, cause{cmd: &cmd})
 	case msg.CmdResend:
 		if cmd.FromSeq == 0 || cmd.ToSeq < cmd.FromSeq {
 			d.reply(nil, cmd.ID, msg.ErrBadRequest, "want 1 ≤ from_seq ≤ to_seq", nil)
@@ -344,6 +349,7 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 	// must be the cabinet as it stands, shut and still.
 	before, werr := d.beforeWeights(now)
 	st := payment.CabinetState{Busy: d.sess != nil || werr != nil, HasCatalog: d.catalog.Version() > 0}
+	d.refreshRevoked() // a product may have expired since the last tick
 	why := d.outOfService()
 	st.OutOfService = why != ""
 	if r := d.auth.CheckUnlock(cmd, now, d.ledger, d.qr, st); r != nil {
@@ -372,14 +378,12 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 	failpoint.Hit(failpoint.SessionSaved)
 	energised, err := d.energise(ctx, door)
 	if err != nil {
-		d.lockFault(s, err)
+		d.feed(ctx, s, fsm.Event{Kind: fsm.LockFailed}, now, cause{err: err})
 		return
 	}
 	failpoint.Hit(failpoint.LockEnergised)
 	retracted := time.Now()
-	// The ok reply commits with the state it reports: a power cut cannot
-	// leave an unlocked door whose unlock was never answered.
-	d.transition(s, ledger.StateUnlocked, nil, d.replyItem(cmd.ID, "", "unlocked", nil))
+	d.feed(ctx, s, fsm.Event{Kind: fsm.Energised}, now, cause{})
 	d.log.Info("unlocked", "session", s.ID, "door", door, "buyer_kind", s.Buyer.Kind)
 	if d.onUnl != nil {
 		d.onUnl(received, energised, retracted)

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +297,45 @@ func TestInboundRigTakesGoodMessages(t *testing.T) {
 	// A replay of the config command is refused and changes nothing.
 	checkRefused(t, r, inboundCase{topic: func(tp msg.Topics) string { return tp.Cmd() }, payload: seal(cfg),
 		replyID: "cmd-cfg", code: msg.ErrReplayed, detail: "already seen"})
+}
+
+// Acks bound to a cabinet (cabinet_id, an addition to v1): one naming
+// another cabinet releases nothing and counts as a bad message; one naming
+// this cabinet releases its sales; after it, an unbound ack (an old one
+// replayed) is refused.
+func TestAckBoundToItsCabinet(t *testing.T) {
+	r := newInboundRig(t)
+	defer r.use(t)()
+	tp := r.d.topics
+	pendingSeqs := func() []uint64 {
+		var seqs []uint64
+		for _, e := range r.pending() {
+			if e.Kind == outbox.KindSale {
+				seqs = append(seqs, e.SaleSeq)
+			}
+		}
+		return seqs
+	}
+	start := pendingSeqs()
+	if len(start) != 3 {
+		t.Fatalf("rig holds pending sales %v, want 3", start)
+	}
+	bad := r.d.Status().BadMessages
+	_ = r.deliver(tp.Ack(), seal(msg.Ack{SalesUptoSeq: 2, At: msg.At(fuzzT0), CabinetID: "NM-150102-9999"}))
+	if got := pendingSeqs(); !slices.Equal(got, start) {
+		t.Fatalf("an ack for another cabinet released sales: pending %v", got)
+	}
+	if r.d.Status().BadMessages != bad+1 {
+		t.Errorf("bad messages %d, want %d", r.d.Status().BadMessages, bad+1)
+	}
+	if err := r.deliver(tp.Ack(), seal(msg.Ack{SalesUptoSeq: 1, At: msg.At(fuzzT0), CabinetID: testCabinet})); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingSeqs(); !slices.Equal(got, start[1:]) {
+		t.Fatalf("pending %v after a bound ack of 1, want %v", got, start[1:])
+	}
+	_ = r.deliver(tp.Ack(), seal(msg.Ack{SalesUptoSeq: 2, At: msg.At(fuzzT0)}))
+	if got := pendingSeqs(); !slices.Equal(got, start[1:]) {
+		t.Fatalf("an unbound ack after a bound one released sales: pending %v", got)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/internal/failpoint"
@@ -48,6 +49,7 @@ func (d *Device) restockOpen(ctx context.Context, cmd msg.Command, received, now
 	// Revoked goods on the shelves keep shoppers out, not the staff who
 	// come to remove them: that reason is the last outOfService gives, so
 	// any other one still refuses.
+	d.refreshRevoked()
 	if why := d.outOfService(); why != "" && why != d.stk.rv.reason {
 		refuse(msg.ErrOutOfService, "%s", why)
 		return
@@ -80,11 +82,11 @@ func (d *Device) restockOpen(ctx context.Context, cmd msg.Command, received, now
 	d.sess = s
 	failpoint.Hit(failpoint.SessionSaved)
 	if _, err := d.energise(ctx, door); err != nil {
-		d.lockFault(s, err)
+		d.feed(ctx, s, fsm.Event{Kind: fsm.LockFailed}, now, cause{err: err})
 		return
 	}
 	failpoint.Hit(failpoint.LockEnergised)
-	d.transition(s, ledger.StateUnlocked, nil, d.replyItem(cmd.ID, "", "unlocked for restock", nil))
+	d.feed(ctx, s, fsm.Event{Kind: fsm.Energised}, now, cause{})
 	d.log.Info("restock session open", "session", s.ID, "door", door, "staff", s.StaffID)
 }
 

@@ -4,6 +4,7 @@ package firmware
 // device_test.go (a Device on hal/sim, real bbolt files, no MQTT link).
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"math"
@@ -705,5 +706,39 @@ func TestExpiredProductInStock(t *testing.T) {
 	}
 	if st := r.d.Status(); st.Mode != msg.ModeOutOfService {
 		t.Fatalf("mode %q, want out_of_service", st.Mode)
+	}
+}
+
+// Asking whether the cabinet may serve is a query: once a product has
+// expired, outOfService and Status raise nothing and say nothing new until
+// a tick judges again; the tick raises the alarm once.
+func TestOutOfServiceIsAQuery(t *testing.T) {
+	r := newRig(t)
+	r.newCatalog(2, func(c *msg.Catalog) {
+		for i := range c.Products {
+			if c.Products[i].SKU == "QH-0201" {
+				c.Products[i].ValidUntil = msg.At(time.Now().Add(time.Hour))
+			}
+		}
+	})
+	stepFor(t, r.d, 100*time.Millisecond)
+	var later time.Duration
+	r.d.now = func() time.Time { return time.Now().Add(later) }
+	later = 2 * time.Hour
+	for range 10 {
+		if why := r.d.outOfService(); why != "" {
+			t.Fatalf("outOfService judged again by itself: %q", why)
+		}
+		_ = r.d.Status()
+	}
+	if a := r.alarms(msg.AlarmRevokedInStock); len(a) != 0 {
+		t.Fatalf("a query raised %+v", a)
+	}
+	r.d.step(context.Background())
+	if why := r.d.outOfService(); !strings.Contains(why, "QH-0201") {
+		t.Fatalf("after a tick: %q, want the expired product", why)
+	}
+	if a := r.alarms(msg.AlarmRevokedInStock); len(a) != 1 {
+		t.Fatalf("after a tick: %d alarms, want 1", len(a))
 	}
 }

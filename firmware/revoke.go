@@ -56,17 +56,20 @@ type heldProduct struct {
 }
 
 // revokedReason returns why unsellable goods on the shelves keep shoppers
-// out ("" when none), judging again first when the catalog or planogram
-// changed or the last judgement's time is up. outOfService calls it on
-// every tick; a judgement reads the ledger, so it is made only when due.
-func (d *Device) revokedReason() string {
+// out ("" when none), as the last judgement found. It is a query: it
+// changes nothing (refreshRevoked judges again when due).
+func (d *Device) revokedReason() string { return d.stk.rv.reason }
+
+// refreshRevoked judges again when the catalog or planogram changed or the
+// last judgement's time is up. The tick calls it before anything asks
+// whether the cabinet may serve; a judgement reads the ledger and raises or
+// clears alarms, so it is made only when due.
+func (d *Device) refreshRevoked() {
 	rv := &d.stk.rv
-	if !rv.checked || rv.catalogVersion != d.catalog.Version() || !d.now().Before(rv.next) {
-		d.checkRevoked()
-	} else if p, _ := d.catalog.Planogram(); p.Version != rv.planVersion {
+	pv, _ := d.catalog.PlanogramVersion()
+	if !rv.checked || rv.catalogVersion != d.catalog.Version() || pv != rv.planVersion || !d.now().Before(rv.next) {
 		d.checkRevoked()
 	}
-	return rv.reason
 }
 
 // checkRevoked judges which unsellable products the cabinet holds, and

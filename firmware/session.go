@@ -2,7 +2,6 @@ package firmware
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -217,6 +216,7 @@ func (d *Device) endSession(sale msg.Sale) {
 		d.baseline[ev.Shelf] = ev.AfterG
 	}
 	d.log.Info("sale committed", "sale_id", sale.SaleID, "seq", sale.Seq, "status", sale.Status, "total_fen", sale.TotalFen)
+	d.noteSale(sale) // its receipt (display.go)
 	if d.onSale != nil {
 		d.onSale(sale)
 	}
@@ -419,37 +419,12 @@ func (d *Device) checkIdleWeights() {
 	}
 }
 
-// refreshDisplay shows the QR while idle and the session's progress.
+// refreshDisplay shows the QR while idle and the session's progress, and
+// the indicator's signal with it (display.go, indicator.go).
 func (d *Device) refreshDisplay(ctx context.Context, now time.Time) {
-	var scr hal.Screen
-	switch {
-	case d.sess != nil && d.sess.Kind == ledger.KindRestock:
-		switch d.sess.State {
-		case ledger.StateAuthorised, ledger.StateUnlocked:
-			scr.Status = fmt.Sprintf("RESTOCK - DOOR %d UNLOCKED", d.sess.Door)
-		case ledger.StateDoorOpen:
-			scr.Status = "RESTOCKING - CLOSE THE DOOR WHEN DONE"
-		default:
-			scr.Status = "COUNTING STOCK..."
-		}
-	case d.sess != nil:
-		switch d.sess.State {
-		case ledger.StateAuthorised, ledger.StateUnlocked:
-			scr.Status = fmt.Sprintf("DOOR %d UNLOCKED - PLEASE OPEN", d.sess.Door)
-		case ledger.StateDoorOpen:
-			scr.Status = "TAKE YOUR ITEMS AND CLOSE THE DOOR"
-		default:
-			scr.Status = "CHECKING YOUR ITEMS..."
-		}
-	case d.outOfService() != "":
-		scr.Status = "OUT OF SERVICE - " + shortReason(d.outOfService())
-	case !d.scalesSteady(now):
-		// No QR while a scan would be refused as busy.
-		scr.Status = "PLEASE WAIT"
-	default:
-		scr.QR = d.qr.Current(now)
-		scr.Status = "SCAN TO SHOP"
-	}
+	v := d.view(now)
+	d.refreshIndicator(ctx, v)
+	scr := screenFor(v)
 	if scr == d.shown {
 		return
 	}

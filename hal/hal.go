@@ -70,10 +70,23 @@ type Scale interface {
 	String() string
 }
 
-// Screen is what the display shows: a QR code and short status text.
+// Screen is what the display shows: a QR code and short status text, and
+// optionally a Chinese headline and more lines (a receipt).
+//
+// Screen stays comparable with ==: drivers and the firmware skip a redraw
+// when the screen has not changed.
 type Screen struct {
 	QR     string // text encoded in the QR code; empty shows no code
-	Status string // one or two short lines under the code
+	Status string // one or two short lines under the code (English: ASCII and ¥)
+	// Title, optional, is the headline in Chinese, drawn large above the
+	// code with the display's CJK font; "\n" breaks it.
+	Title string
+	// Body, optional, is more lines under the status in the CJK font, one
+	// per "\n". A tab splits a line into cells: the first is left-aligned
+	// (and cut short to fit), the last right-aligned, a middle one
+	// right-aligned in a column before the last (a receipt's name, quantity
+	// and amount). A line of exactly "---" is a horizontal rule.
+	Body string
 }
 
 // Display shows the QR code and status text.
@@ -98,6 +111,7 @@ const (
 	SignalReady        // idle, waiting for a scan
 	SignalOpen         // door may be opened
 	SignalAlarm        // something needs a person
+	SignalFault        // a hardware fault: the cabinet needs a technician
 )
 
 func (s Signal) String() string {
@@ -110,6 +124,8 @@ func (s Signal) String() string {
 		return "open"
 	case SignalAlarm:
 		return "alarm"
+	case SignalFault:
+		return "fault"
 	}
 	return "unknown"
 }

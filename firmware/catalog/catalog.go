@@ -184,6 +184,17 @@ func (s *Store) Planogram() (msg.Planogram, bool) {
 	return clonePlanogram(*s.plan), true
 }
 
+// PlanogramVersion returns the planogram's version and whether there is
+// one, without copying it.
+func (s *Store) PlanogramVersion() (int64, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.plan == nil {
+		return 0, false
+	}
+	return s.plan.Version, true
+}
+
 // Product returns the catalog's entry for sku (whatever its status), or
 // the last entry of a product a newer catalog dropped, marked revoked. It
 // satisfies payment.PriceBook, which judges sellability.

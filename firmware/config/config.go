@@ -47,6 +47,7 @@ type Config struct {
 	WeightAlarmG   float64 `json:"weight_alarm_g"`    // idle weight change that raises an alarm
 	ForeignMinG    float64 `json:"foreign_min_g"`     // unexplained weight below this is noise, not an object
 	MaxLimitFen    int64   `json:"max_limit_fen"`     // reject unlocks authorising more than this; 0: no cap
+	ReceiptS       int     `json:"receipt_s"`         // show a sale's receipt this long before the QR returns; 0: none
 
 	// How a sale's basket is decided (docs/inference.md). ChargeRule is
 	// "shopper_safe" (the default: never exact while a cheaper basket is
@@ -103,6 +104,7 @@ func Default() Config {
 		LedgerDays:      90,
 		UnlockWindowS:   30,
 		DoorOpenAlarmS:  120,
+		ReceiptS:        10,
 		SettleTimeoutS:  10,
 		WeightAlarmG:    20,
 		ForeignMinG:     10,
@@ -183,6 +185,9 @@ func (c Config) Validate() error {
 	pos("unlock_window_s", c.UnlockWindowS, 600)
 	pos("door_open_alarm_s", c.DoorOpenAlarmS, 86400)
 	pos("settle_timeout_s", c.SettleTimeoutS, 600)
+	if c.ReceiptS < 0 || c.ReceiptS > 600 {
+		bad("receipt_s = %d: want 0 (no receipt) to 600", c.ReceiptS)
+	}
 	if c.AckMode != "platform" && c.AckMode != "broker" {
 		bad("ack_mode %q: want platform or broker", c.AckMode)
 	}
@@ -271,7 +276,7 @@ func (c Config) Apply(settings map[string]json.RawMessage) (Config, error) {
 		"heartbeat_s": true, "ledger_days": true, "unlock_window_s": true, "door_open_alarm_s": true,
 		"settle_timeout_s": true, "weight_alarm_g": true, "foreign_min_g": true, "max_limit_fen": true,
 		"temp_min_c": true, "temp_max_c": true, "temp_alarm_s": true,
-		"charge_rule": true, "exact_confidence": true, "cheaper_bound": true,
+		"charge_rule": true, "exact_confidence": true, "cheaper_bound": true, "receipt_s": true,
 	}
 	for k, v := range settings {
 		if !allowed[k] {

@@ -13,6 +13,7 @@
 //	Ready  LED on steady
 //	Open   LED blinking at 2 Hz (250 ms on, 250 ms off), one 100 ms beep on entering
 //	Alarm  LED blinking fast at 5 Hz (100 ms on, 100 ms off), buzzer 1 s on, 1 s off
+//	Fault  LED blinking slowly at 1 Hz (500 ms on, 500 ms off), buzzer silent
 //
 // Patterns are counted in ticks, so Opts.Tick scales all of them at once.
 //
@@ -50,6 +51,7 @@ const (
 	openBeep      = 2  // Open: the beep on entering, 100 ms
 	alarmLEDHalf  = 2  // Alarm: LED on, then off, for 100 ms each (5 Hz)
 	alarmBuzzHalf = 20 // Alarm: buzzer on, then off, for 1 s each
+	faultHalf     = 10 // Fault: LED on, then off, for 500 ms each (1 Hz)
 )
 
 // Opts configures a Dev. A zero Tick takes DefaultOpts.Tick; the other
@@ -136,23 +138,27 @@ func frame(s hal.Signal, n int) (led, buzz bool) {
 		return (n/openHalf)%2 == 0, n < openBeep
 	case hal.SignalAlarm:
 		return (n/alarmLEDHalf)%2 == 0, (n/alarmBuzzHalf)%2 == 0
+	case hal.SignalFault:
+		return (n/faultHalf)%2 == 0, false
 	}
 	return false, false
 }
 
 // animated reports whether s changes over time and needs Run's ticks.
-func animated(s hal.Signal) bool { return s == hal.SignalOpen || s == hal.SignalAlarm }
+func animated(s hal.Signal) bool {
+	return s == hal.SignalOpen || s == hal.SignalAlarm || s == hal.SignalFault
+}
 
 // Set switches to signal s. Its first frame is shown at once, so a steady
-// signal (Off, Ready) needs no Run; the blinking and beeping of Open and
-// Alarm need Run. Setting the signal already shown changes nothing: the
+// signal (Off, Ready) needs no Run; the blinking and beeping of Open,
+// Alarm and Fault need Run. Setting the signal already shown changes nothing: the
 // pattern carries on and Open does not beep again.
 func (d *Dev) Set(ctx context.Context, s hal.Signal) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("indicator: %s: %w", d.name, err)
 	}
 	switch s {
-	case hal.SignalOff, hal.SignalReady, hal.SignalOpen, hal.SignalAlarm:
+	case hal.SignalOff, hal.SignalReady, hal.SignalOpen, hal.SignalAlarm, hal.SignalFault:
 	default:
 		return fmt.Errorf("indicator: %s: unknown signal %d", d.name, int(s))
 	}

@@ -161,6 +161,9 @@ func TestFrames(t *testing.T) {
 			{0, true, true}, {1, true, true}, {2, false, true}, {3, false, true}, {4, true, true},
 			{19, false, true}, {20, true, false}, {39, false, false}, {40, true, true},
 		}},
+		{hal.SignalFault, []f{
+			{0, true, false}, {9, true, false}, {10, false, false}, {19, false, false}, {20, true, false},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sig.String(), func(t *testing.T) {
@@ -187,6 +190,7 @@ func TestRates(t *testing.T) {
 		{"Open beep", openBeep * tick, 100 * time.Millisecond},
 		{"Alarm blink period (5 Hz)", 2 * alarmLEDHalf * tick, 200 * time.Millisecond},
 		{"Alarm buzzer on", alarmBuzzHalf * tick, time.Second},
+		{"Fault blink period (1 Hz)", 2 * faultHalf * tick, time.Second},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
@@ -282,6 +286,10 @@ func TestRunPatterns(t *testing.T) {
 			"LED L", "LED H", "LED L", "LED H", "LED L",
 			"LED H", "LED L", "LED H", "LED L",
 			"LED H", "BUZ H", // tick 40: and sounds again
+		}},
+		{hal.SignalFault, []string{
+			"LED H",                   // tick 0: lit, silent
+			"LED L", "LED H", "LED L", // ticks 10, 20, 30
 		}},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,8 @@ type Display struct {
 	sem   chan struct{}
 	shown hal.Screen // what is on the glass, when valid
 	valid bool       // false after a failed draw or Halt: the glass is unknown
+	// fontTold is set once Show has reported that the CJK font is missing.
+	fontTold bool
 }
 
 // NewDisplay returns a Display named name (for logs; the drawer's own name
@@ -40,6 +42,8 @@ func NewDisplay(name string, d display.Drawer) *Display {
 
 // Show renders s at the drawer's bounds and draws it, unless s is already
 // showing. A draw that has started runs to its end: drawers take no context.
+// When s needs the CJK font and it cannot be loaded, Show draws the code and
+// the status and returns an error wrapping ErrNoFont, the first time only.
 func (d *Display) Show(ctx context.Context, s hal.Screen) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("screen: %s: %w", d.name, err)
@@ -54,13 +58,23 @@ func (d *Display) Show(ctx context.Context, s hal.Screen) error {
 		return nil
 	}
 	b := d.d.Bounds()
-	img := Render(s, b.Dx(), b.Dy())
+	var f *Font
+	var fontErr error
+	if rich(s) {
+		f, fontErr = defaultFontFunc()
+	}
+	img := RenderFont(s, b.Dx(), b.Dy(), f)
 	if err := d.d.Draw(b, img, img.Rect.Min); err != nil {
 		// The frame may be half drawn: the next Show must redraw.
 		d.valid = false
 		return fmt.Errorf("screen: %s: %w", d.name, err)
 	}
 	d.shown, d.valid = s, true
+	if fontErr != nil && !d.fontTold {
+		// Drawn without the Chinese text; said once, not on every screen.
+		d.fontTold = true
+		return fmt.Errorf("screen: %s: showing the English status only: %w", d.name, fontErr)
+	}
 	return nil
 }
 

@@ -1,10 +1,23 @@
 // Package screen renders what the cabinet's display shows (a hal.Screen: a
-// QR code and short status text) into an image, for framebuffer and SPI
-// display drivers and for the simulator's PNG view.
+// QR code and short status text, and optionally a Chinese title and body)
+// into an image, for framebuffer and SPI display drivers and for the
+// simulator's PNG view.
 //
-// screen owns the layout, the QR rasterisation and a tiny built-in bitmap
-// font. It must not touch display hardware, decide what the screen says or
-// build the QR payload (payment does that).
+// screen owns the layout, the QR rasterisation, a tiny built-in bitmap font
+// for the English status, and the loading of the CJK font for the Chinese
+// text (DefaultFontPath, overridden by $BANGFU_DISPLAY_FONT; see cjk.go). It
+// must not touch display hardware, decide what the screen says or build the
+// QR payload (payment does that).
+//
+// A screen without a Title or Body is drawn as it always was: the code and
+// the status in the built-in font. One with them is drawn as a column in
+// the CJK font (rich.go); when that font cannot be loaded it falls back to
+// the code and the status in the built-in font, and Display.Show reports
+// ErrNoFont once.
+//
+// Every pixel is black or white, on every architecture: the CJK font's
+// coverage is snapped, and the default font (Unifont) is pixel-aligned at
+// the sizes used, so golden images match exactly under qemu-arm too.
 //
 // The QR code is drawn at the largest whole number of pixels per module that
 // fits, with a white quiet zone of at least four modules: scanners in shops
@@ -53,11 +66,27 @@ type layout struct {
 // Render draws s on a white width×height image: the QR code centred at an
 // integer module scale, the status text centred below it. An empty QR shows
 // only the text; a QR that cannot be encoded or does not fit is replaced by a
-// notice so that the status still shows.
+// notice so that the status still shows. A screen with a Title or Body is
+// drawn with DefaultFont, or without it (code and status only) when it
+// cannot be loaded.
 func Render(s hal.Screen, width, height int) *image.RGBA {
+	var f *Font
+	if rich(s) {
+		f, _ = defaultFontFunc()
+	}
+	return RenderFont(s, width, height, f)
+}
+
+// RenderFont is Render with the CJK font f; nil draws the code and the
+// status only, in the built-in font.
+func RenderFont(s hal.Screen, width, height int, f *Font) *image.RGBA {
 	width, height = max(width, 0), max(height, 0)
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	fill(img, img.Rect, white)
+	if rich(s) && f != nil {
+		renderColumn(img, planColumn(s, width, height, f))
+		return img
+	}
 	l := plan(s, width, height)
 	for my, row := range l.modules {
 		for mx, on := range row {

@@ -1,6 +1,7 @@
 package cabsim
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -380,7 +381,87 @@ func (s *Sim) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"alarms": alarms})
 	}))
+	mux.HandleFunc("GET /api/platform/report", platformOnly(func(w http.ResponseWriter, r *http.Request) {
+		s.serveReport(w, r)
+	}))
+	mux.HandleFunc("GET /api/platform/reconciliation", platformOnly(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"cabinets": s.Platform.Reconciliation()})
+	}))
+	mux.HandleFunc("POST /api/platform/sales/{sale_id}/review", platformOnly(func(w http.ResponseWriter, r *http.Request) {
+		var body platform.ReviewRequest
+		if !readJSON(w, r, &body) {
+			return
+		}
+		rec, err := s.Platform.ReviewSale(r.PathValue("sale_id"), body)
+		switch {
+		case errors.Is(err, platform.ErrBadReview):
+			writeErr(w, http.StatusBadRequest, err)
+		case errors.Is(err, platform.ErrUnknownSale):
+			writeErr(w, http.StatusNotFound, err)
+		case errors.Is(err, platform.ErrNotReviewable):
+			writeErr(w, http.StatusConflict, err)
+		case err != nil:
+			writeErr(w, http.StatusInternalServerError, err)
+		default:
+			writeJSON(w, http.StatusOK, map[string]any{"sale_id": rec.Sale.SaleID, "status": rec.Sale.Status,
+				"review": rec.Review, "sale": rec.Sale})
+		}
+	}))
 	return jsonErrors(mux)
+}
+
+// serveReport is GET /api/platform/report: the county sales form as CSV
+// (the default) or xlsx, for closed_at in [from, to) and one cabinet or all.
+func (s *Sim) serveReport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f platform.ReportFilter
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := q.Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeErr(w, http.StatusBadRequest, fmt.Errorf("%s=%.40q: want an RFC 3339 time such as 2026-12-01T00:00:00+08:00", b.name, v))
+				return
+			}
+			*b.t = t.UTC()
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		writeErr(w, http.StatusBadRequest, errors.New("from must be before to"))
+		return
+	}
+	f.Cabinet = q.Get("cabinet")
+	if f.Cabinet != "" && !msg.ValidCabinetID(f.Cabinet) {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("cabinet=%.70q is not a cabinet id", f.Cabinet))
+		return
+	}
+	var origins map[string]string
+	if c, ok := s.Platform.Catalog(); ok {
+		origins = platform.Origins(c)
+	}
+	rows := platform.ReportRows(s.Platform.SalesRecords(), f, origins)
+	name := "bangfu-sales-" + time.Now().In(platform.CST).Format("20060102-150405")
+	switch format := q.Get("format"); format {
+	case "", "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+		if err := platform.WriteReportCSV(w, rows); err != nil {
+			s.log.Warn("report csv", "err", err)
+		}
+	case "xlsx":
+		var buf bytes.Buffer
+		if err := platform.WriteReportXLSX(&buf, rows); err != nil {
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.xlsx"`)
+		w.Write(buf.Bytes())
+	default:
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("format=%.20q: want csv or xlsx", format))
+	}
 }
 
 // jsonErrors answers what the mux itself refuses (unknown path, wrong

@@ -53,8 +53,17 @@ type Options struct {
 	Seed       int64
 	NoiseG     float64 // load-cell noise σ, default 0.5
 	SampleRate float64 // load-cell samples per second, default 10
-	DataDir    string  // where each cabinet keeps its bbolt files; default a temp dir removed on Close
-	Logger     *slog.Logger
+	// DataDir is where each cabinet keeps its key and bbolt files
+	// (DataDir/<cabinet id>) and the virtual platform its books
+	// (DataDir/platform); default a temp dir removed on Close. Starting
+	// again on the same DataDir resumes them all (cabsim -state).
+	DataDir string
+	Logger  *slog.Logger
+	// ReceiptS is how long each cabinet shows a sale's receipt before its
+	// QR code returns (the config's receipt_s). The default here is 0, no
+	// receipt: scripted shoppers (tests, scenarios) scan the next QR at
+	// once. Interactive cabsim sets the cabinets' own default.
+	ReceiptS int
 	// Configure, when set, adjusts each cabinet's config (tests shorten
 	// timeouts with it).
 	Configure func(*config.Config)
@@ -215,7 +224,8 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	cat := goods.Catalog(now, demo.Region)
 	if len(o.PlatformKeys) == 0 {
-		p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks})
+		p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks,
+			StateDir: filepath.Join(o.DataDir, "platform")})
 		if err != nil {
 			return nil, err
 		}
@@ -297,6 +307,7 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	cfg.CabinetID = id
 	cfg.Broker = brokerURL
 	cfg.DataDir = dir
+	cfg.ReceiptS = s.opts.ReceiptS
 	cfg.PlatformKeys = s.opts.PlatformKeys
 	if s.Platform != nil {
 		cfg.Region = demo.Region

@@ -40,6 +40,14 @@ type Opts struct {
 	QRMaxAge time.Duration
 	// NoAcks makes the platform send no acks (for ack_mode broker).
 	NoAcks bool
+	// StateDir, when set, is where the platform keeps its books (sales,
+	// reviews, alarms, claimed counters, acks) in a bbolt file, BooksFile,
+	// and, unless Key is given, its signing key (KeyFile), so that both
+	// survive a restart. Empty: the books live in memory only.
+	StateDir string
+	// Now is the platform's clock (default time.Now); reviews are stamped
+	// with it.
+	Now func() time.Time
 }
 
 // DefaultLimitFen is the pre-authorised amount of a scan that names none
@@ -67,11 +75,13 @@ type Received struct {
 	At        time.Time
 }
 
-// SaleRecord is a de-duplicated sale and when it first arrived.
+// SaleRecord is a de-duplicated sale, when it first arrived, how many
+// copies came, and the review that settled it, if any.
 type SaleRecord struct {
-	Sale       msg.Sale
-	ReceivedAt time.Time
-	Copies     int
+	Sale       msg.Sale  `json:"sale"`
+	ReceivedAt time.Time `json:"received_at"`
+	Copies     int       `json:"copies"`
+	Review     *Review   `json:"review,omitempty"`
 }
 
 type cabinet struct {
@@ -81,6 +91,8 @@ type cabinet struct {
 	contig    uint64 // every seq ≤ contig received
 	maxSeq    uint64
 	online    bool
+	fw        string       // its firmware version, from state and heartbeats
+	books     cabinetBooks // claimed counters and acks, as kept in the books
 }
 
 // Platform is the virtual platform.
@@ -105,6 +117,7 @@ type Platform struct {
 	replies  map[string]msg.Reply
 	rejected int
 	changed  chan struct{}
+	books    *books // nil without Opts.StateDir
 }
 
 // New makes a platform; Start connects it.
@@ -114,6 +127,13 @@ func New(o Opts) (*Platform, error) {
 	}
 	if o.KeyID == "" {
 		o.KeyID = "plat-sim-1"
+	}
+	if o.Key == nil && o.StateDir != "" {
+		k, err := stateKey(o.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		o.Key = k
 	}
 	if o.Key == nil {
 		_, k, err := ed25519.GenerateKey(rand.Reader)
@@ -131,11 +151,37 @@ func New(o Opts) (*Platform, error) {
 	if o.QRMaxAge == 0 {
 		o.QRMaxAge = 2 * time.Minute
 	}
-	return &Platform{
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	p := &Platform{
 		o: o, signer: msg.Signer{Kid: o.KeyID, Key: o.Key}, log: o.Logger.With("src", "platform"),
 		cabinets: map[string]*cabinet{}, saleIDs: map[string]int{},
 		waiters: map[string]chan msg.Reply{}, replies: map[string]msg.Reply{}, changed: make(chan struct{}),
-	}, nil
+	}
+	if o.StateDir != "" {
+		b, err := openBooks(o.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		sales, alarms, cabs, err := b.load()
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		p.books = b
+		p.alarms = alarms
+		for id, cb := range cabs {
+			p.cab(id).books = cb
+		}
+		for _, rec := range sales {
+			p.addSaleLocked(rec)
+		}
+		if len(sales)+len(alarms) > 0 {
+			p.log.Info("books opened", "path", b.path, "sales", len(sales), "alarms", len(alarms))
+		}
+	}
+	return p, nil
 }
 
 // KeyID and PublicKey are what cabinets are provisioned with.
@@ -247,9 +293,16 @@ func (p *Platform) Close() {
 	p.mu.Lock()
 	c := p.client
 	p.client = nil
+	b := p.books
+	p.books = nil
 	p.mu.Unlock()
 	if c != nil {
 		c.Disconnect(250)
+	}
+	if b != nil {
+		if err := b.close(); err != nil {
+			p.log.Warn("books close", "err", err)
+		}
 	}
 }
 
@@ -463,7 +516,11 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 		var st msg.State
 		if json.Unmarshal(m.Payload(), &st) == nil {
 			p.mu.Lock()
-			p.cab(cabID).online = st.Online
+			cb := p.cab(cabID)
+			cb.online = st.Online
+			if st.FW != "" {
+				cb.fw = st.FW
+			}
 			p.received = append(p.received, Received{CabinetID: cabID, Leaf: leaf, Payload: append([]byte(nil), m.Payload()...), At: now})
 			p.mu.Unlock()
 		}
@@ -505,19 +562,24 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 		if !closed && !p.o.NoAcks {
 			go func() { // not on paho's router: publish waits for a PUBACK (bounded by publishSigned's timeout)
 				defer p.wg.Done()
-				if err := p.publishSigned(c, p.topics(cabID).Ack(), msg.Ack{SalesUptoSeq: upto, At: msg.At(time.Now())}, false); err != nil {
+				if err := p.publishSigned(c, p.topics(cabID).Ack(), p.ack(cabID, upto), false); err != nil {
 					p.log.Warn("ack", "cabinet", cabID, "err", err)
+					return
 				}
+				p.acked(cabID, upto)
 			}()
 		}
 	case "alarm":
 		var a msg.Alarm
 		if json.Unmarshal(payload, &a) == nil {
-			p.mu.Lock()
-			p.alarms = append(p.alarms, AlarmRecord{CabinetID: cabID, Alarm: a})
-			p.notify()
-			p.mu.Unlock()
+			p.addAlarm(AlarmRecord{CabinetID: cabID, Alarm: a})
 		}
+	case "heartbeat":
+		var hb msg.Heartbeat
+		if json.Unmarshal(payload, &hb) == nil {
+			p.heartbeat(cabID, hb)
+		}
+
 	case "reply":
 		var r msg.Reply
 		if json.Unmarshal(payload, &r) == nil {
@@ -547,19 +609,109 @@ func (p *Platform) ingest(s msg.Sale, now time.Time) uint64 {
 	defer p.mu.Unlock()
 	cb := p.cab(s.CabinetID)
 	if i, dup := p.saleIDs[s.SaleID]; dup {
-		p.sales[i].Copies++
-	} else {
-		p.saleIDs[s.SaleID] = len(p.sales)
-		p.sales = append(p.sales, SaleRecord{Sale: s, ReceivedAt: now, Copies: 1})
-		cb.seqs[s.Seq] = true
-		cb.maxSeq = max(cb.maxSeq, s.Seq)
-		for cb.seqs[cb.contig+1] {
-			cb.contig++
+		rec := p.sales[i]
+		rec.Copies++
+		if p.books != nil {
+			if err := p.books.putSale(i+1, rec, false); err != nil {
+				p.log.Error("books: copy count not kept", "sale", s.SaleID, "err", err)
+			}
 		}
+		p.sales[i] = rec
+	} else {
+		rec := SaleRecord{Sale: s, ReceivedAt: now.UTC(), Copies: 1}
+		if p.books != nil {
+			// Held means written: a sale the books could not keep is not
+			// acknowledged, so the cabinet publishes it again.
+			if err := p.books.putSale(len(p.sales)+1, rec, true); err != nil {
+				p.log.Error("books: sale not kept; it stays unacknowledged", "cabinet", s.CabinetID, "seq", s.Seq, "err", err)
+				return cb.contig
+			}
+		}
+		p.addSaleLocked(rec)
 		p.log.Info("sale received", "cabinet", s.CabinetID, "seq", s.Seq, "status", s.Status, "total_fen", s.TotalFen)
 	}
 	p.notify()
 	return cb.contig
+}
+
+// addSaleLocked adds a new sale record to the in-memory books.
+func (p *Platform) addSaleLocked(rec SaleRecord) {
+	s := rec.Sale
+	cb := p.cab(s.CabinetID)
+	p.saleIDs[s.SaleID] = len(p.sales)
+	p.sales = append(p.sales, rec)
+	cb.seqs[s.Seq] = true
+	cb.maxSeq = max(cb.maxSeq, s.Seq)
+	for cb.seqs[cb.contig+1] {
+		cb.contig++
+	}
+}
+
+// addAlarm keeps an alarm received.
+func (p *Platform) addAlarm(rec AlarmRecord) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.alarms = append(p.alarms, rec)
+	if p.books != nil {
+		if err := p.books.putAlarm(len(p.alarms), rec); err != nil {
+			p.log.Error("books: alarm not kept", "cabinet", rec.CabinetID, "err", err)
+		}
+	}
+	p.notify()
+}
+
+// heartbeat keeps the newest counters a cabinet claims.
+func (p *Platform) heartbeat(cabID string, hb msg.Heartbeat) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cb := p.cab(cabID)
+	if old := cb.books.Counters; old != nil && !hb.At.After(cb.books.CountersAt) && hb.Counters.LastSeq <= old.LastSeq {
+		return // an older heartbeat overtaken by a newer one (unless it counts more: a clock set back)
+	}
+	if hb.FW != "" {
+		cb.fw = hb.FW
+	}
+	c := hb.Counters
+	cb.books.Counters = &c
+	cb.books.CountersAt = hb.At.UTC()
+	p.keepCabinetLocked(cabID, cb)
+	p.notify()
+}
+
+// ack is the acknowledgement of cabinet cabID's sales up to upto, bound
+// to the cabinet when its firmware knows cabinet_id (older firmware decodes
+// acks strictly and would refuse the field).
+func (p *Platform) ack(cabID string, upto uint64) msg.Ack {
+	a := msg.Ack{SalesUptoSeq: upto, At: msg.At(time.Now())}
+	p.mu.Lock()
+	fw := p.cab(cabID).fw
+	p.mu.Unlock()
+	if msg.FWAtLeast(fw, msg.AckCabinetIDSince) {
+		a.CabinetID = cabID
+	}
+	return a
+}
+
+// acked records an ack the platform has sent.
+func (p *Platform) acked(cabID string, upto uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cb := p.cab(cabID)
+	if upto <= cb.books.AckedUpto {
+		return
+	}
+	cb.books.AckedUpto = upto
+	p.keepCabinetLocked(cabID, cb)
+	p.notify()
+}
+
+func (p *Platform) keepCabinetLocked(id string, cb *cabinet) {
+	if p.books == nil {
+		return
+	}
+	if err := p.books.putCabinet(id, cb.books); err != nil {
+		p.log.Error("books: cabinet record not kept", "cabinet", id, "err", err)
+	}
 }
 
 // Sales returns the de-duplicated sales in arrival order and the gaps.
@@ -676,4 +828,14 @@ func (p *Platform) WaitAlarm(ctx context.Context, cab, kind string) (AlarmRecord
 		return false
 	})
 	return got, err
+}
+
+// WaitBooks waits until cabinet cab's heartbeat counters claim at least
+// lastSeq and, unless the platform sends no acks, its acks cover lastSeq.
+func (p *Platform) WaitBooks(ctx context.Context, cab string, lastSeq uint64) error {
+	return p.Wait(ctx, func() bool {
+		cb, ok := p.cabinets[cab]
+		return ok && cb.books.Counters != nil && cb.books.Counters.LastSeq >= lastSeq &&
+			(p.o.NoAcks || cb.books.AckedUpto >= lastSeq)
+	})
 }

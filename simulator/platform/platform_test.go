@@ -47,3 +47,24 @@ func TestIngestDeduplicatesAndFindsGaps(t *testing.T) {
 		t.Fatalf("gaps %+v, want %+v", gaps, want)
 	}
 }
+
+// An ack names its cabinet once the cabinet's firmware is known to decode
+// cabinet_id (from its state or heartbeats); before that, or for older
+// firmware, it is the plain v1 ack.
+func TestAckBoundWhenFirmwareKnowsIt(t *testing.T) {
+	p, err := New(Opts{Broker: "tcp://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := p.ack("C-1", 3); a.CabinetID != "" || a.SalesUptoSeq != 3 {
+		t.Errorf("firmware unknown: %+v, want a plain ack", a)
+	}
+	p.heartbeat("C-1", msg.Heartbeat{FW: "0.1.0", At: msg.At(time.Now())})
+	if a := p.ack("C-1", 3); a.CabinetID != "" {
+		t.Errorf("fw 0.1.0: %+v, want a plain ack", a)
+	}
+	p.heartbeat("C-1", msg.Heartbeat{FW: msg.AckCabinetIDSince, At: msg.At(time.Now().Add(time.Second)), Counters: msg.Counters{LastSeq: 1}})
+	if a := p.ack("C-1", 3); a.CabinetID != "C-1" {
+		t.Errorf("fw %s: %+v, want cabinet_id C-1", msg.AckCabinetIDSince, a)
+	}
+}

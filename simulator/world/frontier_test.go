@@ -103,7 +103,9 @@ func TestFrontierCalibrated(t *testing.T) {
 	}
 }
 
-func sameTaken(a, b map[string]int) bool { return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b)) }
+func sameTaken(a, b map[string]int) bool {
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
+}
 
 func TestFrontierDecide(t *testing.T) {
 	dear := FrontierBasket{Taken: map[string]int{"HONEY": 1}, PriceFen: 6800, Posterior: 0.9995}

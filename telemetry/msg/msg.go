@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -254,7 +255,18 @@ type Command struct {
 type Ack struct {
 	SalesUptoSeq uint64 `json:"sales_upto_seq"`
 	At           Time   `json:"at"`
+	// CabinetID binds the ack to its cabinet (an addition to v1, optional:
+	// send it only to firmware AckCabinetIDSince or later, which decodes
+	// it; older firmware refuses unknown fields). A cabinet refuses an ack
+	// naming another cabinet, and once it has taken a bound ack it refuses
+	// unbound ones: an ack replayed onto another cabinet's topic releases
+	// nothing.
+	CabinetID string `json:"cabinet_id,omitempty"`
 }
+
+// AckCabinetIDSince is the first firmware version (the `fw` of state and
+// heartbeat) that knows Ack.CabinetID.
+const AckCabinetIDSince = "0.2.0"
 
 // ---- cabinet → platform ----
 
@@ -477,4 +489,40 @@ type Heartbeat struct {
 	CatalogVersion   int64            `json:"catalog_version"`
 	PlanogramVersion int64            `json:"planogram_version"`
 	Counters         Counters         `json:"counters"`
+}
+
+// FWAtLeast reports whether firmware version fw (the `fw` of state and
+// heartbeat, "MAJOR.MINOR.PATCH"; a "+build" or "-pre" suffix is ignored)
+// is min or later. An unreadable version is not.
+func FWAtLeast(fw, min string) bool {
+	a, ok1 := fwParts(fw)
+	b, ok2 := fwParts(min)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
+}
+
+func fwParts(v string) ([3]int, bool) {
+	var out [3]int
+	if i := strings.IndexAny(v, "+-"); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p == "" || (len(p) > 1 && p[0] == '0') {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
 }

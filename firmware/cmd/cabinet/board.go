@@ -179,7 +179,8 @@ func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey,
 			stop()
 		}
 	})
-	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log})
+	svc := newService(log)
+	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log, OnTick: svc.tick})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -188,6 +189,7 @@ func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey,
 		wg.Go(func() { f(hwCtx, dev) })
 	}
 	err = dev.Run(ctx)
+	svc.stopping()
 	stopHW()
 	wg.Wait()
 	if cerr := dev.Close(); cerr != nil {

@@ -45,6 +45,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -122,19 +123,31 @@ func runProvision(args []string, stdout, stderr io.Writer) int {
 	keyFiles := provKeyFlags{}
 	fset.Var(keyFiles, "platform-key", "kid=FILE: a platform public key to trust (repeat for several); FILE holds the Ed25519 key as base64url or as a PEM \"PUBLIC KEY\"")
 	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "config file to create or update")
+	broker := fset.String("broker", "", "the MQTT broker, ssl://host:8883 (mutual TLS) or tcp://host:1883 (a lab); default: the config's")
+	dataDir := fset.String("data-dir", "", "where keys, ledger and catalog live (an absolute path); default: the config's data_dir, else "+config.Default().DataDir)
 	force := fset.Bool("force", false, "replace the keys of an already provisioned cabinet (the ledger and catalog are kept)")
 	if err := fset.Parse(args); err != nil {
 		return 2
 	}
 	if fset.NArg() != 0 || *id == "" || len(keyFiles) == 0 {
-		fmt.Fprintln(stderr, "usage: cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--config FILE] [--force]")
+		fmt.Fprintln(stderr, "usage: cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--broker URL] [--data-dir DIR] [--config FILE] [--force]")
 		return 2
 	}
 	if !msg.ValidCabinetID(*id) {
 		fmt.Fprintf(stderr, "cabinet: provision: cabinet id %q: letters, digits and '-', 1 to 64 characters\n", *id)
 		return 2
 	}
-	out, err := provision(*id, keyFiles, *cfgPath, *force, stderr)
+	if *broker != "" {
+		if _, err := provBrokerTLS(*broker); err != nil {
+			fmt.Fprintf(stderr, "cabinet: provision: --broker: %v\n", err)
+			return 2
+		}
+	}
+	if *dataDir != "" && !filepath.IsAbs(*dataDir) {
+		fmt.Fprintf(stderr, "cabinet: provision: --data-dir %q: want an absolute path (the service does not run in this directory)\n", *dataDir)
+		return 2
+	}
+	out, err := provision(provOpts{id: *id, keyFiles: keyFiles, cfgPath: *cfgPath, broker: *broker, dataDir: filepath.Clean(*dataDir), force: *force}, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -148,11 +161,38 @@ func runProvision(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// provOpts is what `cabinet provision` was asked to do.
+type provOpts struct {
+	id       string
+	keyFiles provKeyFlags
+	cfgPath  string
+	broker   string // "": the config's
+	dataDir  string // "" or ".": the config's, else the default
+	force    bool
+}
+
+// provBrokerTLS checks a broker URL as config.Validate will and says
+// whether it is a TLS one.
+func provBrokerTLS(broker string) (bool, error) {
+	u, err := url.Parse(broker)
+	if err != nil || u.Host == "" || u.Port() == "" {
+		return false, fmt.Errorf("%q: want ssl://host:port (or tcp://host:port in a lab)", broker)
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts":
+		return true, nil
+	case "tcp":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: scheme %q: want ssl:// (or tcp:// in a lab)", broker, u.Scheme)
+}
+
 // errProvisioned is returned when the cabinet has a device key and
 // --force was not given.
 var errProvisioned = errors.New("cabinet: provision: already provisioned")
 
-func provision(id string, keyFiles provKeyFlags, cfgPath string, force bool, stderr io.Writer) (*provisionOut, error) {
+func provision(o provOpts, stderr io.Writer) (*provisionOut, error) {
+	id, keyFiles, cfgPath, force := o.id, o.keyFiles, o.cfgPath, o.force
 	fail := func(f string, a ...any) (*provisionOut, error) {
 		return nil, fmt.Errorf("cabinet: provision: "+f, a...)
 	}
@@ -170,10 +210,25 @@ func provision(id string, keyFiles provKeyFlags, cfgPath string, force bool, std
 		return fail("%w", err)
 	}
 	dataDir := config.Default().DataDir
-	if raw, ok := doc["data_dir"]; ok {
+	if o.dataDir != "" && o.dataDir != "." {
+		dataDir = o.dataDir
+	} else if raw, ok := doc["data_dir"]; ok {
 		if err := json.Unmarshal(raw, &dataDir); err != nil || dataDir == "" {
 			return fail("%s: data_dir: want a non-empty string", cfgPath)
 		}
+	}
+	broker := o.broker
+	if broker == "" {
+		if raw, ok := doc["broker"]; ok {
+			_ = json.Unmarshal(raw, &broker) // judged below
+		}
+	}
+	if broker == "" {
+		return fail("%s names no broker: give --broker ssl://host:8883", cfgPath)
+	}
+	useTLS, err := provBrokerTLS(broker)
+	if err != nil {
+		return fail("%s: broker %w", cfgPath, err)
 	}
 	var oldID string
 	if raw, ok := doc["cabinet_id"]; ok {
@@ -214,6 +269,38 @@ func provision(id string, keyFiles provKeyFlags, cfgPath string, force bool, std
 	}
 	if oldID != "" && oldID != id && slices.Contains(kept, "ledger.db") {
 		return fail("the ledger in %s belongs to cabinet %s; a new cabinet id needs a new data_dir (move the old one aside, after the platform has all its sales)", dataDir, oldID)
+	}
+
+	// The config as it will be written, judged before anything is: a
+	// provisioned cabinet's config validates (the TLS files the platform
+	// has yet to sign are checked by Load, not here).
+	certPath, caPath := filepath.Join(tlsDir, provCertFile), filepath.Join(tlsDir, provCAFile)
+	tlsSet := config.TLS{CAFile: caPath, CertFile: certPath, KeyFile: tlsKeyPath}
+	if raw, ok := doc["tls"]; ok {
+		var old config.TLS
+		if json.Unmarshal(raw, &old) == nil {
+			tlsSet.ServerName = old.ServerName // the broker's name is the site's choice, not ours
+		}
+	}
+	set := map[string]any{"cabinet_id": id, "platform_keys": trusted, "broker": broker, "data_dir": dataDir}
+	if useTLS {
+		set["tls"] = tlsSet
+	} else {
+		delete(doc, "tls") // refused with tcp://
+	}
+	for k, v := range set {
+		if err := provSetDoc(doc, k, v); err != nil {
+			return fail("%w", err)
+		}
+	}
+	body, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fail("%w", err)
+	}
+	body = append(body, '\n')
+	if _, err := config.Decode(bytes.NewReader(body)); err != nil {
+		probs := configProblems(cfgPath, err)
+		return fail("the config would not be valid; fix %s first:\n  %s", cfgPath, strings.Join(probs, "\n  "))
 	}
 
 	_, signKey, err := ed25519.GenerateKey(rand.Reader)
@@ -258,29 +345,13 @@ func provision(id string, keyFiles provKeyFlags, cfgPath string, force bool, std
 	if err := provWriteFile(keyPath, signKey.Seed(), 0o600); err != nil {
 		return fail("%w", err)
 	}
+	// Run as root over a data dir the service user owns (--force on an
+	// installed cabinet), the new files go to that user, or the service
+	// could not read its own keys.
+	if err := provChownLike(dataDir, tlsDir, tlsKeyPath, filepath.Join(tlsDir, provCSRFile), keyPath); err != nil {
+		return fail("%w", err)
+	}
 
-	certPath, caPath := filepath.Join(tlsDir, provCertFile), filepath.Join(tlsDir, provCAFile)
-	tlsSet := config.TLS{CAFile: caPath, CertFile: certPath, KeyFile: tlsKeyPath}
-	if raw, ok := doc["tls"]; ok {
-		var old config.TLS
-		if json.Unmarshal(raw, &old) == nil {
-			tlsSet.ServerName = old.ServerName // the broker's name is the site's choice, not ours
-		}
-	}
-	if err := provSetDoc(doc, "cabinet_id", id); err != nil {
-		return fail("%w", err)
-	}
-	if err := provSetDoc(doc, "platform_keys", trusted); err != nil {
-		return fail("%w", err)
-	}
-	if err := provSetDoc(doc, "tls", tlsSet); err != nil {
-		return fail("%w", err)
-	}
-	body, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return fail("%w", err)
-	}
-	body = append(body, '\n')
 	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
 		return fail("%w", err)
 	}
@@ -300,12 +371,36 @@ func provision(id string, keyFiles provKeyFlags, cfgPath string, force bool, std
 	if reprov {
 		fmt.Fprintf(stderr, "cabinet: new keys made; kept %v in %s (nothing was deleted). Register the new public key before the firmware reconnects: sales still in the outbox go out signed with it.\n", kept, dataDir)
 	}
-	fmt.Fprintf(stderr, "cabinet: next: the platform signs %s; install the certificate as %s and the broker's CA bundle as %s, then run `cabinet check-config %s`\n",
-		filepath.Join(tlsDir, provCSRFile), certPath, caPath, cfgPath)
-	if _, err := config.Decode(bytes.NewReader(body)); err != nil {
-		fmt.Fprintf(stderr, "cabinet: the config does not validate yet: %v\n", err)
+	if useTLS {
+		fmt.Fprintf(stderr, "cabinet: next: the platform signs %s; install the certificate as %s and the broker's CA bundle as %s, then run `cabinet check-config %s`\n",
+			filepath.Join(tlsDir, provCSRFile), certPath, caPath, cfgPath)
+	} else {
+		fmt.Fprintf(stderr, "cabinet: warning: broker %s is plain tcp://: the link is neither encrypted nor authenticated; use ssl:// outside a lab (then run provision --force --broker ssl://… to get the TLS settings)\n", broker)
+		fmt.Fprintf(stderr, "cabinet: next: register the public key with the platform, then run `cabinet check-config %s`\n", cfgPath)
 	}
 	return out, nil
+}
+
+// provChownLike gives paths the owner of dir when this process runs as
+// root and dir belongs to someone else; otherwise it does nothing.
+func provChownLike(dir string, paths ...string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, int(sys.Uid), int(sys.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // provReadPlatformKey reads an Ed25519 public key from a file holding either

@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/simulator/cabsim"
 	"github.com/bangfu/cabinet/simulator/stock"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -80,6 +81,7 @@ func run() int {
 		fwMode   = flag.String("firmware", cabsim.InProcess, "where each cabinet's firmware runs: inprocess, or process (a `cabinet` process per cabinet, kill -9 on power cut)")
 		fwBin    = flag.String("cabinet-bin", "", "with -firmware=process: the cabinet binary (default: the one beside cabsim, else built with go build)")
 		twoCell  = flag.Bool("two-cell", false, "stand every shelf on two load cells (left and right); SKUs stand in their lanes: the stock file's \"lanes\", else spread evenly, and the planograms carry them")
+		stateDir = flag.String("state", "", "keep the simulation's state in this directory and resume it on the next start: each cabinet's key and ledger (DIR/<cabinet id>) and the virtual platform's key and books (DIR/platform/); default a temporary directory removed on exit")
 		verbose  = flag.Bool("v", false, "log at debug level")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
@@ -127,13 +129,16 @@ func run() int {
 	defer stop()
 
 	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log,
-		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell}
+		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell, DataDir: *stateDir}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
 	}
 	if *scenario != "" {
 		return runScenario(ctx, opts, *scenario)
 	}
+	// A person at the web page sees each sale's receipt, as a shopper at a
+	// cabinet does.
+	opts.ReceiptS = config.Default().ReceiptS
 	sim, err := cabsim.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cabsim:", err)
@@ -220,5 +225,10 @@ HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
   POST /api/cabinets/{id}/network       {"action":"down"|"up"}
         down: the cabinet's connections through its own relay to the broker are
         closed and new ones refused until up (tcp:// brokers).
-  GET  /api/platform/catalog | sales | alarms
+  GET  /api/platform/catalog | sales | alarms | reconciliation
+  GET  /api/platform/report?format=csv|xlsx&from=RFC3339&to=RFC3339&cabinet=ID
+                                        the county sales form, one row per sale line
+  POST /api/platform/sales/{sale_id}/review
+        {"decision":"accept","reviewer":"r1"} or
+        {"decision":"recharge","lines":[{"shelf":1,"sku":"…","qty":1}],"reviewer":"r1"}
 `

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/hal/sim"
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// The daemon under systemd: READY=1 once the device loop runs, WATCHDOG=1
+// while it ticks, STOPPING=1 on the way out, to a real NOTIFY_SOCKET.
+func TestRunNotifiesSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1024)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case got <- string(buf[:n]):
+			default:
+			}
+		}
+	}()
+	defer func() { c.Close(); <-readDone }()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "40000") // pings at most every 20 ms
+	t.Setenv("WATCHDOG_PID", "")
+
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.CabinetID = "NM-150102-0007"
+	cfg.DataDir = t.TempDir()
+	cfg.Broker = "tcp://127.0.0.1:1" // nobody listens: the cabinet runs offline
+	cfg.PlatformKeys = map[string]string{"plat-1": msg.EncodeKey(pub)}
+	hw, err := sim.New(sim.Config{Doors: 1, Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runFirmware(ctx, cfg, key, hw.Hardware(), hw.Run, slog.New(slog.DiscardHandler), io.Discard)
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case code := <-exit:
+			t.Fatalf("firmware stopped (%d) before notifying", code)
+		case <-time.After(20 * time.Second):
+			t.Fatal("no notification")
+		}
+		return ""
+	}
+	if s := next(); s != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", s)
+	}
+	for i := range 3 {
+		if s := next(); s != "WATCHDOG=1" {
+			t.Fatalf("notification %d: %q, want WATCHDOG=1", i, s)
+		}
+	}
+	cancel()
+	if code := <-exit; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for {
+		s := next()
+		if s == "STOPPING=1" {
+			break
+		}
+		if s != "WATCHDOG=1" {
+			t.Fatalf("unexpected notification %q", s)
+		}
+	}
+}
