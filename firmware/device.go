@@ -508,7 +508,7 @@ func (d *Device) afterReady(s *ledger.Session, now time.Time) (ready, timedOut b
 	return true, false
 }
 
-func (d *Device) transition(s *ledger.Session, state string, mutate func(), items ...ledger.Item) {
+func (d *Device) transition(s *ledger.Session, state fsm.State, mutate func(), items ...ledger.Item) {
 	prev := *s
 	if mutate != nil {
 		mutate()

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/infer"
 	"log/slog"
 	"math"
@@ -441,7 +442,7 @@ func (r *rig) unlock() msg.Command {
 	cmd := r.unlockCmd()
 	r.send(cmd)
 	r.reply(cmd.ID, "")
-	if s := r.session(); s == nil || s.ID != cmd.SessionID || s.State != ledger.StateUnlocked {
+	if s := r.session(); s == nil || s.ID != cmd.SessionID || s.State != fsm.Unlocked {
 		r.t.Fatalf("after unlock: persisted session %+v, want %s unlocked", s, cmd.SessionID)
 	}
 	return cmd
@@ -449,7 +450,7 @@ func (r *rig) unlock() msg.Command {
 
 // stepToState steps until the in-memory session is in state (or gone, for
 // ""), then checks the persisted one agrees.
-func (r *rig) stepToState(state string) {
+func (r *rig) stepToState(state fsm.State) {
 	r.t.Helper()
 	stepUntil(r.t, r.d, func() bool {
 		if state == "" {
@@ -633,7 +634,7 @@ func TestShoppingSession(t *testing.T) {
 	cmd := r.unlockCmd()
 	r.send(cmd)
 	s := r.session()
-	if s == nil || s.State != ledger.StateUnlocked || s.ID != cmd.SessionID || s.CmdID != cmd.ID || s.Door != 1 {
+	if s == nil || s.State != fsm.Unlocked || s.ID != cmd.SessionID || s.CmdID != cmd.ID || s.Door != 1 {
 		t.Fatalf("persisted session %+v", s)
 	}
 	if s.Buyer != *cmd.Buyer || s.LimitFen != cmd.LimitFen || s.CatalogVersion != r.cat.Version {
@@ -664,7 +665,7 @@ func TestShoppingSession(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if s := r.session(); s.OpenedAt.IsZero() {
 		t.Fatal("opened_at not persisted")
 	}
@@ -682,7 +683,7 @@ func TestShoppingSession(t *testing.T) {
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateSettling)
+	r.stepToState(fsm.Settling)
 	if s := r.session(); s.ClosedAt.IsZero() || s.ClosedAt.Before(s.OpenedAt) {
 		t.Fatalf("closed_at %v, opened_at %v", s.ClosedAt, s.OpenedAt)
 	}
@@ -734,7 +735,7 @@ func TestSessionWithNothingTakenIsEmpty(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
@@ -811,7 +812,7 @@ func TestUnlockRefusals(t *testing.T) {
 		cmd := r.unlockCmd() // a fresh code, scanned by someone else
 		r.send(cmd)
 		r.reply(cmd.ID, msg.ErrBusy)
-		if s := r.session(); s == nil || s.ID != good.SessionID || s.State != ledger.StateUnlocked {
+		if s := r.session(); s == nil || s.ID != good.SessionID || s.State != fsm.Unlocked {
 			t.Fatalf("session after busy refusal %+v, want %s unchanged", s, good.SessionID)
 		}
 		if r.d.ledger.Seen(cmd.ID) {
@@ -890,12 +891,12 @@ func TestCancelAfterDoorOpenedIsBusy(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	cancel := r.cmd(msg.CmdCancel)
 	cancel.SessionID = cmd.SessionID
 	r.send(cancel)
 	r.reply(cancel.ID, msg.ErrBusy)
-	if s := r.session(); s == nil || s.State != ledger.StateDoorOpen {
+	if s := r.session(); s == nil || s.State != fsm.DoorOpen {
 		t.Fatalf("session after refused cancel %+v", s)
 	}
 	if len(r.sales()) != 0 {
@@ -918,7 +919,7 @@ func TestCancelRacingTheDoorOpening(t *testing.T) {
 	cancel.SessionID = cmd.SessionID
 	r.send(cancel)
 	r.reply(cancel.ID, msg.ErrBusy)
-	if s := r.session(); s == nil || s.State != ledger.StateDoorOpen {
+	if s := r.session(); s == nil || s.State != fsm.DoorOpen {
 		t.Fatalf("session after cancel with the door open: %+v, want door_open", s)
 	}
 	basket := r.basket(1)
@@ -1010,7 +1011,7 @@ func TestDoorOpenTooLong(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmDoorOpenTooLong)) > 0 }, 5*time.Second)
 	stepFor(t, r.d, 200*time.Millisecond)
 	if a := r.alarms(msg.AlarmDoorOpenTooLong); len(a) != 1 || a[0].Detail["session"] != cmd.SessionID {
@@ -1032,7 +1033,7 @@ func TestRecoverDoorOpenSession(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 
 	// The firmware dies with the shopper at the shelves; the shopper goes
 	// on, shuts the door, and the firmware comes back.
@@ -1308,4 +1309,32 @@ func TestPlanogramLintReplied(t *testing.T) {
 	if p, _ := r.d.catalog.Planogram(); p.Version != r.plan.Version {
 		t.Fatalf("planogram %d held after a refused one, want %d", p.Version, r.plan.Version)
 	}
+}
+
+// A ledger holding the state "door_closed" (declared by earlier firmware,
+// never entered by it) is read as settling: after a restart the sale is
+// judged from the weights, not left hanging.
+func TestRecoverLegacyDoorClosedState(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(fsm.DoorOpen)
+	basket := r.basket(2, 1)
+	r.take(basket)
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	s := *r.d.sess
+	s.State, s.ClosedAt = fsm.DoorClosed, time.Now().UTC()
+	if err := r.d.ledger.SaveSession(&s, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	r.checkSale(r.checkOnlySale(), 1, cmd.SessionID, msg.SaleExact, basket)
 }

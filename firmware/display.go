@@ -8,6 +8,7 @@ package firmware
 
 import (
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"strings"
 	"time"
 
@@ -79,19 +80,19 @@ func screenFor(v view) hal.Screen {
 	if s := v.Session; s != nil {
 		if s.Kind == ledger.KindRestock {
 			switch s.State {
-			case ledger.StateAuthorised, ledger.StateUnlocked:
+			case fsm.Authorised, fsm.Unlocked:
 				return hal.Screen{Title: fmt.Sprintf("补货\n%d号门已开锁", s.Door),
 					Status: fmt.Sprintf("RESTOCK - DOOR %d UNLOCKED", s.Door)}
-			case ledger.StateDoorOpen:
+			case fsm.DoorOpen:
 				return hal.Screen{Title: "补货中\n完成后请关门", Status: "RESTOCKING - CLOSE THE DOOR WHEN DONE"}
 			}
 			return hal.Screen{Title: "正在盘点库存", Status: "COUNTING STOCK..."}
 		}
 		switch s.State {
-		case ledger.StateAuthorised, ledger.StateUnlocked:
+		case fsm.Authorised, fsm.Unlocked:
 			return hal.Screen{Title: fmt.Sprintf("%d号门已开锁\n请开门取货", s.Door),
 				Status: fmt.Sprintf("DOOR %d UNLOCKED - PLEASE OPEN", s.Door)}
-		case ledger.StateDoorOpen:
+		case fsm.DoorOpen:
 			if s.Alarmed { // open longer than DoorOpenAlarm
 				return hal.Screen{Title: "请关好柜门", Status: "PLEASE CLOSE THE DOOR"}
 			}

@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"image"
 	"image/png"
 	"os"
@@ -18,7 +19,7 @@ import (
 
 const testQR = "https://pay.bangfu.example/q?c=NM-150102-0007&n=8f3a2c91d0b64e7a&t=1741766400&s=9c1f0e7b2a4d6c8e0f1a3b5c7d9e1f20"
 
-func sess(kind, state string, alarmed bool) *ledger.Session {
+func sess(kind string, state fsm.State, alarmed bool) *ledger.Session {
 	return &ledger.Session{ID: "S-1", Kind: kind, State: state, Door: 1, Alarmed: alarmed}
 }
 
@@ -47,34 +48,34 @@ var displayCases = []struct {
 	{name: "ready", v: view{QR: testQR},
 		want:   hal.Screen{Title: "扫码购物", QR: testQR, Status: "SCAN TO SHOP"},
 		signal: hal.SignalReady, golden: "ready"},
-	{name: "door unlocked", v: view{Session: sess(ledger.KindShopping, ledger.StateUnlocked, false)},
+	{name: "door unlocked", v: view{Session: sess(ledger.KindShopping, fsm.Unlocked, false)},
 		want:   hal.Screen{Title: "1号门已开锁\n请开门取货", Status: "DOOR 1 UNLOCKED - PLEASE OPEN"},
 		signal: hal.SignalOpen, golden: "unlocked"},
-	{name: "authorised", v: view{Session: sess(ledger.KindShopping, ledger.StateAuthorised, false)},
+	{name: "authorised", v: view{Session: sess(ledger.KindShopping, fsm.Authorised, false)},
 		want:   hal.Screen{Title: "1号门已开锁\n请开门取货", Status: "DOOR 1 UNLOCKED - PLEASE OPEN"},
 		signal: hal.SignalOpen},
-	{name: "door open", v: view{Session: sess(ledger.KindShopping, ledger.StateDoorOpen, false)},
+	{name: "door open", v: view{Session: sess(ledger.KindShopping, fsm.DoorOpen, false)},
 		want:   hal.Screen{Title: "取货后请关门", Status: "TAKE YOUR ITEMS AND CLOSE THE DOOR"},
 		signal: hal.SignalOpen, golden: "door-open"},
-	{name: "door open too long", v: view{Session: sess(ledger.KindShopping, ledger.StateDoorOpen, true)},
+	{name: "door open too long", v: view{Session: sess(ledger.KindShopping, fsm.DoorOpen, true)},
 		want:   hal.Screen{Title: "请关好柜门", Status: "PLEASE CLOSE THE DOOR"},
 		signal: hal.SignalAlarm, golden: "door-open-long"},
-	{name: "checking", v: view{Session: sess(ledger.KindShopping, ledger.StateSettling, false)},
+	{name: "checking", v: view{Session: sess(ledger.KindShopping, fsm.Settling, false)},
 		want:   hal.Screen{Title: "正在核对商品", Status: "CHECKING YOUR ITEMS..."},
 		signal: hal.SignalOff, golden: "checking"},
-	{name: "door closed", v: view{Session: sess(ledger.KindShopping, ledger.StateDoorClosed, false)},
+	{name: "door closed", v: view{Session: sess(ledger.KindShopping, fsm.DoorClosed, false)},
 		want:   hal.Screen{Title: "正在核对商品", Status: "CHECKING YOUR ITEMS..."},
 		signal: hal.SignalOff},
-	{name: "restock unlocked", v: view{Session: sess(ledger.KindRestock, ledger.StateUnlocked, false)},
+	{name: "restock unlocked", v: view{Session: sess(ledger.KindRestock, fsm.Unlocked, false)},
 		want:   hal.Screen{Title: "补货\n1号门已开锁", Status: "RESTOCK - DOOR 1 UNLOCKED"},
 		signal: hal.SignalOpen, golden: "restock-unlocked"},
-	{name: "restocking", v: view{Session: sess(ledger.KindRestock, ledger.StateDoorOpen, false)},
+	{name: "restocking", v: view{Session: sess(ledger.KindRestock, fsm.DoorOpen, false)},
 		want:   hal.Screen{Title: "补货中\n完成后请关门", Status: "RESTOCKING - CLOSE THE DOOR WHEN DONE"},
 		signal: hal.SignalOpen, golden: "restocking"},
-	{name: "restock door open too long", v: view{Session: sess(ledger.KindRestock, ledger.StateDoorOpen, true)},
+	{name: "restock door open too long", v: view{Session: sess(ledger.KindRestock, fsm.DoorOpen, true)},
 		want:   hal.Screen{Title: "补货中\n完成后请关门", Status: "RESTOCKING - CLOSE THE DOOR WHEN DONE"},
 		signal: hal.SignalAlarm},
-	{name: "counting", v: view{Session: sess(ledger.KindRestock, ledger.StateSettling, false)},
+	{name: "counting", v: view{Session: sess(ledger.KindRestock, fsm.Settling, false)},
 		want:   hal.Screen{Title: "正在盘点库存", Status: "COUNTING STOCK..."},
 		signal: hal.SignalOff, golden: "counting"},
 	{name: "receipt", v: view{Receipt: saleOf(msg.SaleExact,
@@ -228,11 +229,11 @@ func TestDisplayAndIndicatorInService(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	basket := r.basket(1, 2)
 	r.take(basket)
 	// Open too long: the alarm, and the screen asks to close the door.
-	r.d.transition(r.d.sess, ledger.StateDoorOpen, func() { r.d.sess.Alarmed = true })
+	r.d.transition(r.d.sess, fsm.DoorOpen, func() { r.d.sess.Alarmed = true })
 	r.d.step(t.Context())
 	if s := r.d.shown; s.Title != "请关好柜门" || indicator() != "alarm" {
 		t.Fatalf("door open too long: screen %+v, indicator %s", s, indicator())
@@ -279,7 +280,7 @@ func TestNoReceiptByDefault(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}

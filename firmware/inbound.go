@@ -364,7 +364,7 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 	}
 	s := &ledger.Session{
 		ID: cmd.SessionID, CmdID: cmd.ID, Kind: "shopping", Buyer: *cmd.Buyer, LimitFen: cmd.LimitFen,
-		Door: door, State: ledger.StateAuthorised, Received: received.UTC(),
+		Door: door, State: fsm.Authorised, Received: received.UTC(),
 		Deadline: now.Add(d.cfg.UnlockWindow()).UTC(), Before: before, Goods: d.goodsSnapshot(),
 		CatalogVersion: d.catalog.Version(),
 	}

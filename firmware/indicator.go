@@ -2,8 +2,8 @@ package firmware
 
 import (
 	"context"
+	"github.com/bangfu/cabinet/firmware/fsm"
 
-	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
 )
 
@@ -28,9 +28,9 @@ func signalFor(v view, l lamp) hal.Signal {
 	switch {
 	case l.Forced:
 		return hal.SignalAlarm
-	case s != nil && s.State == ledger.StateDoorOpen && s.Alarmed:
+	case s != nil && s.State == fsm.DoorOpen && s.Alarmed:
 		return hal.SignalAlarm
-	case s != nil && (s.State == ledger.StateAuthorised || s.State == ledger.StateUnlocked || s.State == ledger.StateDoorOpen):
+	case s != nil && (s.State == fsm.Authorised || s.State == fsm.Unlocked || s.State == fsm.DoorOpen):
 		return hal.SignalOpen
 	case s == nil && v.OutOfService != "" && l.Fault:
 		return hal.SignalFault

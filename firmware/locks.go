@@ -3,9 +3,9 @@ package firmware
 import (
 	"context"
 	"fmt"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"time"
 
-	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -26,7 +26,7 @@ func (d *Device) checkLocks(ctx context.Context, now time.Time) {
 		n := door.Number
 		w := d.locks[n]
 		mayBeOpen := !d.doorClosed[n] || (d.sess != nil && d.sess.Door == n &&
-			(d.sess.State == ledger.StateAuthorised || d.sess.State == ledger.StateUnlocked || d.sess.State == ledger.StateDoorOpen))
+			(d.sess.State == fsm.Authorised || d.sess.State == fsm.Unlocked || d.sess.State == fsm.DoorOpen))
 		locked := true
 		if !mayBeOpen {
 			l, err := door.Lock.Locked(ctx)

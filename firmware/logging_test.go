@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"context"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/internal/clocktest"
 	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -126,12 +126,12 @@ func sessionToSettling(r *rig) msg.Command {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		r.t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	r.take(r.basket(1))
 	if err := r.hw.CloseDoor(1); err != nil {
 		r.t.Fatal(err)
 	}
-	r.stepToState(ledger.StateSettling)
+	r.stepToState(fsm.Settling)
 	return cmd
 }
 
@@ -143,7 +143,7 @@ func stepAttempts(t *testing.T, r *rig, rec *logRec, cnt logCount, clk *clocktes
 	t.Helper()
 	const failed = "commit sale; will retry"
 	stepUntil(t, r.d, func() bool { return cnt.count(failed) > n }, 20*time.Second)
-	if s := r.session(); s == nil || s.State != ledger.StateSettling {
+	if s := r.session(); s == nil || s.State != fsm.Settling {
 		t.Fatalf("session %+v, want it still settling", s)
 	}
 	lines := rec.named(failed)

@@ -33,7 +33,7 @@ func (d *Device) facts(s *ledger.Session, now time.Time) fsm.Facts {
 		ReadingsPending: d.readingsPending(s.Door),
 		WeightsMoved:    d.weightsMoved(s),
 	}
-	if s.State == ledger.StateSettling || s.State == ledger.StateDoorClosed {
+	if s.State == fsm.Settling || s.State == fsm.DoorClosed {
 		f.ScalesReady, f.SettleTimedOut = d.afterReady(s, now)
 	}
 	return f
@@ -41,7 +41,7 @@ func (d *Device) facts(s *ledger.Session, now time.Time) fsm.Facts {
 
 // machineSession is s as the state machine sees it.
 func machineSession(s *ledger.Session) (fsm.Session, error) {
-	st, err := fsm.Parse(s.State)
+	st, err := fsm.Parse(string(s.State))
 	return fsm.Session{State: st, Deadline: s.Deadline, OpenedAt: s.OpenedAt, ClosedAt: s.ClosedAt, Alarmed: s.Alarmed}, err
 }
 
@@ -71,7 +71,7 @@ func (d *Device) feed(ctx context.Context, s *ledger.Session, ev fsm.Event, now 
 				}
 				items = append(items, d.replyItem(s.CmdID, "", text, nil))
 			}
-			d.transition(s, string(out.State), func() {
+			d.transition(s, out.State, func() {
 				s.OpenedAt, s.ClosedAt, s.Alarmed = out.OpenedAt, out.ClosedAt, out.Alarmed
 			}, items...)
 		case fsm.ReplyUnlocked:

@@ -69,7 +69,7 @@ func (d *Device) restockOpen(ctx context.Context, cmd msg.Command, received, now
 	}
 	s := &ledger.Session{
 		ID: cmd.SessionID, CmdID: cmd.ID, Kind: ledger.KindRestock, StaffID: cmd.StaffID,
-		Door: door, State: ledger.StateAuthorised, Received: received.UTC(),
+		Door: door, State: fsm.Authorised, Received: received.UTC(),
 		Deadline: now.Add(d.cfg.UnlockWindow()).UTC(), Before: before, Goods: d.goodsSnapshot(),
 		CatalogVersion: d.catalog.Version(),
 	}

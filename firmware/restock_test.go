@@ -6,6 +6,7 @@ package firmware
 import (
 	"context"
 	"encoding/json"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"maps"
 	"math"
 	"reflect"
@@ -64,7 +65,7 @@ func (r *rig) openRestock() msg.Command {
 	r.send(cmd)
 	r.reply(cmd.ID, "")
 	s := r.session()
-	if s == nil || s.ID != cmd.SessionID || s.Kind != ledger.KindRestock || s.StaffID != testStaff || s.State != ledger.StateUnlocked {
+	if s == nil || s.ID != cmd.SessionID || s.Kind != ledger.KindRestock || s.StaffID != testStaff || s.State != fsm.Unlocked {
 		r.t.Fatalf("after restock_open: persisted session %+v", s)
 	}
 	if len(s.Before) != len(r.plan.Shelves) || len(s.Goods) != len(r.plan.Shelves) {
@@ -84,7 +85,7 @@ func (r *rig) restock(act func()) msg.Restock {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		r.t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if st := r.d.Status(); st.Mode != msg.ModeRestock {
 		r.t.Fatalf("mode %q during a restock, want restock", st.Mode)
 	}
@@ -212,7 +213,7 @@ func TestRestockSession(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if err := r.hw.Take(1, "NM-0001", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -259,11 +260,11 @@ func TestRestockCountsFromEmpty(t *testing.T) {
 func TestRestockRecovery(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		state string // where the firmware dies
+		state fsm.State // where the firmware dies
 	}{
-		{"unlocked", ledger.StateUnlocked},
-		{"door open", ledger.StateDoorOpen},
-		{"settling", ledger.StateSettling},
+		{"unlocked", fsm.Unlocked},
+		{"door open", fsm.DoorOpen},
+		{"settling", fsm.Settling},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A window long enough to outlast the restart.
@@ -275,18 +276,18 @@ func TestRestockRecovery(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if tc.state != ledger.StateUnlocked {
+			if tc.state != fsm.Unlocked {
 				if err := r.hw.OpenDoor(1, false); err != nil {
 					t.Fatal(err)
 				}
-				r.stepToState(ledger.StateDoorOpen)
+				r.stepToState(fsm.DoorOpen)
 			}
-			if tc.state == ledger.StateSettling {
+			if tc.state == fsm.Settling {
 				put()
 				if err := r.hw.CloseDoor(1); err != nil {
 					t.Fatal(err)
 				}
-				r.stepToState(ledger.StateSettling)
+				r.stepToState(fsm.Settling)
 			}
 
 			r.restart()
@@ -297,16 +298,16 @@ func TestRestockRecovery(t *testing.T) {
 				t.Fatalf("recovered session %+v", r.d.sess)
 			}
 			switch tc.state {
-			case ledger.StateUnlocked:
+			case fsm.Unlocked:
 				if d := r.door(); !d.Energised {
 					t.Fatalf("lock %+v after recovering an unlocked restock, want energised again", d)
 				}
 				if err := r.hw.OpenDoor(1, false); err != nil {
 					t.Fatal(err)
 				}
-				r.stepToState(ledger.StateDoorOpen)
+				r.stepToState(fsm.DoorOpen)
 				fallthrough
-			case ledger.StateDoorOpen:
+			case fsm.DoorOpen:
 				put()
 				if err := r.hw.CloseDoor(1); err != nil {
 					t.Fatal(err)
@@ -521,7 +522,7 @@ func TestSaleDecrementsStock(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ package firmware
 
 import (
 	"encoding/json"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func (r *rig) shopShelf3(take func()) msg.Sale {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		r.t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	take()
 	if err := r.hw.CloseDoor(1); err != nil {
 		r.t.Fatal(err)
@@ -113,7 +114,7 @@ func TestMidSessionPlanogramDoesNotReprice(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	if err := r.hw.Take(3, "CQ-0303", 1); err != nil { // 250 g, ¥36
 		t.Fatal(err)
 	}
@@ -158,13 +159,13 @@ func TestRecoverSettlingWaitsForScalesAfterLongOutage(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	basket := r.basket(2, 1)
 	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateSettling)
+	r.stepToState(fsm.Settling)
 	r.restart()                         // crash in settling
 	time.Sleep(1500 * time.Millisecond) // outage longer than settle_timeout_s
 	warm.Store(false)                   // fresh filters: no samples yet
@@ -265,7 +266,7 @@ func TestRecoverAuthorisedRepliesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &ledger.Session{ID: cmd.SessionID, CmdID: cmd.ID, Kind: "shopping", Buyer: *cmd.Buyer, LimitFen: cmd.LimitFen,
-		Door: 1, State: ledger.StateAuthorised, Received: time.Now().UTC(), Deadline: time.Now().Add(2 * time.Second).UTC(),
+		Door: 1, State: fsm.Authorised, Received: time.Now().UTC(), Deadline: time.Now().Add(2 * time.Second).UTC(),
 		Before: before, CatalogVersion: 1}
 	if err := r.d.ledger.SaveSession(s, &cmd); err != nil { // what unlock() commits before energising
 		t.Fatal(err)

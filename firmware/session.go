@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"context"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"log/slog"
 	"maps"
 	"math"
@@ -380,7 +381,7 @@ func (d *Device) checkDoors() {
 			d.forced[n] = false
 			continue
 		}
-		if d.sess != nil && d.sess.Door == n && d.sess.State != ledger.StateAuthorised {
+		if d.sess != nil && d.sess.Door == n && d.sess.State != fsm.Authorised {
 			continue // an authorised opening
 		}
 		if !d.forced[n] {

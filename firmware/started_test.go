@@ -1,11 +1,11 @@
 package firmware
 
 import (
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
@@ -36,13 +36,13 @@ func TestSettleTimeoutCountsFromStart(t *testing.T) {
 	if err := r.hw.OpenDoor(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateDoorOpen)
+	r.stepToState(fsm.DoorOpen)
 	basket := r.basket(1, 1)
 	r.take(basket)
 	if err := r.hw.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
-	r.stepToState(ledger.StateSettling)
+	r.stepToState(fsm.Settling)
 
 	// Down for an hour; the scales settle again only after a few reads.
 	r.now = func() time.Time { return time.Now().Add(time.Hour) }

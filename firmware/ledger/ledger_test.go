@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestCommitSaleIsAtomicAndSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{ID: "S1", State: StateAuthorised, Door: 1}
+	s := &Session{ID: "S1", State: fsm.Authorised, Door: 1}
 	cmd := &msg.Command{ID: "cmd-1", ExpiresAt: msg.At(time.Now().Add(time.Minute))}
 	if err := l.SaveSession(s, cmd); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -13,17 +14,6 @@ import (
 const (
 	KindShopping = "shopping" // ends with its sale
 	KindRestock  = "restock"  // stock movements: ends with EndSession, never a sale
-)
-
-// Session states, in the order a shopping session passes through them
-// (see the transitions in firmware/session.go). A finished session is not
-// stored: its end is its sale.
-const (
-	StateAuthorised = "authorised" // accepted, before weights recorded; lock not yet energised
-	StateUnlocked   = "unlocked"   // lock energised, waiting for the door to open
-	StateDoorOpen   = "door_open"  // the shopper is at the shelves
-	StateDoorClosed = "door_closed"
-	StateSettling   = "settling" // door closed, waiting for steady scales
 )
 
 // ShelfWeight is one shelf's settled reading kept as evidence.
@@ -48,7 +38,7 @@ type Session struct {
 	StaffID  string    `json:"staff_id,omitempty"` // a restock's staff member
 	LimitFen int64     `json:"limit_fen"`
 	Door     int       `json:"door"`
-	State    string    `json:"state"`
+	State    fsm.State `json:"state"`    // see firmware/fsm; stored as its string
 	Received time.Time `json:"received"` // when the unlock reached the cabinet
 	Deadline time.Time `json:"deadline"` // the door must open before this
 	OpenedAt time.Time `json:"opened_at,omitzero"`

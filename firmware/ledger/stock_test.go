@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"errors"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -128,7 +129,7 @@ func TestEndSession(t *testing.T) {
 	if err := l.EndSession(); err != nil {
 		t.Fatalf("ending no session: %v", err) // idempotent: a retry after a crash finds none
 	}
-	s := &Session{ID: "R1", Kind: KindRestock, StaffID: "staff-7", State: StateSettling, Door: 1}
+	s := &Session{ID: "R1", Kind: KindRestock, StaffID: "staff-7", State: fsm.Settling, Door: 1}
 	if err := l.SaveSession(s, nil); err != nil {
 		t.Fatal(err)
 	}

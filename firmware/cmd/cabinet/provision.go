@@ -169,6 +169,9 @@ type provOpts struct {
 	broker   string // "": the config's
 	dataDir  string // "" or ".": the config's, else the default
 	force    bool
+	// keys are platform keys given as keys rather than files (firstboot's
+	// boot file carries them inline); trusted as keyFiles are.
+	keys map[string]ed25519.PublicKey
 }
 
 // provBrokerTLS checks a broker URL as config.Validate will and says
@@ -197,7 +200,13 @@ func provision(o provOpts, stderr io.Writer) (*provisionOut, error) {
 		return nil, fmt.Errorf("cabinet: provision: "+f, a...)
 	}
 	// Everything that can be refused is checked before anything is written.
-	trusted := make(map[string]string, len(keyFiles))
+	trusted := make(map[string]string, len(keyFiles)+len(o.keys))
+	for kid, pub := range o.keys {
+		if _, dup := keyFiles[kid]; dup {
+			return fail("platform key %q given twice", kid)
+		}
+		trusted[kid] = msg.EncodeKey(pub)
+	}
 	for kid, file := range keyFiles {
 		pub, err := provReadPlatformKey(file)
 		if err != nil {
@@ -209,13 +218,9 @@ func provision(o provOpts, stderr io.Writer) (*provisionOut, error) {
 	if err != nil {
 		return fail("%w", err)
 	}
-	dataDir := config.Default().DataDir
-	if o.dataDir != "" && o.dataDir != "." {
-		dataDir = o.dataDir
-	} else if raw, ok := doc["data_dir"]; ok {
-		if err := json.Unmarshal(raw, &dataDir); err != nil || dataDir == "" {
-			return fail("%s: data_dir: want a non-empty string", cfgPath)
-		}
+	dataDir, err := provDataDir(doc, o.dataDir, cfgPath)
+	if err != nil {
+		return fail("%w", err)
 	}
 	broker := o.broker
 	if broker == "" {
@@ -379,6 +384,21 @@ func provision(o provOpts, stderr io.Writer) (*provisionOut, error) {
 		fmt.Fprintf(stderr, "cabinet: next: register the public key with the platform, then run `cabinet check-config %s`\n", cfgPath)
 	}
 	return out, nil
+}
+
+// provDataDir is the data directory provision uses: flag (--data-dir) if
+// given, else the config document's data_dir, else the default.
+func provDataDir(doc map[string]json.RawMessage, flag, cfgPath string) (string, error) {
+	dataDir := config.Default().DataDir
+	if flag != "" && flag != "." {
+		return flag, nil
+	}
+	if raw, ok := doc["data_dir"]; ok {
+		if err := json.Unmarshal(raw, &dataDir); err != nil || dataDir == "" {
+			return "", fmt.Errorf("%s: data_dir: want a non-empty string", cfgPath)
+		}
+	}
+	return dataDir, nil
 }
 
 // provChownLike gives paths the owner of dir when this process runs as
