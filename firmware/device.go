@@ -421,6 +421,16 @@ func (d *Device) sample(ctx context.Context) {
 			d.badLog.Warn(fmt.Sprintf("door%d", door.Number), "door sensor", "door", door.Number, "err", err)
 			continue
 		}
+		if l, ok := door.Sensor.(hal.DoorLatch); ok {
+			// Read (and clear) the latch on every tick. A door that opened
+			// and shut again since the last tick counts as open for this
+			// one: the session sees the opening, and the next tick sees it
+			// shut and judges the sale at once.
+			if opened, err := l.Opened(ctx); err == nil && opened && closed {
+				d.log.Debug("door opened and shut between two ticks", "door", door.Number)
+				closed = false
+			}
+		}
 		d.doorClosed[door.Number] = closed
 	}
 	for _, sh := range d.hw.Shelves {

@@ -1338,3 +1338,40 @@ func TestRecoverLegacyDoorClosedState(t *testing.T) {
 	r.stepToState("")
 	r.checkSale(r.checkOnlySale(), 1, cmd.SessionID, msg.SaleExact, basket)
 }
+
+// latchOnce is a door switch whose latch reports one opening: the door
+// opened and shut again between two ticks, quicker than the firmware polls.
+type latchOnce struct {
+	hal.DoorSensor
+	opened bool
+}
+
+func (l *latchOnce) Opened(context.Context) (bool, error) {
+	v := l.opened
+	l.opened = false
+	return v, nil
+}
+
+// An opening shorter than one poll is still an opening: the session goes
+// to door_open on the next tick, though the switch reads closed, and the
+// sale is judged as soon as the scales settle, not at the end of the
+// unlock window.
+func TestQuickDoorIsSeen(t *testing.T) {
+	r := newRig(t)
+	cmd := r.unlock()
+	basket := r.basket(1, 1)
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.take(basket)
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	r.d.hw.Doors[0].Sensor = &latchOnce{DoorSensor: r.d.hw.Doors[0].Sensor, opened: true}
+	r.d.step(r.ctx)
+	if r.d.sess == nil || r.d.sess.State != fsm.DoorOpen {
+		t.Fatalf("after the tick that read the latch: %+v, want door_open", r.d.sess)
+	}
+	r.stepToState("")
+	r.checkSale(r.checkOnlySale(), 1, cmd.SessionID, msg.SaleExact, basket)
+}

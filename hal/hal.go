@@ -43,6 +43,16 @@ type DoorSensor interface {
 	Halt() error
 }
 
+// DoorLatch is implemented by door sensors that latch an opening, so that
+// a door opened and shut again between two reads of Closed is still seen.
+// The firmware reads it on every tick beside Closed.
+type DoorLatch interface {
+	// Opened reports whether the door has opened (debounced) since the
+	// last call, and clears the latch. The first call reports openings
+	// since the sensor started.
+	Opened(ctx context.Context) (bool, error)
+}
+
 // RawScale is a load-cell amplifier giving raw signed counts (an HX711).
 // ReadRaw blocks until the chip has a new sample.
 type RawScale interface {

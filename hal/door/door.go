@@ -98,6 +98,7 @@ type Dev struct {
 	mu     sync.Mutex
 	run    *running // nil unless Run is running
 	closed bool     // the debounced state, valid once run.ready is closed
+	opened bool     // latched: the debounced state went open since Opened last ran
 }
 
 // running is one call of Run.
@@ -150,6 +151,20 @@ func New(name string, pin gpio.PinIn, opts *Opts) (*Dev, error) {
 		d.log.Info("door switch has no edge detection; polling", "err", err, "poll", d.poll)
 	}
 	return d, nil
+}
+
+// Opened reports whether the debounced state went open since the last
+// call (hal.DoorLatch), and clears the latch: an opening shorter than the
+// firmware's poll is still an opening.
+func (d *Dev) Opened(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v := d.opened
+	d.opened = false
+	return v, nil
 }
 
 // Edges reports whether the switch is read through edge detection (true)
@@ -288,6 +303,7 @@ func (d *Dev) publish(lvl gpio.Level) {
 	closed := lvl == d.closedAt
 	d.mu.Lock()
 	d.closed = closed
+	d.opened = d.opened || !closed
 	d.mu.Unlock()
 	d.log.Debug("door switch", "closed", closed)
 	select {

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/internal/clocktest"
 )
 
@@ -619,6 +620,44 @@ func TestStringHalt(t *testing.T) {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
 	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The driver latches an opening (hal.DoorLatch): a door that opened and
+// shut again before the firmware read Closed is reported once by Opened.
+func TestEdgeLatchesOpening(t *testing.T) {
+	pin := &gpiotest.Pin{N: "DOOR", Num: 22, L: gpio.Low, EdgesChan: make(chan gpio.Level)}
+	d, err := New("door1", pin, &Opts{Debounce: 2 * time.Millisecond, Pull: gpio.PullNoChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ hal.DoorLatch = d
+	stop := start(t, d, nil)
+	if !change(t, d) {
+		t.Fatal("initial state is open, want closed")
+	}
+	if opened, _ := d.Opened(t.Context()); opened {
+		t.Fatal("latched before any opening")
+	}
+	pin.EdgesChan <- gpio.High
+	if change(t, d) {
+		t.Fatal("edge to High did not open")
+	}
+	pin.EdgesChan <- gpio.Low
+	if !change(t, d) {
+		t.Fatal("edge to Low did not close")
+	}
+	if closed, _ := d.Closed(t.Context()); !closed {
+		t.Fatal("Closed() = false after the door shut")
+	}
+	if opened, err := d.Opened(t.Context()); err != nil || !opened {
+		t.Fatalf("Opened() = %v, %v: the opening was not latched", opened, err)
+	}
+	if opened, _ := d.Opened(t.Context()); opened {
+		t.Fatal("the latch did not clear")
+	}
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

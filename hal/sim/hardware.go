@@ -82,6 +82,7 @@ type doorSensor struct {
 
 	cursor    uint64 // seq of the newest edge consumed
 	stable    bool   // the debounced level reported
+	opened    bool   // latched: the debounced level went open since Opened last ran
 	cand      bool   // the raw level since candSince
 	candSince time.Time
 }
@@ -126,7 +127,22 @@ func (s *doorSensor) catchUp(now time.Time) {
 func (s *doorSensor) settle(t time.Time) {
 	if s.cand != s.stable && t.Sub(s.candSince) >= s.stableFor {
 		s.stable = s.cand
+		s.opened = s.opened || !s.stable
 	}
+}
+
+// Opened reports whether the debounced level went open since the last call
+// (hal.DoorLatch), and clears the latch.
+func (s *doorSensor) Opened(ctx context.Context) (bool, error) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if err := s.c.live(ctx, s); err != nil {
+		return false, err
+	}
+	s.catchUp(s.c.clock())
+	v := s.opened
+	s.opened = false
+	return v, nil
 }
 
 func (s *doorSensor) String() string { return fmt.Sprintf("%s door sensor %d", s.c.cfg.Name, s.d.num) }

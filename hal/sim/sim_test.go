@@ -658,3 +658,56 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("default cabinet %+v", snap)
 	}
 }
+
+// The door switch latches an opening: a door opened and shut again between
+// two reads of Closed is reported once by Opened; a bounce too short to
+// count (shorter than the debounce) is not.
+func TestDoorSensorLatchesAnOpening(t *testing.T) {
+	clk := clocktest.New()
+	c, err := New(Config{Doors: 1, BounceTime: 10 * time.Millisecond, LockReleaseTime: time.Millisecond, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sensor := c.Hardware().Doors[0].Sensor
+	latch, ok := sensor.(hal.DoorLatch)
+	if !ok {
+		t.Fatalf("%T is not a hal.DoorLatch", sensor)
+	}
+	if closed, err := sensor.Closed(ctx); err != nil || !closed {
+		t.Fatalf("closed %v, %v", closed, err)
+	}
+	if opened, _ := latch.Opened(ctx); opened {
+		t.Fatal("latched an opening before any")
+	}
+	// Open for 100 ms, shut, settle: Closed reads shut again.
+	if err := c.OpenDoor(1, true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if err := c.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if closed, _ := sensor.Closed(ctx); !closed {
+		t.Fatal("door reads open after it shut")
+	}
+	if opened, err := latch.Opened(ctx); err != nil || !opened {
+		t.Fatalf("the opening between two reads was not latched: %v, %v", opened, err)
+	}
+	if opened, _ := latch.Opened(ctx); opened {
+		t.Fatal("the latch did not clear")
+	}
+	// A rattle shorter than the debounce is no opening.
+	if err := c.OpenDoor(1, true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Millisecond)
+	if err := c.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if opened, _ := latch.Opened(ctx); opened {
+		t.Fatal("a 5 ms rattle latched as an opening")
+	}
+}

@@ -72,6 +72,39 @@ tools on stdout (the public key to register, the CSR) and what is left to do on 
 Exit status: 0 done, 1 refused or failed, 2 bad flags.`,
 	},
 	{
+		name:    "firstboot",
+		summary: "provision from the boot partition's bangfu.txt and show the registration QR code",
+		usage: `cabinet firstboot [--boot DIR] [--etc DIR] [--data-dir DIR] [--show 10m]
+cabinet firstboot --qr [--etc DIR] [--data-dir DIR] [--show 10m]`,
+		text: `Provisions a freshly flashed cabinet from bangfu.txt on the SD card's boot partition, the
+file a technician writes with any text editor: key = value lines, # starts a comment.
+
+  cabinet_id   = NM-150102-0007                 the cabinet id (required)
+  broker       = ssl://mqtt.example.net:8883    the MQTT broker (required)
+  platform_key = KID:KEY                        a platform public key, base64url (required;
+                                                repeat the line for several)
+  board        = rpi4-fridge-2door              a board file in /etc/bangfu/boards: linked as
+                                                /etc/bangfu/board.yaml (optional)
+
+Does what ` + "`cabinet provision`" + ` does (the same keys, certificate request and config), links the
+board file, writes the registration (cabinet id, public key, the CSR's SHA-256 and the CSR) to
+bangfu-done.txt beside the boot file, removes bangfu.txt, then shows the registration QR code
+on the display of the board file (and prints it on the console) for the technician to scan. A
+bad boot file is refused whole, naming the line, and nothing is changed. Every step can be
+repeated: after a power cut the next run finishes the job, and a run with no bangfu.txt does
+nothing. The bangfu-firstboot service runs it at boot while bangfu.txt exists.
+
+  --boot DIR       the boot partition (default /boot/firmware)
+  --etc DIR        where cabinet.json, board.yaml and boards/ are (default /etc/bangfu)
+  --data-dir DIR   where the keys, the ledger and the catalog live (default: the config's
+                   data_dir, else /var/lib/bangfu)
+  --show D         how long the QR code stays on the display, then it is blanked (default 10m)
+  --qr             show the registration QR code of a provisioned cabinet again and change
+                   nothing (stop the bangfu-cabinet service first: the display is its)
+
+Exit status: 0 done or nothing to do, 1 refused or failed, 2 bad flags.`,
+	},
+	{
 		name:    "check-config",
 		summary: "validate a config file and exit",
 		usage:   `cabinet check-config FILE`,

@@ -6,6 +6,7 @@
 //	cabinet check-planogram  the planogram lint: warnings, predicted exact rate, worst confusions
 //	cabinet keygen        make the device's Ed25519 key (mode 0600) and print its public key
 //	cabinet provision     make the device's keys and a certificate request for the platform
+//	cabinet firstboot     provision from the boot partition's bangfu.txt and show the registration QR code (firstboot.go)
 //	cabinet diag          check every lock, door, shelf, display, thermometer and indicator, firmware stopped
 //	cabinet calibrate     tare a shelf, fit it to reference weights and store the result in the ledger
 //	cabinet storage       show or clear a storage fault (a corrupt or lost ledger set aside)
@@ -43,6 +44,7 @@ const usage = `usage:
   cabinet check-planogram [--noise-g 0.5] [--sessions 2000] [--two-cell] [--revenue-first] STOCKFILE
   cabinet keygen --out FILE
   cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--broker URL] [--data-dir DIR] [--config FILE] [--force]
+  cabinet firstboot [--boot DIR] [--etc DIR] [--data-dir DIR] [--show 10m] [--qr]
   cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
   cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE]
   cabinet storage status|clear [--config FILE]
@@ -112,6 +114,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheckPlanogram(args[1:], stdout, stderr)
 	case "provision":
 		return runProvision(args[1:], stdout, stderr)
+	case "firstboot":
+		return runFirstboot(args[1:], stdout, stderr)
 	case "diag":
 		return runDiag(args[1:], stdin, stdout, stderr)
 	case "storage":

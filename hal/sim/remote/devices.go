@@ -45,6 +45,12 @@ func (s *doorSensor) Closed(ctx context.Context) (bool, error) {
 	return r.Bool, err
 }
 
+// Opened reads the simulated switch's latch (hal.DoorLatch).
+func (s *doorSensor) Opened(ctx context.Context) (bool, error) {
+	r, err := s.c.call(ctx, s, request{Op: opDoorOpened, Door: s.door})
+	return r.Bool, err
+}
+
 func (s *doorSensor) String() string {
 	return fmt.Sprintf("%s door sensor %d", s.c.layout.Name, s.door)
 }

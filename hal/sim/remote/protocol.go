@@ -51,6 +51,7 @@ const (
 	opLockLocked      = "lock.locked"
 	opLockHalt        = "lock.halt"
 	opDoorClosed      = "door.closed"
+	opDoorOpened      = "door.opened" // the latch (hal.DoorLatch)
 	opScaleRead       = "scale.read"
 	opScaleReadRight  = "scale.read_right" // a two-cell shelf's right cell
 	opDisplayShow     = "display.show"

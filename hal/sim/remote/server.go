@@ -251,7 +251,7 @@ func (s *Server) call(ctx context.Context, req request, cs *connState) response 
 	}
 	var err error
 	switch req.Op {
-	case opLockEnergise, opLockRelease, opLockLocked, opLockHalt, opDoorClosed:
+	case opLockEnergise, opLockRelease, opLockLocked, opLockHalt, opDoorClosed, opDoorOpened:
 		d, derr := door()
 		if derr != nil {
 			resp.ErrKind = errKindBadRequest
@@ -269,6 +269,10 @@ func (s *Server) call(ctx context.Context, req request, cs *connState) response 
 			err = d.Lock.Halt()
 		case opDoorClosed:
 			resp.Bool, err = d.Sensor.Closed(ctx)
+		case opDoorOpened:
+			if l, ok := d.Sensor.(hal.DoorLatch); ok {
+				resp.Bool, err = l.Opened(ctx)
+			}
 		}
 	case opScaleRead, opScaleReadRight:
 		pacers, sample, what := cs.pacers, cs.sampler.Sample, "shelf"
