@@ -245,6 +245,18 @@ func (f *Filter) Run(ctx context.Context) error {
 	return nil
 }
 
+// Restart empties the window and gives the scale a fresh NoDataAfter of
+// grace, as a board does when its power comes back: the amplifier starts
+// again, the samples from before the cut are no evidence, and the time
+// without samples while the power was off is no fault.
+func (f *Filter) Restart() {
+	now := f.clock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head, f.n = 0, 0
+	f.lastAt, f.lastErr, f.saturated = now, nil, false
+}
+
 // Feed adds one raw sample taken at time at. Run calls it for every sample;
 // tests call it directly. A saturated sample empties the window.
 func (f *Filter) Feed(raw int32, at time.Time) {

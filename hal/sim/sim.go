@@ -827,6 +827,16 @@ func (c *Cabinet) SetPower(on bool) {
 	}
 	c.powered = on
 	if on {
+		// The board starts again: its amplifiers' filters start empty, with
+		// a fresh grace before missing samples count as a fault (without
+		// it, the first tick after a long cut saw a "dead" scale on every
+		// shelf until the first sample came).
+		for _, sh := range c.shelves {
+			sh.filter.Restart()
+			if sh.right != nil {
+				sh.right.Restart()
+			}
+		}
 		return
 	}
 	now := c.clock()

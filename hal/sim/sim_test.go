@@ -711,3 +711,24 @@ func TestDoorSensorLatchesAnOpening(t *testing.T) {
 		t.Fatal("a 5 ms rattle latched as an opening")
 	}
 }
+
+// Power back after a cut longer than the scales' no-data time: the board
+// starts again, so its scales read "no sample yet", not a fault.
+func TestPowerRestoreGivesScalesFreshGrace(t *testing.T) {
+	clk := clocktest.New()
+	c, err := New(Config{Doors: 1, Shelves: []ShelfConfig{{Shelf: 1, Door: 1}}, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c.Hardware().Shelves[0].Scale
+	c.SetPower(false)
+	clk.Advance(time.Minute)
+	if _, err := sc.Reading(); err == nil {
+		t.Fatal("a minute without samples reads no fault: the test proves nothing")
+	}
+	c.SetPower(true)
+	r, err := sc.Reading()
+	if err != nil || r.Samples != 0 {
+		t.Fatalf("right after power came back: %+v, %v; want no sample yet and no fault", r, err)
+	}
+}
