@@ -26,6 +26,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ledger"
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry"
@@ -53,8 +54,12 @@ type Opts struct {
 	// Logger is rate-limited with logx (wrapped, on Now's clock, unless it
 	// already is): a standing fault logs a line a minute, not a tick.
 	Logger *slog.Logger
-	Now    func() time.Time // default time.Now
-	Tick   time.Duration    // state machine poll period, default 50ms
+	// Clock is the device loop's time: its tick, heartbeat and prune
+	// timers, the lock's feedback polling and, unless Now is set, every
+	// timestamp (default clock.Real). Tests run Run on a fake one.
+	Clock clock.Clock
+	Now   func() time.Time // default Clock.Now
+	Tick  time.Duration    // state machine poll period, default 50ms
 	// SettleMin is the least time after the door closes before a reading
 	// may count as the "after" weight (default 300ms).
 	SettleMin time.Duration
@@ -94,6 +99,7 @@ type Device struct {
 	hw      hal.Cabinet
 	log     *slog.Logger
 	now     func() time.Time
+	clk     clock.Clock
 	tick    time.Duration
 	settle  time.Duration
 	onUnl   func(received, energised, retracted time.Time)
@@ -129,9 +135,9 @@ type Device struct {
 	ackBound     bool // an ack naming this cabinet was taken: unbound ones are refused since
 	lastBadAt    time.Time
 	warnings     []string
-	pendingPlan  *msg.Planogram // a verified planogram that came before any catalog
-	hb           *time.Ticker   // the heartbeat ticker, reset by a config command
-	depth        int            // outbox depth, refreshed by publishStatus
+	pendingPlan  *msg.Planogram   // a verified planogram that came before any catalog
+	hbC          <-chan time.Time // the next heartbeat; a config command re-arms it
+	depth        int              // outbox depth, refreshed by publishStatus
 	depthAt      time.Time
 
 	storageFault   *ledger.Fault // the ledger's predecessor was lost or corrupt
@@ -166,8 +172,11 @@ func New(o Opts) (*Device, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real
+	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
 	if o.Tick == 0 {
 		o.Tick = 50 * time.Millisecond
@@ -222,7 +231,7 @@ func New(o Opts) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{
-		cfg: cfg, hw: o.Hardware, log: log, now: o.Now, tick: o.Tick, settle: o.SettleMin,
+		cfg: cfg, hw: o.Hardware, log: log, clk: o.Clock, now: o.Now, tick: o.Tick, settle: o.SettleMin,
 		onUnl: o.OnUnlock, onSale: o.OnSale, onTick: o.OnTick,
 		topics: topics, keys: keys, trust: trust, newestIssued: trust.NewestIssued,
 		signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
@@ -293,13 +302,11 @@ func (d *Device) Run(ctx context.Context) error {
 	if err := d.recover(ctx); err != nil {
 		return err
 	}
-	t := time.NewTicker(d.tick)
-	defer t.Stop()
-	hb := time.NewTicker(d.cfg.Heartbeat())
-	defer hb.Stop()
-	d.hb = hb
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	// One-shot timers on d.clk, re-armed as they fire: a fake clock moves
+	// the loop as it moves the hardware.
+	tickC := d.clk.After(d.tick)
+	d.hbC = d.clk.After(d.cfg.Heartbeat())
+	pruneC := d.clk.After(time.Hour)
 	for {
 		select {
 		case <-ctx.Done():
@@ -308,20 +315,23 @@ func (d *Device) Run(ctx context.Context) error {
 			if err := d.handle(ctx, in); err != nil {
 				return err
 			}
-		case <-t.C:
+		case <-tickC:
 			d.step(ctx)
 			if d.onTick != nil {
 				d.onTick()
 			}
-		case <-hb.C:
+			tickC = d.clk.After(d.tick)
+		case <-d.hbC:
 			d.heartbeat(ctx)
-		case <-prune.C:
+			d.hbC = d.clk.After(d.cfg.Heartbeat())
+		case <-pruneC:
 			now := d.now()
 			if n, err := d.ledger.Prune(now.Add(-time.Hour), now.AddDate(0, 0, -d.cfg.LedgerDays)); err != nil {
 				d.log.Error("ledger prune", "err", err)
 			} else if n > 0 {
 				d.log.Info("ledger pruned", "sales", n)
 			}
+			pruneC = d.clk.After(time.Hour)
 		}
 	}
 }

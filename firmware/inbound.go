@@ -13,7 +13,6 @@ import (
 	"github.com/bangfu/cabinet/firmware/catalog"
 	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ledger"
-	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/payment"
 	"github.com/bangfu/cabinet/telemetry"
@@ -306,8 +305,8 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 			return nil
 		}
 		d.cfg = c
-		if d.hb != nil {
-			d.hb.Reset(c.Heartbeat())
+		if d.hbC != nil {
+			d.hbC = d.clk.After(c.Heartbeat()) // the new period from now
 		}
 		d.reply(&cmd, cmd.ID, "", "settings applied until restart", nil)
 	case msg.CmdReboot:
@@ -382,7 +381,7 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	failpoint.Hit(failpoint.LockEnergised)
-	retracted := time.Now()
+	retracted := d.clk.Now()
 	d.feed(ctx, s, fsm.Event{Kind: fsm.Energised}, now, cause{})
 	d.log.Info("unlocked", "session", s.ID, "door", door, "buyer_kind", s.Buyer.Kind)
 	if d.onUnl != nil {
@@ -438,8 +437,8 @@ func (d *Device) energise(ctx context.Context, door int) (time.Time, error) {
 	if err := l.Energise(ctx); err != nil {
 		return time.Time{}, err
 	}
-	energised := time.Now()
-	deadline := time.Now().Add(LockTimeout)
+	energised := d.clk.Now()
+	deadline := d.clk.Now().Add(LockTimeout)
 	for {
 		locked, err := l.Locked(ctx)
 		if err != nil {
@@ -448,10 +447,10 @@ func (d *Device) energise(ctx context.Context, door int) (time.Time, error) {
 		if !locked {
 			return energised, nil
 		}
-		if time.Now().After(deadline) {
+		if d.clk.Now().After(deadline) {
 			return energised, fmt.Errorf("firmware: door %d still locked %v after energising", door, LockTimeout)
 		}
-		if err := clock.Sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := d.clk.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return energised, err
 		}
 	}

@@ -42,8 +42,6 @@ func (d *Device) runThermometer(ctx context.Context) {
 	if d.hw.Thermometer == nil {
 		return
 	}
-	t := time.NewTicker(thermoEvery)
-	defer t.Stop()
 	for {
 		c, err := d.hw.Thermometer.Celsius(ctx)
 		if ctx.Err() != nil {
@@ -56,7 +54,7 @@ func (d *Device) runThermometer(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-d.clk.After(thermoEvery):
 		}
 	}
 }

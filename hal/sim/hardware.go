@@ -167,20 +167,18 @@ type rawScale struct {
 func (r *rawScale) ReadRaw(ctx context.Context) (int32, error) {
 	period := r.c.period
 	r.mu.Lock()
-	now := time.Now()
-	if r.next.IsZero() || now.Sub(r.next) > period {
-		r.next = now // idle for a while: do not catch up in a burst
+	now := r.c.cfg.Clock()
+	if r.next.IsZero() || now.Sub(r.next) > period || r.next.Sub(now) > period {
+		r.next = now // idle for a while (or the clock went back): do not catch up in a burst
 	}
 	r.next = r.next.Add(period)
 	wait := r.next.Sub(now)
 	r.mu.Unlock()
 
-	t := time.NewTimer(wait)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("sim: %s: %w", r, ctx.Err())
-	case <-t.C:
+	case <-r.c.cfg.After(wait):
 	}
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()

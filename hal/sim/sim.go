@@ -159,6 +159,11 @@ type Config struct {
 	Scale scale.Opts
 
 	Clock  func() time.Time // default time.Now
+	// After paces the simulated HX711s: it sends once d has passed on the
+	// simulation's clock (default time.After). A test that moves Clock by
+	// hand passes its fake clock's After too, so samples come as it
+	// advances and never by wall time.
+	After func(d time.Duration) <-chan time.Time
 	Logger *slog.Logger     // default discards
 }
 
@@ -274,6 +279,9 @@ func (c Config) resolve() (Config, error) {
 	sort.Slice(c.Shelves, func(i, j int) bool { return c.Shelves[i].Shelf < c.Shelves[j].Shelf })
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.After == nil {
+		c.After = time.After
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
