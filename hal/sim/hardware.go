@@ -158,31 +158,45 @@ type rawScale struct {
 	c     *Cabinet
 	s     *shelf
 	right bool
-
-	mu   sync.Mutex
-	next time.Time // real time the next sample is due
+	pace  Pacer
 }
 
 // ReadRaw waits for the next sample period and returns the sample.
 func (r *rawScale) ReadRaw(ctx context.Context) (int32, error) {
-	period := r.c.period
-	r.mu.Lock()
-	now := r.c.cfg.Clock()
-	if r.next.IsZero() || now.Sub(r.next) > period || r.next.Sub(now) > period {
-		r.next = now // idle for a while (or the clock went back): do not catch up in a burst
-	}
-	r.next = r.next.Add(period)
-	wait := r.next.Sub(now)
-	r.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-		return 0, fmt.Errorf("sim: %s: %w", r, ctx.Err())
-	case <-r.c.cfg.After(wait):
+	if err := r.pace.Wait(ctx, r.c.period, r.c.cfg.Clock, r.c.cfg.After); err != nil {
+		return 0, fmt.Errorf("sim: %s: %w", r, err)
 	}
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
 	return r.c.sample(r.s, r.c.run, r.right)
+}
+
+// Pacer paces a sampled device at one sample per period: the HX711s here
+// and the socket backend's server. The zero Pacer is ready to use; it is
+// safe for concurrent use.
+type Pacer struct {
+	mu   sync.Mutex
+	next time.Time // when the next sample is due
+}
+
+// Wait blocks until the next sample is due on the clock now/after (or ctx
+// ends, returning its error). After an idle spell, or a clock that went
+// back, it starts afresh rather than catching up in a burst.
+func (p *Pacer) Wait(ctx context.Context, period time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time) error {
+	p.mu.Lock()
+	t := now()
+	if p.next.IsZero() || t.Sub(p.next) > period || p.next.Sub(t) > period {
+		p.next = t
+	}
+	p.next = p.next.Add(period)
+	wait := p.next.Sub(t)
+	p.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-after(wait):
+		return nil
+	}
 }
 
 func (r *rawScale) String() string {

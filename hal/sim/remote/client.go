@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
+	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/hal/scale"
 )
 
@@ -101,13 +102,9 @@ func Dial(ctx context.Context, path string, o *Opts) (*Client, error) {
 			break
 		}
 		last = err
-		t := time.NewTimer(opts.Redial)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, opts.Redial) != nil {
 			c.wg.Wait()
 			return nil, fmt.Errorf("remote: dial %s: %w (last error: %v)", path, ctx.Err(), last)
-		case <-t.C:
 		}
 	}
 	if err := c.build(); err != nil {

@@ -122,33 +122,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// pacer spaces one load cell's samples a sample period apart for one
-// connection, as the chip's data-ready line would.
-type pacer struct {
-	mu   sync.Mutex
-	next time.Time
-}
-
-// wait blocks until the next sample is due.
-func (p *pacer) wait(ctx context.Context, period time.Duration) error {
-	p.mu.Lock()
-	now := time.Now()
-	if p.next.IsZero() || now.Sub(p.next) > period {
-		p.next = now // idle for a while: do not catch up in a burst
-	}
-	p.next = p.next.Add(period)
-	d := p.next.Sub(now)
-	p.mu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // serveConn answers one connection until it breaks or ctx ends.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -175,11 +148,11 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	greeted := false
 	// The connection is one reader of the scales: its own pacers, and its
 	// own sampler pairing a two-cell shelf's total and right cell.
-	cs := &connState{pacers: map[int]*pacer{}, right: map[int]*pacer{}, sampler: s.c.NewSampler()}
+	cs := &connState{pacers: map[int]*sim.Pacer{}, right: map[int]*sim.Pacer{}, sampler: s.c.NewSampler()}
 	for _, sh := range s.layout.Shelves {
-		cs.pacers[sh.Shelf] = &pacer{}
+		cs.pacers[sh.Shelf] = &sim.Pacer{}
 		if sh.TwoCell {
-			cs.right[sh.Shelf] = &pacer{}
+			cs.right[sh.Shelf] = &sim.Pacer{}
 		}
 	}
 	slots := make(chan struct{}, maxInFlight)
@@ -226,8 +199,8 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 
 // connState is what one connection's scale reads share.
 type connState struct {
-	pacers  map[int]*pacer // each shelf's scale
-	right   map[int]*pacer // each two-cell shelf's right cell
+	pacers  map[int]*sim.Pacer // each shelf's scale
+	right   map[int]*sim.Pacer // each two-cell shelf's right cell
 	sampler *sim.Sampler
 }
 
@@ -285,7 +258,7 @@ func (s *Server) call(ctx context.Context, req request, cs *connState) response 
 			resp.Err = fmt.Sprintf("remote: no %s %d", what, req.Shelf)
 			return resp
 		}
-		if err := p.wait(ctx, s.period); err != nil {
+		if err := p.Wait(ctx, s.period, time.Now, time.After); err != nil { // one sample a period per connection, as the chip's data-ready line would
 			return fail(err)
 		}
 		resp.Raw, err = sample(req.Shelf)
