@@ -93,40 +93,19 @@ type Status struct {
 	Stock ledger.Stock `json:"stock,omitempty"`
 }
 
-// Device is one cabinet's firmware.
+// Device is one cabinet's firmware: its parts, wired once by New (the
+// composition root), the sensors' view its Run goroutine keeps, and the
+// state of the cabinet's duties. The behaviour is in the methods: the
+// session (machine.go, session.go), messages (inbound.go), restock,
+// locks, revocation, temperature, display.
 type Device struct {
-	cfg     config.Config
-	hw      hal.Cabinet
-	log     *slog.Logger
-	now     func() time.Time
-	clk     clock.Clock
-	tick    time.Duration
-	settle  time.Duration
-	onUnl   func(received, energised, retracted time.Time)
-	onSale  func(s msg.Sale)
-	onTick  func()
-	topics  msg.Topics
-	keys    msg.KeyRing
-	signer  msg.Signer
-	devPub  ed25519.PublicKey
-	ledger  *ledger.Ledger
-	catalog *catalog.Store
-	link    *telemetry.Link
-	qr      *payment.QR
-	auth    payment.Authorizer
-	badLog  limitedLog
+	parts
+	sensed
 
 	// Owned by the Run goroutine.
 	trust        ledger.Trust // as last read from the ledger
 	newestIssued time.Time    // newest issued_at of an accepted command
 	sess         *ledger.Session
-	readings     map[int]hal.Reading
-	readErr      map[int]error
-	right        map[int]hal.Reading // a two-cell shelf's right cell, when it reads
-	rightSettled map[int]hal.Reading
-	settled      map[int]hal.Reading // last settled reading per shelf
-	baseline     map[int]float64     // idle weight per shelf, for the locked-weight alarm
-	doorClosed   map[int]bool
 	forced       map[int]bool // door_forced raised for the current opening
 	faulted      map[int]bool // scale_fault raised and not cleared
 	shown        hal.Screen
@@ -155,6 +134,44 @@ type Device struct {
 	mu     sync.Mutex
 	status Status
 	bad    uint64
+}
+
+// parts are what New wires from the config and the hardware, fixed for
+// the Device's life: nothing but New assigns them, except cfg, which a
+// platform config command replaces with its live settings applied.
+type parts struct {
+	cfg     config.Config // replaced only by a platform config command (live settings)
+	hw      hal.Cabinet
+	log     *slog.Logger
+	now     func() time.Time
+	clk     clock.Clock
+	tick    time.Duration
+	settle  time.Duration
+	onUnl   func(received, energised, retracted time.Time)
+	onSale  func(s msg.Sale)
+	onTick  func()
+	topics  msg.Topics
+	keys    msg.KeyRing
+	signer  msg.Signer
+	devPub  ed25519.PublicKey
+	ledger  *ledger.Ledger
+	catalog *catalog.Store
+	link    *telemetry.Link
+	qr      *payment.QR
+	auth    payment.Authorizer
+	badLog  limitedLog
+}
+
+// sensed is what the doors and scales said at the last sample (Run
+// goroutine only).
+type sensed struct {
+	readings     map[int]hal.Reading
+	readErr      map[int]error
+	right        map[int]hal.Reading // a two-cell shelf's right cell, when it reads
+	rightSettled map[int]hal.Reading
+	settled      map[int]hal.Reading // last settled reading per shelf
+	baseline     map[int]float64     // idle weight per shelf, for the locked-weight alarm
+	doorClosed   map[int]bool
 }
 
 // New opens the device's files in cfg.DataDir and wires its parts. It does
@@ -231,17 +248,23 @@ func New(o Opts) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{
-		cfg: cfg, hw: o.Hardware, log: log, clk: o.Clock, now: o.Now, tick: o.Tick, settle: o.SettleMin,
-		onUnl: o.OnUnlock, onSale: o.OnSale, onTick: o.OnTick,
-		topics: topics, keys: keys, trust: trust, newestIssued: trust.NewestIssued,
-		signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
-		devPub: o.DeviceKey.Public().(ed25519.PublicKey),
-		ledger: led, catalog: cat, link: link, qr: qr,
-		auth:     payment.Authorizer{CabinetID: cfg.CabinetID},
-		badLog:   limitedLog{log},
-		readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
-		right: map[int]hal.Reading{}, rightSettled: map[int]hal.Reading{},
-		baseline: map[int]float64{}, doorClosed: map[int]bool{}, forced: map[int]bool{}, faulted: map[int]bool{},
+		parts: parts{
+			cfg: cfg, hw: o.Hardware, log: log, clk: o.Clock, now: o.Now, tick: o.Tick, settle: o.SettleMin,
+			onUnl: o.OnUnlock, onSale: o.OnSale, onTick: o.OnTick,
+			topics: topics, keys: keys,
+			signer: msg.Signer{Kid: cfg.CabinetID, Key: o.DeviceKey},
+			devPub: o.DeviceKey.Public().(ed25519.PublicKey),
+			ledger: led, catalog: cat, link: link, qr: qr,
+			auth:   payment.Authorizer{CabinetID: cfg.CabinetID},
+			badLog: limitedLog{log},
+		},
+		sensed: sensed{
+			readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
+			right: map[int]hal.Reading{}, rightSettled: map[int]hal.Reading{},
+			baseline: map[int]float64{}, doorClosed: map[int]bool{},
+		},
+		trust: trust, newestIssued: trust.NewestIssued,
+		forced: map[int]bool{}, faulted: map[int]bool{},
 		direct: make(chan directMsg, 16), locks: map[int]lockWatch{},
 	}
 	return d, nil
