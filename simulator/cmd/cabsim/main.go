@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -81,7 +82,7 @@ func run() int {
 		fwMode   = flag.String("firmware", cabsim.InProcess, "where each cabinet's firmware runs: inprocess, or process (a `cabinet` process per cabinet, kill -9 on power cut)")
 		fwBin    = flag.String("cabinet-bin", "", "with -firmware=process: the cabinet binary (default: the one beside cabsim, else built with go build)")
 		twoCell  = flag.Bool("two-cell", false, "stand every shelf on two load cells (left and right); SKUs stand in their lanes: the stock file's \"lanes\", else spread evenly, and the planograms carry them")
-		stateDir = flag.String("state", "", "keep the simulation's state in this directory and resume it on the next start: each cabinet's key and ledger (DIR/<cabinet id>) and the virtual platform's key and books (DIR/platform/); default a temporary directory removed on exit")
+		stateDir = flag.String("state", "", "keep the simulation's state in this directory and resume it on the next start: each cabinet's key and ledger (DIR/<cabinet id>) and the virtual platform's key and books (DIR/platform/); default a temporary directory removed on exit (with -platform=external: the user's cache directory, bangfu-cabsim/external, so that the cabinets' keys stay registered)")
 		verbose  = flag.Bool("v", false, "log at debug level")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
@@ -109,6 +110,17 @@ func run() int {
 		if *brokerU == "" || len(platKeys) == 0 || *scenario != "" {
 			fmt.Fprintln(os.Stderr, "cabsim: -platform=external needs -broker and at least one -platform-key, and cannot run a scenario")
 			return 2
+		}
+		if *stateDir == "" {
+			// An outside platform registers the cabinets' keys once: keep
+			// them (and the ledgers) from one start to the next.
+			dir, err := externalStateDir()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "cabsim: -platform=external: no -state and", err)
+				return 2
+			}
+			*stateDir = dir
+			log.Info("cabinet keys and ledgers kept across starts", "state", dir)
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "cabsim: -platform=%s: want sim or external\n", *plat)
@@ -232,3 +244,13 @@ HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
         {"decision":"accept","reviewer":"r1"} or
         {"decision":"recharge","lines":[{"shelf":1,"sku":"…","qty":1}],"reviewer":"r1"}
 `
+
+// externalStateDir is where -platform=external keeps its state without
+// -state: the user's cache directory, bangfu-cabsim/external.
+func externalStateDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache directory for the cabinets' keys: %w", err)
+	}
+	return filepath.Join(base, "bangfu-cabsim", "external"), nil
+}
