@@ -146,3 +146,25 @@ package:
 
 package-check: package
 	bash packaging/check.sh $(foreach a,$(PKG_ARCHES),$(PKG_DIR)/bangfu-cabinet_$(VERSION)_$(a).deb)
+
+# A flashable SD-card image for the Raspberry Pi (arm64; Pi 3 and 4 on
+# Debian bookworm's kernel): Debian packages bootstrapped by mmdebstrap,
+# our arm64 .deb installed, a FAT boot partition, an ext4 root and the data
+# directory on a partition of its own, built as files without loop devices
+# (packaging/image/build.sh; flashing and the boot file: docs/hardware.md).
+# Needs root, the Debian mirror and, off arm64, qemu-user with binfmt_misc:
+#   apt-get install -y mmdebstrap qemu-user-static binfmt-support dosfstools mtools e2fsprogs fdisk
+# Not part of `make test` (minutes of emulated package scripts); the
+# script's own steps (partitions, file systems, what goes where) are tested
+# by `make image-check` (packaging/image/test.sh: no network, qemu or root;
+# needs dosfstools mtools e2fsprogs fdisk), which CI runs.
+IMAGE_DIR ?= bin/image
+.PHONY: image
+image:
+	$(MAKE) package PKG_ARCHES=arm64
+	bash packaging/image/build.sh --deb $(PKG_DIR)/bangfu-cabinet_$(VERSION)_arm64.deb \
+		--out $(IMAGE_DIR)/bangfu-cabinet_$(VERSION)_arm64.img
+
+.PHONY: image-check
+image-check:
+	bash packaging/image/test.sh

@@ -77,13 +77,16 @@ for deb in "$@"; do
 	# foreign architecture's binary is still an executable file for verify)
 	# and man pages looked up in the package.
 	mkdir "$work/unit"
-	sed "s#/usr/bin/bangfu-cabinet#$bin#g" "$work/root/lib/systemd/system/bangfu-cabinet.service" >"$work/unit/bangfu-cabinet.service"
 	echo "-- systemd-analyze verify"
-	# verify exits 0 on some problems (an unknown key is only a warning):
-	# any output is a failure.
-	if ! out=$(MANPATH="$work/root/usr/share/man" systemd-analyze verify "$work/unit/bangfu-cabinet.service" 2>&1) || [ -n "$out" ]; then
-		fail "$name: systemd-analyze verify: $out"
-	fi
+	for unit in bangfu-cabinet.service bangfu-firstboot.service; do
+		[ -f "$work/root/lib/systemd/system/$unit" ] || fail "$name: $unit missing"
+		sed "s#/usr/bin/bangfu-cabinet#$bin#g" "$work/root/lib/systemd/system/$unit" >"$work/unit/$unit"
+		# verify exits 0 on some problems (an unknown key is only a
+		# warning): any output is a failure.
+		if ! out=$(MANPATH="$work/root/usr/share/man" systemd-analyze verify "$work/unit/$unit" 2>&1) || [ -n "$out" ]; then
+			fail "$name: systemd-analyze verify $unit: $out"
+		fi
+	done
 	grep -qx 'Type=notify' "$work/unit/bangfu-cabinet.service" || fail "$name: the unit is not Type=notify"
 	grep -q '^WatchdogSec=' "$work/unit/bangfu-cabinet.service" || fail "$name: the unit has no WatchdogSec"
 	systemd-analyze security --offline=yes --threshold=40 "$work/unit/bangfu-cabinet.service" | tail -n 1 ||

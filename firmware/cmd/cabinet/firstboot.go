@@ -30,12 +30,19 @@ package main
 //  5. remove the boot file;
 //  6. show the registration QR code on the display (and the console) for
 //     --show, then blank the display.
+//
+// Later, once the platform's CA has signed the CSR, the technician puts the
+// certificate (device-cert.pem) and the broker's CA bundle (ca.pem) on the
+// boot partition too; the next run checks them against the cabinet's key
+// and id, installs them where the config names them, and removes them.
 
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -55,6 +62,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/board"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -67,9 +75,13 @@ const (
 	fbReceiptFile = "bangfu-done.txt"
 	// fbBoardLink is the board file the service runs, in the etc dir.
 	fbBoardLink = "board.yaml"
-	// fbMaxBootFile bounds what is read of the boot file.
+	// fbMaxBootFile bounds what is read of the boot file and the PEM files.
 	fbMaxBootFile = 64 << 10
 )
+
+// fbCertFiles are the files the platform's answer arrives in on the boot
+// partition: the same names as in <data_dir>/tls.
+var fbCertFiles = []string{provCertFile, provCAFile}
 
 // fbBoardRE bounds a board name: a file in <etc>/boards, without a path.
 var fbBoardRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -79,7 +91,6 @@ type bootFile struct {
 	id     string
 	broker string
 	keys   map[string]ed25519.PublicKey // kid → key, at least one
-	kids   []string                     // in the file's order
 	board  string                       // "": the file names none
 }
 
@@ -147,7 +158,6 @@ func parseBootFile(name string, data []byte) (bootFile, error) {
 				return errAt(n, "platform_key %s: %q is not an Ed25519 public key in base64url (43 characters)", kid, enc)
 			}
 			bf.keys[kid] = pub
-			bf.kids = append(bf.kids, kid)
 		case "board":
 			v = strings.TrimSuffix(v, ".yaml")
 			if !fbBoardRE.MatchString(v) {
@@ -235,7 +245,15 @@ func firstboot(ctx context.Context, o fbOpts, log *slog.Logger, stdout, stderr i
 	// 1. The boot file, whole, and what it names.
 	data, err := fbReadBootFile(bootPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res, errNoBootFile
+		// No boot file: perhaps the platform's certificate.
+		did, err := fbInstallCerts(o, log)
+		if err != nil {
+			return fail("%w", err)
+		}
+		if !did {
+			return res, errNoBootFile
+		}
+		return res, nil
 	}
 	if err != nil {
 		return fail("%w", err)
@@ -277,15 +295,17 @@ func firstboot(ctx context.Context, o fbOpts, log *slog.Logger, stdout, stderr i
 				_ = json.Unmarshal(raw, &oldID)
 			}
 			_, lerr := os.Stat(filepath.Join(dataDir, "ledger.db"))
-			if (oldID != "" && oldID != bf.id) || lerr == nil {
-				return fail("%s names cabinet %s, but this cabinet is provisioned already (as %q, keys in %s) and has run; firstboot does not replace its keys. Remove the boot file, or run `cabinet provision --force` by hand (nothing was changed)",
+			if lerr == nil {
+				return fail("%s names cabinet %s, but this cabinet is provisioned already (as %q, keys in %s) and its firmware has run (it has a ledger); firstboot does not replace its keys. Remove the boot file, or run `cabinet provision --force` by hand (nothing was changed)",
 					bootPath, bf.id, oldID, dataDir)
 			}
-			// Keys without a config naming them, and no ledger: an earlier
-			// run cut short before its QR code was shown, so they were
-			// never registered. Make them again.
+			// Keys, but no ledger: the firmware never ran with them. Either
+			// an earlier run was cut short before the config named them (so
+			// its QR code was never shown), or the technician corrects the
+			// boot file before the cabinet went into service. Make them
+			// again; provision keeps whatever else is there.
 			force = true
-			log.Info("keys from an unfinished provisioning found; making them again", "data_dir", dataDir)
+			log.Info("keys of a cabinet that never ran found; making new ones", "data_dir", dataDir, "was", oldID)
 		}
 		out, err := provision(provOpts{id: bf.id, keys: bf.keys, cfgPath: cfgPath, broker: bf.broker, dataDir: o.dataDir, force: force}, stderr)
 		if err != nil {
@@ -325,9 +345,148 @@ func firstboot(ctx context.Context, o fbOpts, log *slog.Logger, stdout, stderr i
 	}
 	res.consumed = true
 
+	// The certificate may be on the card already (a cabinet re-flashed
+	// with its answer at hand); a bad one does not undo the provisioning.
+	if _, err := fbInstallCerts(o, log); err != nil {
+		log.Error("certificate on the boot partition not installed", "err", err)
+	}
+
 	// 6. The QR code, for the technician.
 	fbShow(ctx, o, reg, log, stdout)
 	return res, nil
+}
+
+// fbInstallCerts installs the certificate and the broker's CA bundle
+// found on the boot partition at the paths the config names, after
+// checking the certificate against the cabinet's TLS key and id, then
+// removes them from the boot partition. It reports whether there was
+// anything to install. Nothing is installed unless every file found
+// passes; a failed check leaves the files where they are.
+func fbInstallCerts(o fbOpts, log *slog.Logger) (bool, error) {
+	found := map[string][]byte{}
+	for _, name := range fbCertFiles {
+		b, err := fbReadBootFile(filepath.Join(o.bootDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return true, err
+		}
+		found[name] = b
+	}
+	if len(found) == 0 {
+		return false, nil
+	}
+	cfgPath := filepath.Join(o.etcDir, "cabinet.json")
+	doc, _, err := provReadConfig(cfgPath)
+	if err != nil {
+		return true, err
+	}
+	var id string
+	var files config.TLS
+	if raw, ok := doc["cabinet_id"]; ok {
+		_ = json.Unmarshal(raw, &id)
+	}
+	if raw, ok := doc["tls"]; ok {
+		_ = json.Unmarshal(raw, &files)
+	}
+	if id == "" || files.CertFile == "" || files.CAFile == "" || files.KeyFile == "" {
+		return true, fmt.Errorf("%s names no cabinet or no TLS files (is the cabinet provisioned, with an ssl:// broker?); %v left on the boot partition",
+			cfgPath, fbCertFiles)
+	}
+	dst := map[string]string{provCertFile: files.CertFile, provCAFile: files.CAFile}
+	if b, ok := found[provCertFile]; ok {
+		if err := fbCheckCert(b, id, files.KeyFile); err != nil {
+			return true, fmt.Errorf("%s: %w (left on the boot partition, nothing installed)", filepath.Join(o.bootDir, provCertFile), err)
+		}
+	}
+	if b, ok := found[provCAFile]; ok {
+		if n := fbCountCerts(b); n == 0 {
+			return true, fmt.Errorf("%s: no PEM CERTIFICATE in it (left on the boot partition, nothing installed)", filepath.Join(o.bootDir, provCAFile))
+		}
+	}
+	for _, name := range fbCertFiles {
+		b, ok := found[name]
+		if !ok {
+			continue
+		}
+		if err := provWriteFile(dst[name], b, 0o644); err != nil {
+			return true, err
+		}
+		if err := provChownLike(filepath.Dir(filepath.Dir(dst[name])), dst[name]); err != nil {
+			return true, err
+		}
+		log.Info("installed from the boot partition", "file", dst[name])
+	}
+	for name := range found {
+		if err := os.Remove(filepath.Join(o.bootDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, err
+		}
+	}
+	if err := fbSyncDir(o.bootDir); err != nil {
+		log.Warn("sync boot partition", "err", err)
+	}
+	if _, err := config.Load(cfgPath); err != nil {
+		log.Warn("the config does not load yet", "err", err)
+	} else {
+		log.Info("config ok: the firmware can start", "config", cfgPath)
+	}
+	return true, nil
+}
+
+// fbCheckCert checks that certPEM is a certificate for the cabinet id,
+// of the TLS key at keyPath.
+func fbCheckCert(certPEM []byte, id, keyPath string) error {
+	blk, _ := pem.Decode(certPEM)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return errors.New("no PEM CERTIFICATE in it")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return err
+	}
+	if cert.Subject.CommonName != id {
+		return fmt.Errorf("the certificate is for %q, this cabinet is %q", cert.Subject.CommonName, id)
+	}
+	kb, err := os.ReadFile(keyPath)
+	if err != nil {
+		return err
+	}
+	kblk, _ := pem.Decode(kb)
+	if kblk == nil {
+		return fmt.Errorf("%s: no PEM key", keyPath)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(kblk.Bytes)
+	if err != nil {
+		return fmt.Errorf("%s: %w", keyPath, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return fmt.Errorf("%s: not a signing key", keyPath)
+	}
+	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return errors.New("the certificate is not for this cabinet's TLS key (signed from another CSR?)")
+	}
+	return nil
+}
+
+// fbCountCerts counts the parsable certificates in a PEM bundle.
+func fbCountCerts(b []byte) int {
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return n
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			n++
+		}
+	}
 }
 
 // fbReadBootFile reads the boot file, refusing one too big to be ours.
@@ -342,7 +501,7 @@ func fbReadBootFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > fbMaxBootFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a boot file", path, fbMaxBootFile)
+		return nil, fmt.Errorf("%s: larger than %d bytes: not ours", path, fbMaxBootFile)
 	}
 	return b, nil
 }
@@ -467,7 +626,7 @@ func (r *registration) payload() string {
 // file renamed into place. No chmod: FAT has no modes to set.
 func fbWriteReceipt(path string, reg *registration) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Bangfu cabinet: provisioned from %s on %s.\r\n", fbBootFile, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "# Bangfu cabinet: provisioned from %s.\r\n", fbBootFile)
 	fmt.Fprintf(&b, "# Register it with the platform (the QR code on its display says the same).\r\n")
 	fmt.Fprintf(&b, "cabinet_id = %s\r\nkid = %s\r\ned25519_public_key = %s\r\ncsr_sha256 = %s\r\n", reg.CabinetID, reg.Kid, reg.Ed25519, reg.CSRSHA256)
 	fmt.Fprintf(&b, "# The certificate request for the platform's CA:\r\n%s", strings.ReplaceAll(string(reg.csrPEM), "\n", "\r\n"))
@@ -587,7 +746,7 @@ func runFirstbootHost(args []string, host boardHost, stdout, stderr io.Writer) i
 	o := fbOpts{bootDir: *bootDir, etcDir: *etcDir, dataDir: *dataDir, show: *show, qrOnly: *qrOnly, host: host}
 	_, err := firstboot(ctx, o, log, stdout, stderr)
 	if errors.Is(err, errNoBootFile) {
-		fmt.Fprintf(stderr, "cabinet: firstboot: no %s: nothing to do\n", filepath.Join(*bootDir, fbBootFile))
+		fmt.Fprintf(stderr, "cabinet: firstboot: no %s, %s or %s in %s: nothing to do\n", fbBootFile, provCertFile, provCAFile, *bootDir)
 		return 0
 	}
 	if err != nil {

@@ -429,3 +429,137 @@ func TestFirstbootHelpNamesEveryFlag(t *testing.T) {
 		t.Errorf("bad flag = %d, want 2", code)
 	}
 }
+
+// The sample boot file the image carries is one firstboot accepts.
+func TestFirstbootSampleBootFile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "packaging", "image", "bangfu.txt.example"))
+	provMust(t, err)
+	crlf := bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) // as the image has it
+	bf, err := parseBootFile(fbBootFile, crlf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join("..", "..", "..", "hal", "board", "boards", bf.board+".yaml")); err != nil {
+		t.Errorf("the sample names board %q, which is not shipped: %v", bf.board, err)
+	}
+}
+
+// The unit runs firstboot with flags it accepts, on the file its condition
+// names.
+func TestFirstbootUnit(t *testing.T) {
+	unit := string(provRead(t, filepath.Join("..", "..", "..", "packaging", "deb", "bangfu-firstboot.service")))
+	exec := regexp.MustCompile(`(?m)^ExecStart=/usr/bin/bangfu-cabinet (firstboot .*)$`).FindStringSubmatch(unit)
+	cond := regexp.MustCompile(`(?m)^ConditionPathExists=\|(.*/` + fbBootFile + `)$`).FindStringSubmatch(unit)
+	if exec == nil || cond == nil {
+		t.Fatalf("no ExecStart running firstboot, or no ConditionPathExists:\n%s", unit)
+	}
+	args := strings.Fields(exec[1])[1:]
+	var boot string
+	for i, a := range args {
+		if a == "--boot" && i+1 < len(args) {
+			boot = args[i+1]
+		}
+	}
+	if cond[1] != filepath.Join(boot, fbBootFile) {
+		t.Errorf("ConditionPathExists=%s, but firstboot reads %s", cond[1], filepath.Join(boot, fbBootFile))
+	}
+	for _, f := range fbCertFiles {
+		if !strings.Contains(unit, "ConditionPathExists=|"+filepath.Join(boot, f)+"\n") {
+			t.Errorf("the unit does not run for %s", filepath.Join(boot, f))
+		}
+	}
+	if !strings.Contains(unit, "Before=bangfu-cabinet.service") {
+		t.Error("the unit does not run before the cabinet's service")
+	}
+	// The same flags, the directories moved to a test's: nothing to do.
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	code := runFirstbootHost(append(args, "--boot", dir, "--etc", dir, "--show", "0"), boardHost{}, &out, &errs)
+	if code != 0 || !strings.Contains(errs.String(), "nothing to do") {
+		t.Errorf("firstboot %q = %d\n%s", args, code, errs.String())
+	}
+}
+
+// The platform's answer, put on the boot partition later, is checked
+// against the cabinet's key and installed where the config says.
+func TestFirstbootInstallsCertificate(t *testing.T) {
+	r := newFbRig(t)
+	r.writeBoot(t, r.bootText("ssl://mqtt.example.net:8883"))
+	if code, _, stderr := r.run(); code != 0 {
+		t.Fatalf("firstboot = %d\n%s", code, stderr)
+	}
+	if _, err := config.Load(r.cfg()); err == nil {
+		t.Fatal("config loads without a certificate")
+	}
+	blk, _ := pem.Decode(provRead(t, filepath.Join(r.data, "tls", "device.csr")))
+	csr, err := x509.ParseCertificateRequest(blk.Bytes)
+	provMust(t, err)
+	ca := newProvTestCA(t)
+
+	// A certificate of another key is refused, and nothing is installed.
+	other := newFbRig(t)
+	other.writeBoot(t, other.bootText("ssl://mqtt.example.net:8883"))
+	if code, _, stderr := other.run(); code != 0 {
+		t.Fatalf("firstboot = %d\n%s", code, stderr)
+	}
+	oblk, _ := pem.Decode(provRead(t, filepath.Join(other.data, "tls", "device.csr")))
+	ocsr, err := x509.ParseCertificateRequest(oblk.Bytes)
+	provMust(t, err)
+	provMust(t, os.WriteFile(filepath.Join(r.boot, "device-cert.pem"), ca.sign(t, ocsr), 0o644))
+	provMust(t, os.WriteFile(filepath.Join(r.boot, "ca.pem"), ca.pem, 0o644))
+	before := r.snapshot(t)
+	code, _, stderr := r.run()
+	if code != 1 || !strings.Contains(stderr, "not for this cabinet's TLS key") {
+		t.Fatalf("firstboot with another cabinet's certificate = %d\n%s", code, stderr)
+	}
+	sameFiles(t, "after the refusal", before, r.snapshot(t))
+
+	// Its own: installed, removed from the boot partition, the config loads.
+	provMust(t, os.WriteFile(filepath.Join(r.boot, "device-cert.pem"), ca.sign(t, csr), 0o644))
+	code, _, stderr = r.run()
+	if code != 0 || !strings.Contains(stderr, "config ok") {
+		t.Fatalf("firstboot with the certificate = %d\n%s", code, stderr)
+	}
+	for _, f := range fbCertFiles {
+		if _, err := os.Stat(filepath.Join(r.boot, f)); !os.IsNotExist(err) {
+			t.Errorf("%s left on the boot partition: %v", f, err)
+		}
+	}
+	cfg, err := config.Load(r.cfg())
+	if err != nil {
+		t.Fatalf("config after the certificate: %v", err)
+	}
+	provMust(t, cfg.Validate())
+	if !bytes.Equal(provRead(t, cfg.TLS.CAFile), ca.pem) {
+		t.Error("CA bundle not installed")
+	}
+	// And again: nothing to do.
+	if code, _, stderr := r.run(); code != 0 || !strings.Contains(stderr, "nothing to do") {
+		t.Fatalf("again = %d\n%s", code, stderr)
+	}
+}
+
+// A boot file corrected before the cabinet ever ran (a typo in the id):
+// the cabinet is provisioned again under the new id.
+func TestFirstbootCorrectedBeforeService(t *testing.T) {
+	r := newFbRig(t)
+	r.writeBoot(t, strings.Replace(r.bootText("tcp://10.0.0.5:1883"), provID, "NM-150102-0070", 1))
+	if code, _, stderr := r.run(); code != 0 {
+		t.Fatalf("firstboot = %d\n%s", code, stderr)
+	}
+	old := provRead(t, filepath.Join(r.data, "device.key"))
+	r.writeBoot(t, r.bootText("tcp://10.0.0.5:1883"))
+	code, stdout, stderr := r.run()
+	if code != 0 {
+		t.Fatalf("corrected firstboot = %d\n%s", code, stderr)
+	}
+	r.checkProvisioned(t, stdout, stderr)
+	if bytes.Equal(old, provRead(t, filepath.Join(r.data, "device.key"))) {
+		t.Error("the old id's key was kept")
+	}
+	cfg, err := config.Load(r.cfg())
+	provMust(t, err)
+	if cfg.CabinetID != provID {
+		t.Errorf("cabinet id %q", cfg.CabinetID)
+	}
+}

@@ -92,7 +92,10 @@ bangfu-done.txt beside the boot file, removes bangfu.txt, then shows the registr
 on the display of the board file (and prints it on the console) for the technician to scan. A
 bad boot file is refused whole, naming the line, and nothing is changed. Every step can be
 repeated: after a power cut the next run finishes the job, and a run with no bangfu.txt does
-nothing. The bangfu-firstboot service runs it at boot while bangfu.txt exists.
+nothing. Later, device-cert.pem (the certificate the platform signed) and ca.pem (the broker's
+CA bundle) put on the boot partition are checked against the cabinet's TLS key and id, installed
+where the config names them, and removed. The bangfu-firstboot service runs it at boot while
+one of these files exists.
 
   --boot DIR       the boot partition (default /boot/firmware)
   --etc DIR        where cabinet.json, board.yaml and boards/ are (default /etc/bangfu)
