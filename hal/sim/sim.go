@@ -158,13 +158,13 @@ type Config struct {
 	// the ones below.
 	Scale scale.Opts
 
-	Clock  func() time.Time // default time.Now
+	Clock func() time.Time // default time.Now
 	// After paces the simulated HX711s: it sends once d has passed on the
 	// simulation's clock (default time.After). A test that moves Clock by
 	// hand passes its fake clock's After too, so samples come as it
 	// advances and never by wall time.
-	After func(d time.Duration) <-chan time.Time
-	Logger *slog.Logger     // default discards
+	After  func(d time.Duration) <-chan time.Time
+	Logger *slog.Logger // default discards
 }
 
 // vibHz is the shelves' natural frequency; the vibration rings at it.

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
-	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Opts configures a Client. Zero fields take the defaults in their comment.
