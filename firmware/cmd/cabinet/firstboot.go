@@ -623,35 +623,14 @@ func (r *registration) payload() string {
 }
 
 // fbWriteReceipt writes the receipt on the boot partition: a temporary
-// file renamed into place. No chmod: FAT has no modes to set.
+// file renamed into place, with no mode (FAT has none).
 func fbWriteReceipt(path string, reg *registration) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Bangfu cabinet: provisioned from %s.\r\n", fbBootFile)
 	fmt.Fprintf(&b, "# Register it with the platform (the QR code on its display says the same).\r\n")
 	fmt.Fprintf(&b, "cabinet_id = %s\r\nkid = %s\r\ned25519_public_key = %s\r\ncsr_sha256 = %s\r\n", reg.CabinetID, reg.Kid, reg.Ed25519, reg.CSRSHA256)
 	fmt.Fprintf(&b, "# The certificate request for the platform's CA:\r\n%s", strings.ReplaceAll(string(reg.csrPEM), "\n", "\r\n"))
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "bangfu-done-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if _, err := f.Write(b.Bytes()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return fbSyncDir(dir)
+	return provWriteFile(path, b.Bytes(), 0)
 }
 
 func fbSyncDir(dir string) error {

@@ -510,7 +510,8 @@ func provCheckNotInUse(path string) error {
 
 // provWriteFile replaces path with data: a temporary file in the same
 // directory, synced, then renamed over it, so that a power cut leaves
-// either the old file or the new one.
+// either the old file or the new one. Mode 0 sets no mode (a FAT boot
+// partition has none).
 func provWriteFile(path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -519,9 +520,11 @@ func provWriteFile(path string, data []byte, mode fs.FileMode) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
+	if mode != 0 {
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
