@@ -366,13 +366,19 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /api/platform/sales", platformOnly(func(w http.ResponseWriter, r *http.Request) {
 		recs, gaps := s.Platform.Sales()
 		sales := make([]msg.Sale, 0, len(recs))
+		// A reviewed sale keeps its document as the cabinet signed it; how
+		// a reviewer settled it comes beside it, by sale id (an addition).
+		reviews := map[string]*platform.Review{}
 		for _, rec := range recs {
 			sales = append(sales, rec.Sale)
+			if rec.Review != nil {
+				reviews[rec.Sale.SaleID] = rec.Review
+			}
 		}
 		if gaps == nil {
 			gaps = []platform.Gap{}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sales": sales, "gaps": gaps})
+		writeJSON(w, http.StatusOK, map[string]any{"sales": sales, "gaps": gaps, "reviews": reviews})
 	}))
 	mux.HandleFunc("GET /api/platform/alarms", platformOnly(func(w http.ResponseWriter, r *http.Request) {
 		alarms := s.Platform.Alarms()

@@ -479,7 +479,28 @@ func TestConsoleReview(t *testing.T) {
 	if n := eval[int](c, `document.querySelectorAll('#sales tbody tr.flagged').length`); n != 0 {
 		t.Fatalf("%d sales still flagged on the page", n)
 	}
+	// The amount shown is what the sale is settled at; a recharge that
+	// changes it keeps the cabinet's amount, struck out, beside it.
+	amount := eval[string](c, fmt.Sprintf(`document.querySelector('#sales tbody tr[data-sale=%s] .amount').innerText`, jsString(sale.SaleID)))
+	if settled := yuanText(rec.Review.TotalFen); !strings.HasSuffix(strings.TrimSpace(amount), settled) {
+		t.Fatalf("amount cell %q, want it to end with the settled %s", amount, settled)
+	}
+	if rec.Review.TotalFen != sale.TotalFen {
+		if was := yuanText(sale.TotalFen); !strings.HasPrefix(strings.TrimSpace(amount), was) {
+			t.Fatalf("amount cell %q, want the cabinet's %s struck out before the settled amount", amount, was)
+		}
+	}
+	// After a reload the page learns the review from the sales API.
+	c.do("reload", 20*time.Second,
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#sales tbody tr[data-sale=%s] [data-status="reviewed"]`, jsString(sale.SaleID)))))
+	if again := eval[string](c, fmt.Sprintf(`document.querySelector('#sales tbody tr[data-sale=%s] .amount').innerText`, jsString(sale.SaleID))); again != amount {
+		t.Fatalf("after a reload the amount cell shows %q, before %q", again, amount)
+	}
 }
+
+// yuanText is fen as the console writes it, ¥12.34.
+func yuanText(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
 
 // reviewOf is the platform's record of a sale.
 func reviewOf(s *Sim, saleID string) (platform.SaleRecord, bool) {

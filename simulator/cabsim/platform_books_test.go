@@ -154,6 +154,18 @@ func TestPlatformBooksAPI(t *testing.T) {
 	if code, _, data := httpDo(t, "POST", review, `{"decision":"accept","reviewer":"wang"}`); code != http.StatusConflict {
 		t.Fatalf("second review: %d %s", code, data)
 	}
+	// The sales API keeps the cabinet's document and says beside it how
+	// the sale was settled.
+	code, _, data = httpDo(t, "GET", srv.URL+"/api/platform/sales", "")
+	var listed struct {
+		Sales   []msg.Sale                 `json:"sales"`
+		Reviews map[string]platform.Review `json:"reviews"`
+	}
+	if err := json.Unmarshal(data, &listed); code != http.StatusOK || err != nil || len(listed.Sales) != 1 ||
+		listed.Sales[0].TotalFen != sale.TotalFen || len(listed.Reviews) != 1 ||
+		listed.Reviews[sale.SaleID].TotalFen != wantTotal || listed.Reviews[sale.SaleID].Reviewer != "li.wei" {
+		t.Fatalf("sales after review: %d %s", code, data)
+	}
 	rc = getRecon(t, srv.URL)
 	if len(rc[0].AwaitingReview) != 0 || rc[0].Received.SettledAmountFen != wantTotal {
 		t.Fatalf("reconciliation after review %+v", rc[0])
