@@ -23,6 +23,15 @@
 // The keys file has one cabinet a line, "CABINET-ID BASE64URL-KEY";
 // blank lines and # comments are ignored, and the lines cabsim prints at
 // start ("cabsim: cabinet NM-150102-0007 key …") are read as they are.
+//
+// With -platform-keys (one platform key a line, "KID BASE64URL-KEY" or
+// "KID=BASE64URL-KEY", or cabsim's "cabsim: platform key KID=KEY"), what the platform sent is checked too:
+// every command, ack, planogram and catalog must carry a valid signature
+// by one of those keys; a command or planogram must name the cabinet whose
+// topic it came on, and an ack too when it names one; and an ack must not
+// release sales the archive never saw from that cabinet (sales_upto_seq
+// beyond its highest sale). Without it these messages are counted as not
+// checked.
 package main
 
 import (
@@ -48,7 +57,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: bangfu-audit -keys FILE [-o FORM.csv] [-prefix P] [-from T] [-to T] [-cabinet ID] [-strict] [ARCHIVE ...]
+const usage = `usage: bangfu-audit -keys FILE [-platform-keys FILE] [-o FORM.csv] [-prefix P] [-from T] [-to T] [-cabinet ID] [-strict] [ARCHIVE ...]
 
 Reads the archive files (default stdin; "-" is stdin), lines as
 mosquitto_sub -v writes them: topic, a space, the payload.
@@ -62,6 +71,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	keysPath := fs.String("keys", "", "the cabinets' public keys: one \"CABINET-ID BASE64URL-KEY\" a line (required)")
+	platPath := fs.String("platform-keys", "", "the platform's public keys: one \"KID BASE64URL-KEY\" a line; check what the platform sent (commands, acks, planograms, catalog) too")
 	out := fs.String("o", "-", "write the county sales form (CSV) here; - is stdout")
 	prefix := fs.String("prefix", msg.DefaultPrefix, "the topic prefix")
 	from := fs.String("from", "", "the form holds sales closed at or after this RFC 3339 time")
@@ -99,6 +109,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	a := newAudit(*prefix, keys)
+	if *platPath != "" {
+		if a.platform, err = readPlatformKeys(*platPath); err != nil {
+			return fail(err)
+		}
+	}
 	files := fs.Args()
 	if len(files) == 0 {
 		files = []string{"-"}
@@ -178,6 +193,44 @@ func readKeys(path string) (map[string]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
+// readPlatformKeys reads the platform keys file: "KID BASE64URL-KEY" or
+// "KID=BASE64URL-KEY" a line, # comments and blank lines ignored; the line
+// cabsim prints at start ("cabsim: platform key KID=KEY") reads as it is.
+func readPlatformKeys(path string) (msg.KeyRing, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys := msg.KeyRing{}
+	for i, ln := range strings.Split(string(data), "\n") {
+		if c := strings.IndexByte(ln, '#'); c >= 0 {
+			ln = ln[:c]
+		}
+		ln = strings.TrimPrefix(strings.TrimSpace(ln), "cabsim: platform key") // as cabsim prints it
+		f := strings.Fields(strings.Replace(ln, "=", " ", 1))
+		switch {
+		case len(f) == 0:
+			continue
+		case len(f) != 2:
+			return nil, fmt.Errorf("%s:%d: want \"KID BASE64URL-KEY\"", path, i+1)
+		case !msg.ValidText(f[0], msg.MaxIDBytes):
+			return nil, fmt.Errorf("%s:%d: %.70q is not a key id", path, i+1, f[0])
+		}
+		pub, err := msg.DecodeKey(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
+		}
+		if old, ok := keys[f[0]]; ok && !old.Equal(pub) {
+			return nil, fmt.Errorf("%s:%d: key id %s given two different keys", path, i+1, f[0])
+		}
+		keys[f[0]] = pub
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no keys", path)
+	}
+	return keys, nil
+}
+
 // problem is one thing wrong, at a line of the archive (where) or about
 // a cabinet as a whole.
 type problem struct {
@@ -194,6 +247,8 @@ type cabinetAudit struct {
 	redelivery int
 	last       *heartbeat // the newest heartbeat
 	highest    msg.Counters
+	acked      uint64 // the highest sales_upto_seq a verified ack released
+	ackedAt    string // where that ack is
 }
 
 type audit struct {
@@ -205,7 +260,8 @@ type audit struct {
 	dups     []problem // identical redeliveries
 	lines    int
 	verified map[string]int // verified messages by leaf
-	skipped  int            // platform → cabinet and state: not signed by a cabinet
+	skipped  int            // state, and the platform's messages without -platform-keys
+	platform msg.KeyRing    // the platform's keys; nil: its messages are not checked
 }
 
 func newAudit(prefix string, keys map[string]ed25519.PublicKey) *audit {
@@ -260,14 +316,21 @@ func (a *audit) line(where string, line []byte) {
 		a.problems = append(a.problems, problem{where: where, kind: "malformed", text: "no space between topic and payload"})
 		return
 	}
+	if string(topic) == a.prefix+"/catalog" {
+		a.fromPlatform(where, "", "catalog", payload)
+		return
+	}
 	cab, leaf, ok := msg.ParseCabinetTopic(a.prefix, string(topic))
 	if !ok {
-		a.skipped++ // the catalog, or a topic outside the contract
+		a.skipped++ // a topic outside the contract
 		return
 	}
 	switch leaf {
 	case "sale", "heartbeat", "alarm", "reply", "restock":
-	default: // state (not signed), and what the platform sends
+	case "cmd", "ack", "planogram":
+		a.fromPlatform(where, cab, leaf, payload)
+		return
+	default: // state: not signed
 		a.skipped++
 		return
 	}
@@ -307,6 +370,60 @@ func (a *audit) line(where string, line []byte) {
 		if c.last == nil || hb.At.After(c.last.at) {
 			c.last = &heartbeat{at: hb.At.UTC(), counters: h}
 		}
+	}
+}
+
+// fromPlatform checks a message the platform sent (cab is "" for the
+// catalog), when the platform's keys are known.
+func (a *audit) fromPlatform(where, cab, leaf string, payload []byte) {
+	if a.platform == nil {
+		a.skipped++
+		return
+	}
+	body, _, err := a.platform.Open(payload)
+	if err != nil {
+		kind := "tampered"
+		if errors.Is(err, msg.ErrMalformed) || errors.Is(err, msg.ErrTooLarge) {
+			kind = "malformed"
+		}
+		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: kind, text: "platform " + leaf + ": " + err.Error()})
+		return
+	}
+	a.verified["platform "+leaf]++
+	// Which cabinet a message names, against the topic it came on.
+	var named string
+	switch leaf {
+	case "cmd":
+		var c msg.Command
+		if err := json.Unmarshal(body, &c); err != nil {
+			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "cmd: " + err.Error()})
+			return
+		}
+		named = c.CabinetID
+	case "planogram":
+		var p msg.Planogram
+		if err := json.Unmarshal(body, &p); err != nil {
+			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "planogram: " + err.Error()})
+			return
+		}
+		named = p.CabinetID
+	case "ack":
+		var k msg.Ack
+		if err := json.Unmarshal(body, &k); err != nil {
+			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "ack: " + err.Error()})
+			return
+		}
+		named = k.CabinetID
+		if named == "" {
+			named = cab // an unbound ack (firmware before msg.AckCabinetIDSince)
+		}
+		if c := a.cab(cab); k.SalesUptoSeq > c.acked {
+			c.acked, c.ackedAt = k.SalesUptoSeq, where
+		}
+	}
+	if leaf != "catalog" && named != cab {
+		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "misdirected",
+			text: fmt.Sprintf("platform %s naming cabinet %.64q on this cabinet's topic", leaf, named)})
 	}
 }
 
@@ -355,6 +472,10 @@ func (a *audit) finish() {
 				AmountFen: c.last.counters.AmountFen, At: c.last.at}
 		}
 		r := platform.Reconcile(id, a.salesOf(id), claimed, 0)
+		if high := highestSeq(c); c.acked > high {
+			a.problems = append(a.problems, problem{where: c.ackedAt, cabinet: id, kind: "ack",
+				text: fmt.Sprintf("the platform acked sales up to seq %d; the archive holds this cabinet's sales up to seq %d only", c.acked, high)})
+		}
 		for _, g := range r.Gaps {
 			text := fmt.Sprintf("sale seq %d missing", g.FromSeq)
 			if g.ToSeq != g.FromSeq {
@@ -369,6 +490,15 @@ func (a *audit) finish() {
 					r.Received.UptoClaimedSales, r.Received.UptoClaimedAmountFen)})
 		}
 	}
+}
+
+// highestSeq is the highest sale seq of the cabinet in the archive.
+func highestSeq(c *cabinetAudit) uint64 {
+	var high uint64
+	for seq := range c.sales {
+		high = max(high, seq)
+	}
+	return high
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -418,8 +548,12 @@ func (a *audit) summary(w io.Writer, strictDup bool) int {
 	for _, l := range leaves {
 		parts = append(parts, fmt.Sprintf("%d %s", a.verified[l], l))
 	}
-	fmt.Fprintf(w, "; signatures verified: %s; %d lines not signed by a cabinet (state, catalog, planogram, cmd, ack) not checked\n",
-		strings.Join(parts, ", "), a.skipped)
+	unchecked := "state"
+	if a.platform == nil {
+		unchecked = "state, and without -platform-keys the platform's catalog, planogram, cmd and ack"
+	}
+	fmt.Fprintf(w, "; signatures verified: %s; %d lines not checked (%s)\n",
+		strings.Join(parts, ", "), a.skipped, unchecked)
 	for _, id := range slices.Sorted(mapKeys(a.cabs)) {
 		c := a.cabs[id]
 		fmt.Fprintf(w, "  %s: %d sales", id, len(c.sales))

@@ -263,3 +263,98 @@ func TestAuditUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditPlatformMessages: with -platform-keys the platform's side of
+// the archive is checked as well — its signatures, that each command,
+// planogram and bound ack names the cabinet of its topic, and that no ack
+// releases sales the archive never saw; without it those lines are only
+// counted.
+func TestAuditPlatformMessages(t *testing.T) {
+	seed := sha256.Sum256([]byte("audit test platform key"))
+	plat := msg.Signer{Kid: "plat-1", Key: ed25519.NewKeyFromSeed(seed[:])}
+	platLine := func(topic string, body any) string {
+		data, err := plat.Seal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.DefaultPrefix + topic + " " + string(data)
+	}
+	keysOf := func(kid string, s msg.Signer) string {
+		path := filepath.Join(t.TempDir(), "platform.keys")
+		os.WriteFile(path, []byte("# the platform\ncabsim: platform key  "+kid+"="+msg.EncodeKey(s.Key.Public().(ed25519.PublicKey))+"\n"), 0o600)
+		return path
+	}
+	platKeys := keysOf("plat-1", plat)
+	cab7, cab8 := "NM-150102-0007", "NM-150102-0008"
+	build := func() *archive {
+		a := newArchive(t, cab7, cab8)
+		a.add(platLine("/catalog", msg.Catalog{Version: 1, Products: []msg.Product{}}))
+		a.add(platLine("/c/"+cab7+"/planogram", msg.Planogram{Version: 1, CabinetID: cab7, Shelves: []msg.PlanogramShelf{}}))
+		for seq := uint64(1); seq <= 3; seq++ {
+			a.add(platLine("/c/"+cab7+"/cmd", msg.Command{ID: fmt.Sprintf("cmd-%d", seq), Type: msg.CmdUnlock, CabinetID: cab7,
+				IssuedAt: msg.At(t0), ExpiresAt: msg.At(t0.Add(time.Minute)), SessionID: "s"}))
+			a.add(a.sealed(cab7, "sale", sale(cab7, seq, 1)))
+			a.add(platLine("/c/"+cab7+"/ack", msg.Ack{SalesUptoSeq: seq, At: msg.At(t0), CabinetID: cab7}))
+		}
+		a.add(a.sealed(cab8, "sale", sale(cab8, 1, 1)))
+		a.add(platLine("/c/"+cab8+"/ack", msg.Ack{SalesUptoSeq: 1, At: msg.At(t0)})) // unbound: older firmware
+		return a
+	}
+
+	a := build()
+	code, form, stderr := runAudit(t, "-keys", a.keysFile(), "-platform-keys", platKeys, a.file())
+	if code != 0 || len(form) != 1+4 || !strings.Contains(stderr, "1 platform catalog") || !strings.Contains(stderr, "3 platform cmd") ||
+		!strings.Contains(stderr, "4 platform ack") || !strings.Contains(stderr, "1 platform planogram") {
+		t.Fatalf("clean archive: exit %d, %d rows", code, len(form)-1)
+	}
+	// Without the platform's keys the same lines are counted, not checked.
+	if code, _, stderr = runAudit(t, "-keys", a.keysFile(), a.file()); code != 0 || !strings.Contains(stderr, "9 lines not checked") {
+		t.Fatalf("without -platform-keys: exit %d", code)
+	}
+	// Another platform key: every platform line fails.
+	other := msg.Signer{Kid: "plat-1", Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
+	if code, _, stderr = runAudit(t, "-keys", a.keysFile(), "-platform-keys", keysOf("plat-1", other), a.file()); code != 1 ||
+		!strings.Contains(stderr, "9 tampered") {
+		t.Fatalf("wrong platform key: exit %d", code)
+	}
+
+	a = build()
+	// An ack's payload edited after signing; an ack for cabinet 8 replayed
+	// on cabinet 7's topic; a command for cabinet 8 on cabinet 7's topic;
+	// an ack of cabinet 8's sales that never came.
+	topic, env, _ := strings.Cut(platLine("/c/"+cab7+"/ack", msg.Ack{SalesUptoSeq: 2, At: msg.At(t0), CabinetID: cab7}), " ")
+	var e msg.Envelope
+	if err := json.Unmarshal([]byte(env), &e); err != nil {
+		t.Fatal(err)
+	}
+	e.Payload = base64.RawURLEncoding.EncodeToString([]byte(`{"sales_upto_seq":99,"at":"2026-12-04T14:15:03.000Z","cabinet_id":"` + cab7 + `"}`))
+	forged, _ := json.Marshal(e)
+	a.add(topic+" "+string(forged),
+		platLine("/c/"+cab7+"/ack", msg.Ack{SalesUptoSeq: 1, At: msg.At(t0), CabinetID: cab8}),
+		platLine("/c/"+cab7+"/cmd", msg.Command{ID: "cmd-x", Type: msg.CmdReboot, CabinetID: cab8,
+			IssuedAt: msg.At(t0), ExpiresAt: msg.At(t0.Add(time.Minute))}),
+		platLine("/c/"+cab8+"/ack", msg.Ack{SalesUptoSeq: 5, At: msg.At(t0), CabinetID: cab8}))
+	code, _, stderr = runAudit(t, "-keys", a.keysFile(), "-platform-keys", platKeys, a.file())
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"tampered: platform ack: msg: signature does not verify",
+		"misdirected: platform ack naming cabinet \"" + cab8 + "\"",
+		"misdirected: platform cmd naming cabinet \"" + cab8 + "\"",
+		cab8 + ": ack: the platform acked sales up to seq 5; the archive holds this cabinet's sales up to seq 1 only",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q", want)
+		}
+	}
+	if strings.Contains(stderr, "up to seq 99") {
+		t.Error("the forged ack counted as the platform's")
+	}
+	// A platform keys file that is not one is a usage error.
+	bad := filepath.Join(t.TempDir(), "bad.keys")
+	os.WriteFile(bad, []byte("plat-1 not-a-key\n"), 0o600)
+	if code, _, _ := runAudit(t, "-keys", a.keysFile(), "-platform-keys", bad, a.file()); code != 2 {
+		t.Fatalf("bad platform keys file: exit %d, want 2", code)
+	}
+}

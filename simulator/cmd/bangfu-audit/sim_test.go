@@ -121,6 +121,15 @@ func TestAuditSimulatorTraffic(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
 	}
 	t.Logf("%s", stderr.String())
+	// With the platform's key, what the platform sent checks too.
+	platKeys := filepath.Join(dir, "platform.keys")
+	must(t, os.WriteFile(platKeys, []byte(s.Platform.KeyID()+"="+msg.EncodeKey(s.Platform.PublicKey())+"\n"), 0o600))
+	stderr.Reset()
+	if code := run([]string{"-keys", keys, "-platform-keys", platKeys, traffic}, strings.NewReader(""), io.Discard, &stderr); code != 0 ||
+		!strings.Contains(stderr.String(), "platform cmd") || !strings.Contains(stderr.String(), "platform ack") {
+		t.Fatalf("with the platform's key: exit %d:\n%s", code, stderr.String())
+	}
+	t.Logf("%s", stderr.String())
 	var want bytes.Buffer
 	must(t, platform.WriteReportCSV(&want, platform.ReportRows(s.Platform.SalesRecords(), platform.ReportFilter{}, nil)))
 	if !bytes.Equal(form.Bytes(), want.Bytes()) || strings.Count(want.String(), "\n") != 2 {

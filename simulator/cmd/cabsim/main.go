@@ -171,6 +171,10 @@ func run() int {
 	}()
 	fmt.Printf("cabsim: MQTT broker   %s\n", sim.BrokerAddr())
 	fmt.Printf("cabsim: web UI and API http://%s\n", ln.Addr())
+	if sim.Platform != nil {
+		// What an auditor checks the platform's messages with (bangfu-audit -platform-keys).
+		fmt.Printf("cabsim: platform key  %s=%s\n", sim.Platform.KeyID(), msg.EncodeKey(sim.Platform.PublicKey()))
+	}
 	for _, c := range sim.Cabinets() {
 		// The key is what a platform registers to verify the cabinet's messages.
 		fmt.Printf("cabsim: cabinet       %s key %s\n", c.ID, msg.EncodeKey(c.PublicKey))
