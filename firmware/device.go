@@ -235,6 +235,7 @@ func New(o Opts) (*Device, error) {
 	link, err := telemetry.New(telemetry.Opts{
 		Broker: cfg.Broker, TLS: cfg.TLS.Files(), ClientID: cfg.CabinetID, Topics: topics, FW: FW, Logger: log,
 		Subscribe: []string{topics.Cmd(), topics.Ack(), topics.Planogram(), topics.Catalog()},
+		Now:       o.Now,
 	})
 	if err != nil {
 		led.Close()
@@ -310,7 +311,7 @@ func (d *Device) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = d.link.Run(ctx) }() // Run returns nil on ctx end; errors are logged inside
 	drain := &telemetry.Drainer{
 		Outbox: d.ledger.Outbox, Link: d.link, Signer: d.signer,
-		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log, SaleRate: DrainSaleRate,
+		AckMode: d.cfg.AckMode, AckWait: d.cfg.AckWait(), Logger: d.log, SaleRate: DrainSaleRate, Clock: d.clk,
 	}
 	go func() { defer wg.Done(); _ = drain.Run(ctx) }()
 	wg.Add(2)

@@ -88,7 +88,7 @@ func newVirtualCabinet(t *testing.T) *virtualCabinet {
 	}
 	t.Cleanup(func() { b.Close() })
 	v := &virtualCabinet{t: t, clk: clk, hw: hw, b: b, plat: newPlatformKey(t, "plat-test"),
-		tick: 50 * time.Millisecond, timers: 3 + len(shelves),
+		tick: 50 * time.Millisecond, timers: 4 + len(shelves),
 		unlocked: make(chan struct{}, 1), published: make(chan struct{}, 1)}
 	if hw.Hardware().Thermometer != nil {
 		v.timers++ // the thermometer's reading interval
@@ -167,8 +167,8 @@ const wallGuard = 30 * time.Second
 // advanceUntil moves the clock a tick at a time until cond holds, failing
 // the test when it does not hold within virtual time max. After each move
 // it waits until every goroutine on the clock is waiting for it again —
-// the device loop's tick, heartbeat and prune timers and each load cell's
-// next sample — so each tick is finished, and each sample taken, before
+// the device loop's tick, heartbeat and prune timers, the outbox drain's
+// pass interval and each load cell's next sample — so each tick is finished, and each sample taken, before
 // time moves on: the run is the same on an idle machine and a loaded one.
 func (v *virtualCabinet) advanceUntil(what string, max time.Duration, cond func() bool) {
 	v.t.Helper()

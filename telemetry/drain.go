@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/internal/logx"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -46,6 +47,10 @@ type Drainer struct {
 	// take when a whole fleet reconnects at once. Replies, alarms and
 	// restocks are not bounded and go ahead of the sales.
 	SaleRate float64
+	// Clock runs the pass interval and AckWait and stamps Published
+	// (default clock.Real): the device's clock, so that a test moving a
+	// fake one sees an unacked sale go again after AckWait of virtual time.
+	Clock clock.Clock
 
 	tokens   float64   // sale publishes allowed now
 	tokensAt time.Time // when tokens was last topped up
@@ -58,8 +63,9 @@ type Drainer struct {
 // Run drains until ctx ends.
 func (d *Drainer) Run(ctx context.Context) error {
 	d.init()
-	t := time.NewTicker(d.Tick)
-	defer t.Stop()
+	// One timer at a time, re-armed when it fires: the pass interval of
+	// a ticker, and a fake clock sees one waiter, not one per wake.
+	tick := d.Clock.After(d.Tick)
 	for {
 		// Taken before the pass: a reconnect during or after the pass
 		// closes it and brings the next pass at once (a new epoch makes
@@ -80,17 +86,21 @@ func (d *Drainer) Run(ctx context.Context) error {
 			return nil
 		case <-d.Outbox.Wake():
 		case <-changed:
-		case <-t.C:
+		case <-tick:
+			tick = d.Clock.After(d.Tick)
 		}
 	}
 }
 
 // init fills in the defaults. Non-positive values get them too: a
 // negative Batch would make every pass report "more" without publishing
-// (a busy loop), a negative Tick panics in NewTicker, a negative AckWait
+// (a busy loop), a negative Tick would fire at once (a busy loop too), a negative AckWait
 // republishes on every pass.
 func (d *Drainer) init() {
 	d.Logger = logx.Wrap(d.Logger, logx.Options{})
+	if d.Clock == nil {
+		d.Clock = clock.Real
+	}
 	if d.AckMode != AckBroker {
 		// Fail safe: only an explicit broker mode may release a sale
 		// before the platform has acknowledged it.
@@ -144,7 +154,7 @@ func (d *Drainer) pass(ctx context.Context) bool {
 		d.cursor, d.cursorEpoch = 0, epoch
 	}
 	fromHead := d.cursor == 0
-	now := time.Now()
+	now := d.Clock.Now()
 	d.refill(now)
 	sentNow := 0
 	seen := map[uint64]bool{}
@@ -230,7 +240,7 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	if e.Kind == outbox.KindSale {
 		failpoint.Hit(failpoint.SalePublishing)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second) // the network's time, not Clock's
 	err = d.Link.Publish(pctx, e.Topic, 1, false, body)
 	cancel()
 	if err != nil {
@@ -243,7 +253,7 @@ func (d *Drainer) publishIfDue(ctx context.Context, e outbox.Entry, epoch uint64
 	if e.Kind == outbox.KindSale {
 		failpoint.Hit(failpoint.SalePublished)
 	}
-	at := time.Now()
+	at := d.Clock.Now()
 	if e.Kind == outbox.KindSale && d.AckMode == AckPlatform {
 		if err := d.Outbox.MarkPublished(e.ID, at); err != nil {
 			d.Logger.Error("outbox mark", logx.Limit("outbox write"), "id", e.ID, "err", err)

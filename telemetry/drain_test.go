@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangfu/cabinet/internal/clocktest"
 	"github.com/bangfu/cabinet/telemetry/msg"
 	"github.com/bangfu/cabinet/telemetry/outbox"
 )
@@ -173,10 +174,12 @@ func TestDrainCommitOrderSignedEnvelopes(t *testing.T) {
 }
 
 // With platform acks, a PUBACKed sale stays until AckSales covers it and
-// is published again, byte for byte, once AckWait has passed.
+// is published again, byte for byte, once AckWait has passed on the
+// drain's clock — a fake one here, moved by hand: not a second before,
+// whatever the machine's load.
 func TestDrainRepublishesUnackedSaleAfterAckWait(t *testing.T) {
 	leakCheck(t)
-	const ackWait = 200 * time.Millisecond
+	const ackWait, tick = time.Minute, time.Second
 	b := startBroker(t, "127.0.0.1:0")
 	sales := b.collect(t, testTopics.Sale())
 	alarms := b.collect(t, testTopics.Alarm())
@@ -185,22 +188,44 @@ func TestDrainRepublishesUnackedSaleAfterAckWait(t *testing.T) {
 	db, ob := openOutbox(t)
 	signer, ring := testKeys(t)
 	rec := &pubLog{}
-	runDrain(t, &Drainer{Outbox: ob, Link: l, Signer: signer, AckWait: ackWait, Tick: 20 * time.Millisecond,
-		Logger: discard, Published: rec.add})
+	clk := clocktest.New()
+	runDrain(t, &Drainer{Outbox: ob, Link: l, Signer: signer, AckWait: ackWait, Tick: tick,
+		Logger: discard, Published: rec.add, Clock: clk})
+	// parked waits until the drain has finished its pass and waits for its
+	// next tick (its one timer on clk).
+	parked := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+		defer cancel()
+		if err := clk.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal("the drain did not come back to its tick")
+		}
+	}
 
 	sale := saleEntry(t, 1)
 	commit(t, db, ob, sale)
+	sales.wait(t, 1)
+	waitUntil(t, "the publish recorded", func() bool { return rec.len() == 1 })
+	// Every tick up to AckWait passes without a second publish.
+	for elapsed := tick; elapsed < ackWait; elapsed += tick {
+		parked()
+		clk.Advance(tick)
+	}
+	parked()
+	if n := rec.len(); n != 1 {
+		t.Fatalf("%d publishes before AckWait", n)
+	}
+	clk.Advance(tick) // AckWait has passed
 	msgs := sales.wait(t, 2)
 	if !bytes.Equal(msgs[0].Payload, msgs[1].Payload) {
 		t.Fatalf("republished copy differs:\n%s\n%s", msgs[0].Payload, msgs[1].Payload)
 	}
 	checkSigned(t, ring, msgs, []outbox.Entry{sale, sale})
-
 	waitUntil(t, "two publishes recorded", func() bool { return rec.len() >= 2 })
 	_, at1 := rec.get(0)
 	_, at2 := rec.get(1)
-	if gap := at2.Sub(at1); gap < ackWait { // a lower bound only: the drain must wait at least AckWait
-		t.Fatalf("republished after %v, before AckWait %v", gap, ackWait)
+	if gap := at2.Sub(at1); gap != ackWait {
+		t.Fatalf("republished %v after the first publish on the drain's clock, want AckWait %v", gap, ackWait)
 	}
 	es := pendingOf(t, ob)
 	if len(es) != 1 || es[0].SaleSeq != 1 || es[0].Attempts < 2 {

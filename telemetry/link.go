@@ -57,6 +57,10 @@ type Opts struct {
 	// Logger takes the link's own lines, rate-limited with logx (wrapped
 	// unless it already is). paho's lines go where RoutePahoLogs says.
 	Logger *slog.Logger
+	// Now stamps the state messages and what arrives (Inbound.Received):
+	// the device's clock (default time.Now). The link's timeouts and
+	// backoff are the network's and run on real time.
+	Now func() time.Time
 }
 
 func (o *Opts) defaults() {
@@ -74,6 +78,9 @@ func (o *Opts) defaults() {
 	}
 	if o.InboundDepth == 0 {
 		o.InboundDepth = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	o.Logger = logx.Wrap(o.Logger, logx.Options{})
 }
@@ -221,7 +228,7 @@ func (l *Link) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			l.goDown()
-			off, _ := json.Marshal(msg.State{Online: false, FW: l.o.FW, At: ptr(msg.At(time.Now()))})
+			off, _ := json.Marshal(msg.State{Online: false, FW: l.o.FW, At: ptr(msg.At(l.o.Now()))})
 			pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if err := wait(pctx, c.Publish(l.o.Topics.State(), 1, true, off)); err != nil {
 				l.o.Logger.Warn("publish offline state", "err", err)
@@ -300,7 +307,7 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 		c.Disconnect(0)
 		return nil, err
 	}
-	on, _ := json.Marshal(msg.State{Online: true, FW: l.o.FW, At: ptr(msg.At(time.Now()))})
+	on, _ := json.Marshal(msg.State{Online: true, FW: l.o.FW, At: ptr(msg.At(l.o.Now()))})
 	if err := wait(ctx, c.Publish(l.o.Topics.State(), 1, true, on)); err != nil {
 		return fail(fmt.Errorf("publish state: %w", err))
 	}
@@ -348,7 +355,7 @@ func (l *Link) handle(_ mqtt.Client, m mqtt.Message) {
 		l.dropped.Add(1)
 		return
 	}
-	in := Inbound{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Received: time.Now()}
+	in := Inbound{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Received: l.o.Now()}
 	select {
 	case l.inbound <- in:
 	default:
