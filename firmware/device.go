@@ -25,6 +25,7 @@ import (
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/firmware/ota"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/internal/clock"
 	"github.com/bangfu/cabinet/internal/logx"
@@ -33,8 +34,10 @@ import (
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
-// FW is the firmware version reported in sales, state and heartbeats.
-const FW = "0.2.0"
+// FW is the firmware version reported in sales, state and heartbeats. A
+// variable so that a release (and the update tests) can stamp another with
+// -ldflags "-X github.com/bangfu/cabinet/firmware.FW=0.4.0".
+var FW = "0.3.0"
 
 // DrainSaleRate bounds how many sales a second the cabinet publishes from
 // its outbox: a backlog queued during an outage goes out at this pace,
@@ -72,6 +75,9 @@ type Opts struct {
 	// the state machine completes: a loop stuck on hardware or storage
 	// stops calling it (the service watchdog's keep-alive).
 	OnTick func()
+	// Updater runs signed over-the-air updates (update.go, firmware/ota);
+	// nil (in-process mode) refuses the update command.
+	Updater *ota.Updater
 	// LedgerMaxBytes caps the ledger file (default ledger.MaxFileBytes);
 	// tests fill a small one to see a full disk.
 	LedgerMaxBytes int
@@ -131,6 +137,9 @@ type Device struct {
 
 	stk stockState // stock levels and revoked goods held (revoke.go)
 
+	us    updateState    // a firmware update in progress (update.go)
+	updWG sync.WaitGroup // its download
+
 	mu     sync.Mutex
 	status Status
 	bad    uint64
@@ -160,6 +169,7 @@ type parts struct {
 	qr      *payment.QR
 	auth    payment.Authorizer
 	badLog  limitedLog
+	upd     *ota.Updater
 }
 
 // sensed is what the doors and scales said at the last sample (Run
@@ -257,7 +267,7 @@ func New(o Opts) (*Device, error) {
 			devPub: o.DeviceKey.Public().(ed25519.PublicKey),
 			ledger: led, catalog: cat, link: link, qr: qr,
 			auth:   payment.Authorizer{CabinetID: cfg.CabinetID},
-			badLog: limitedLog{log},
+			badLog: limitedLog{log}, upd: o.Updater,
 		},
 		sensed: sensed{
 			readings: map[int]hal.Reading{}, readErr: map[int]error{}, settled: map[int]hal.Reading{},
@@ -320,6 +330,7 @@ func (d *Device) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		wg.Wait()
+		d.updWG.Wait()
 		d.halt()
 	}()
 
@@ -344,7 +355,12 @@ func (d *Device) Run(ctx context.Context) error {
 			if d.onTick != nil {
 				d.onTick()
 			}
+			if err := d.updateTick(ctx); err != nil {
+				return err
+			}
 			tickC = d.clk.After(d.tick)
+		case r := <-d.fetchDone():
+			d.updateFetched(ctx, r)
 		case <-d.hbC:
 			d.heartbeat(ctx)
 			d.hbC = d.clk.After(d.cfg.Heartbeat())

@@ -318,6 +318,8 @@ func (d *Device) command(ctx context.Context, cmd msg.Command, received time.Tim
 		return ErrReboot
 	case msg.CmdRestockOpen:
 		d.restockOpen(ctx, cmd, received, now)
+	case msg.CmdUpdate:
+		d.updateCommand(ctx, cmd)
 	default:
 		d.reply(nil, cmd.ID, msg.ErrBadRequest, fmt.Sprintf("unknown command type %q", cmd.Type), nil)
 	}

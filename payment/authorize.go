@@ -88,7 +88,7 @@ func (a Authorizer) MaxTTLOrDefault() time.Duration { return a.maxTTL() }
 
 var knownCommands = map[string]bool{
 	msg.CmdUnlock: true, msg.CmdRestockOpen: true, msg.CmdCancel: true,
-	msg.CmdResend: true, msg.CmdConfig: true, msg.CmdReboot: true,
+	msg.CmdResend: true, msg.CmdConfig: true, msg.CmdReboot: true, msg.CmdUpdate: true,
 }
 
 // CheckCommand runs the header checks every command must pass, and returns

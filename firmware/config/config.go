@@ -31,7 +31,16 @@ type Config struct {
 	// PlatformKeys are the platform's Ed25519 public keys by kid
 	// (base64url, no padding).
 	PlatformKeys map[string]string `json:"platform_keys"`
-	QRBase       string            `json:"qr_base"`
+	// ReleaseKeys are the Ed25519 public keys (base64url, by kid) whose
+	// signature a firmware bundle of an `update` command must carry
+	// (docs/updates.md). None: updates are refused. Fixed at run time.
+	ReleaseKeys map[string]string `json:"release_keys,omitempty"`
+	// UpdateHealthS is how long a new firmware version has to prove
+	// itself healthy before the previous one comes back;
+	// UpdateMaxStarts the failed starts of it in one boot that roll back.
+	UpdateHealthS   int    `json:"update_health_s"`
+	UpdateMaxStarts int    `json:"update_max_starts"`
+	QRBase          string `json:"qr_base"`
 	// TLS is required with an ssl://, tls:// or mqtts:// broker and
 	// refused with tcp://.
 	TLS TLS `json:"tls,omitzero"`
@@ -96,6 +105,7 @@ func Default() Config {
 		TopicPrefix:     msg.DefaultPrefix,
 		DataDir:         "/var/lib/bangfu",
 		PlatformKeys:    map[string]string{},
+		ReleaseKeys:     map[string]string{},
 		QRBase:          "https://pay.bangfu.example/q",
 		QRRotateS:       30,
 		HeartbeatS:      60,
@@ -114,6 +124,8 @@ func Default() Config {
 		TempMinC:        0, // chilled food: 0…8 °C
 		TempMaxC:        8,
 		TempAlarmS:      600,
+		UpdateHealthS:   300,
+		UpdateMaxStarts: 3,
 	}
 }
 
@@ -122,6 +134,9 @@ const (
 	ChargeShopperSafe  = "shopper_safe"
 	ChargeRevenueFirst = "revenue_first"
 )
+
+// UpdateHealth is the time a new firmware version has to prove itself.
+func (c Config) UpdateHealth() time.Duration { return secs(c.UpdateHealthS) }
 
 // Durations, for callers.
 func (c Config) QRRotate() time.Duration     { return secs(c.QRRotateS) }
@@ -170,6 +185,18 @@ func (c Config) Validate() error {
 			bad("platform_keys[%q]: %v", kid, err)
 		}
 	}
+	for kid, k := range c.ReleaseKeys {
+		if _, err := msg.DecodeKey(k); err != nil {
+			bad("release_keys[%q]: %v", kid, err)
+		}
+	}
+	pos0 := func(name string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad("%s = %d: want %d..%d", name, v, lo, hi)
+		}
+	}
+	pos0("update_health_s", c.UpdateHealthS, 1, 86400)
+	pos0("update_max_starts", c.UpdateMaxStarts, 1, 100)
 	if u, err := url.Parse(c.QRBase); err != nil || u.Scheme != "https" && u.Scheme != "http" {
 		bad("qr_base %q: want an http(s) URL", c.QRBase)
 	}

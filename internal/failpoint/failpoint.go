@@ -25,6 +25,13 @@ const (
 	SaleCommitted  = "sale-committed"  // the sale is in the ledger and outbox, not yet published
 	SalePublishing = "sale-publishing" // the sale is about to be handed to the MQTT client
 	SalePublished  = "sale-published"  // the broker PUBACKed the sale; the platform's ack not yet applied
+
+	// Firmware update steps (docs/updates.md), in order.
+	OTADownloading = "ota-downloading" // half the bundle written to the slot's temporary file
+	OTAInstalled   = "ota-installed"   // the bundle verified and renamed into its slot; no switch yet
+	OTASwitched    = "ota-switched"    // the switch is written; the old version has not exited yet
+	OTATrialStart  = "ota-trial-start" // the new version runs, not yet committed
+	OTACommitted   = "ota-committed"   // the commit is written; its outcome not yet in the outbox
 )
 
 var (

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		os.RemoveAll(dir)
+		if otaBuilds.dir != "" {
+			os.RemoveAll(otaBuilds.dir) // ota_test.go's releases
+		}
 		os.Exit(code)
 	}))
 }

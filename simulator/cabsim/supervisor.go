@@ -44,6 +44,7 @@ var ErrNoNetworkControl = errors.New("cabsim: the cabinet's broker link is not r
 // supervise runs the cabinet's firmware while it has power, starting it
 // again after it stops by itself, until ctx ends.
 func (s *Sim) supervise(ctx context.Context, c *Cabinet) {
+	boot := "" // this power-on's boot id (BANGFU_BOOT_ID); a new one after each cut
 	for {
 		c.mu.Lock()
 		for !c.powered {
@@ -61,10 +62,13 @@ func (s *Sim) supervise(ctx context.Context, c *Cabinet) {
 		c.stopRun, c.stopped = stop, stopped
 		fps := c.failpoints
 		c.mu.Unlock()
+		if boot == "" {
+			boot = newBootID()
+		}
 
 		var res runResult
 		if s.opts.Firmware == Process {
-			res = s.runProcess(runCtx, c, fps)
+			res = s.runProcess(runCtx, c, fps, boot)
 		} else {
 			res = s.runInProcess(runCtx, c)
 		}
@@ -92,6 +96,7 @@ func (s *Sim) supervise(ctx context.Context, c *Cabinet) {
 			return
 		}
 		if cut || fired {
+			boot = ""
 			continue // wait for the power to come back
 		}
 		if res.err != nil {
@@ -149,7 +154,11 @@ const ExecWrapperEnv = "BANGFU_EXEC_WRAPPER"
 // runProcess runs the firmware as a `cabinet` process until it exits or
 // ctx ends (which kills it with SIGKILL: a power cut leaves no time for a
 // clean shutdown either).
-func (s *Sim) runProcess(ctx context.Context, c *Cabinet, fps []string) runResult {
+//
+// Like systemd for the unit it gets a notification socket, the watchdog
+// time and the boot id of this power-on (service.go); a process that
+// misses its start or its watchdog is killed and started again.
+func (s *Sim) runProcess(ctx context.Context, c *Cabinet, fps []string, boot string) runResult {
 	argv := []string{s.cabinetBin, "run", "--config", c.cfgPath, "--hal", "sim-socket", "--sim-socket", c.socket}
 	if w := os.Getenv(ExecWrapperEnv); w != "" {
 		// A device binary built for another architecture runs under an
@@ -162,6 +171,12 @@ func (s *Sim) runProcess(ctx context.Context, c *Cabinet, fps []string) runResul
 	if len(fps) > 0 {
 		cmd.Env = append(cmd.Env, failpoint.Env+"="+strings.Join(fps, ","))
 	}
+	svc, err := listenService(c.socket)
+	if err != nil {
+		return runResult{err: fmt.Errorf("notification socket: %w", err)}
+	}
+	defer svc.close()
+	cmd.Env = append(cmd.Env, svc.env(boot)...)
 	out := &lineLog{log: s.log.With("cabinet", c.ID)}
 	cmd.Stdout, cmd.Stderr = out, out
 	ownGroup(cmd)
@@ -176,13 +191,22 @@ func (s *Sim) runProcess(ctx context.Context, c *Cabinet, fps []string) runResul
 	c.pid = cmd.Process.Pid
 	c.mu.Unlock()
 	s.log.Info("firmware process started", "cabinet", c.ID, "pid", cmd.Process.Pid, "failpoints", strings.Join(fps, ","))
-	err := cmd.Wait()
+	stopWatch := make(chan struct{})
+	go svc.run(stopWatch, time.Now(), func() {
+		s.log.Warn("firmware missed its start or watchdog: killed", "cabinet", c.ID, "pid", cmd.Process.Pid)
+		_ = killGroup(cmd)
+	})
+	err = cmd.Wait()
+	close(stopWatch)
+	<-svc.done
 	out.flush()
 	if ctx.Err() != nil {
 		return runResult{sigkill: true}
 	}
 	var exit *exec.ExitError
 	switch {
+	case svc.killed.Load():
+		return runResult{err: errors.New("firmware process killed: no READY=1 or WATCHDOG=1 in time")}
 	case killedBySIGKILL(cmd):
 		return runResult{sigkill: true, err: errors.New("firmware process killed")}
 	case errors.As(err, &exit) && exit.ExitCode() == 3:

@@ -210,7 +210,34 @@ const (
 	CmdResend      = "resend"
 	CmdConfig      = "config"
 	CmdReboot      = "reboot"
+	// CmdUpdate (an addition to v1): download, verify and install the
+	// firmware bundle the command names, then switch to it (docs/updates.md).
+	// Send it only to firmware UpdateSince or later.
+	CmdUpdate = "update"
 )
+
+// UpdateSince is the first firmware version (the `fw` of state and
+// heartbeat) that knows the update command and Command.Bundle.
+const UpdateSince = "0.3.0"
+
+// Bundle names a firmware build for the update command. Signature is a
+// release key's Ed25519 signature (base64url, no padding) of
+// ReleaseText(version, size, sha256, min_version); the URL is not signed:
+// any mirror may serve the bytes, whose size and SHA-256 are.
+type Bundle struct {
+	Version    string `json:"version"`
+	URL        string `json:"url"`
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256"`
+	MinVersion string `json:"min_version,omitempty"`
+	KeyID      string `json:"key_id"`
+	Signature  string `json:"signature"`
+}
+
+// ReleaseText is the exact text a release key signs for a bundle.
+func ReleaseText(version string, size int64, sha256Hex, minVersion string) string {
+	return fmt.Sprintf("bangfu-release/v1\n%s\n%d\n%s\n%s\n", version, size, sha256Hex, minVersion)
+}
 
 // Buyer kinds.
 const (
@@ -249,6 +276,8 @@ type Command struct {
 	ToSeq   uint64 `json:"to_seq,omitempty"`
 	// config
 	Settings map[string]json.RawMessage `json:"settings,omitempty"`
+	// update (an addition to v1, see UpdateSince)
+	Bundle *Bundle `json:"bundle,omitempty"`
 }
 
 // Ack is the platform's cumulative acknowledgement of sales.
@@ -435,6 +464,14 @@ const (
 	// units off a shelf than the cabinet's stock count says it held; the
 	// sale was judged without the stock bound and the count needs a look.
 	AlarmStockMismatch = "stock_mismatch"
+	// Firmware updates (additions to v1, firmware UpdateSince or later;
+	// docs/updates.md): progress (info), a refused or failed download
+	// (warning), the new version committed (info), and the previous
+	// version back after the new one failed to prove itself (warning).
+	AlarmUpdateProgress   = "update_progress"
+	AlarmUpdateFailed     = "update_failed"
+	AlarmUpdateInstalled  = "update_installed"
+	AlarmUpdateRolledBack = "update_rolled_back"
 )
 
 // Severities.

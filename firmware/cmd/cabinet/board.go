@@ -18,6 +18,7 @@ import (
 	"github.com/bangfu/cabinet/firmware"
 	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/firmware/ledger"
+	"github.com/bangfu/cabinet/firmware/ota"
 	"github.com/bangfu/cabinet/firmware/tech"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/board"
@@ -180,7 +181,8 @@ func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey,
 		}
 	})
 	svc := newService(log)
-	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log, OnTick: svc.tick})
+	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log, OnTick: svc.tick,
+		Updater: ota.New(cfg.DataDir, cfg.ReleaseKeys, firmware.FW)})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -184,6 +184,24 @@ labs and the simulator.
 Exit status: 0 written, 1 refused or failed, 2 bad usage.`,
 	},
 	{
+		name:    "release-sign",
+		summary: "sign a firmware build and print the bundle of an update command",
+		usage:   `cabinet release-sign --key FILE [--kid ID] --version V [--min-version M] --url URL BINARY`,
+		text: `Hashes BINARY (a cabinet binary that reports version V) and prints, as JSON, the bundle an
+` + "`update`" + ` command carries: version, url, size, sha256, min_version and the Ed25519
+signature of the release key (docs/updates.md). The url is not signed: any mirror may serve
+the file. Make a release key with ` + "`cabinet keygen`" + `; its public key, printed on stderr,
+goes into the cabinets' release_keys under the same kid.
+
+  --key FILE         the release key's seed (mode 0600), as cabinet keygen writes it
+  --kid ID           the key's id in release_keys (default release-1)
+  --version V        the version BINARY reports (MAJOR.MINOR.PATCH)
+  --min-version M    after this update commits, no update below M is accepted
+  --url URL          where cabinets download BINARY (http or https)
+
+Exit status: 0 printed, 1 failed, 2 bad usage.`,
+	},
+	{
 		name:    "check-planogram",
 		summary: "lint a stock file's planogram: warnings, predicted exact rate, worst confusions",
 		usage:   `cabinet check-planogram [--noise-g 0.5] [--sessions 2000] [--seed 1] [--two-cell] [--revenue-first] STOCKFILE`,

@@ -71,6 +71,7 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 		"run":             func(w io.Writer) { runDaemon([]string{"-h"}, w) },
 		"provision":       func(w io.Writer) { runProvision([]string{"-h"}, io.Discard, w) },
 		"keygen":          func(w io.Writer) { runKeygen([]string{"-h"}, io.Discard, w) },
+		"release-sign":    func(w io.Writer) { runReleaseSign([]string{"-h"}, io.Discard, w) },
 		"diag":            func(w io.Writer) { runDiag([]string{"-h"}, strings.NewReader(""), io.Discard, w) },
 		"calibrate":       func(w io.Writer) { runCalibrate([]string{"-h"}, strings.NewReader(""), io.Discard, w) },
 		"storage":         func(w io.Writer) { runStorage([]string{"status", "-h"}, io.Discard, w) },

@@ -10,6 +10,7 @@
 //	cabinet diag          check every lock, door, shelf, display, thermometer and indicator, firmware stopped
 //	cabinet calibrate     tare a shelf, fit it to reference weights and store the result in the ledger
 //	cabinet storage       show or clear a storage fault (a corrupt or lost ledger set aside)
+//	cabinet release-sign  sign a firmware build for the update command (ota.go)
 //	cabinet version       print the firmware version
 //	cabinet help          what each subcommand does (help.go)
 package main
@@ -43,6 +44,7 @@ const usage = `usage:
   cabinet check-config FILE
   cabinet check-planogram [--noise-g 0.5] [--sessions 2000] [--two-cell] [--revenue-first] STOCKFILE
   cabinet keygen --out FILE
+  cabinet release-sign --key FILE [--kid ID] --version V [--min-version M] --url URL BINARY
   cabinet provision --id C --platform-key kid=FILE [--platform-key kid=FILE …] [--broker URL] [--data-dir DIR] [--config FILE] [--force]
   cabinet firstboot [--boot DIR] [--etc DIR] [--data-dir DIR] [--show 10m] [--qr]
   cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]
@@ -124,6 +126,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCalibrate(args[1:], stdin, stdout, stderr)
 	case "run":
 		return runDaemon(args[1:], stderr)
+	case "release-sign":
+		return runReleaseSign(args[1:], stdout, stderr)
 	}
 	// A subcommand with help but no code: a bug here, not the user's.
 	fmt.Fprintf(stderr, "cabinet: %s: not implemented\n", args[0])
@@ -193,6 +197,11 @@ func runDaemon(args []string, stderr io.Writer) int {
 	if err != nil {
 		printConfigError(stderr, *cfgPath, err)
 		return 1
+	}
+	// Which firmware version runs is decided first: this binary goes on,
+	// or it execs an updated one (ota.go, docs/updates.md).
+	if code, exit := launch(cfg, log); exit {
+		return code
 	}
 	// paho's loggers are process-wide; this process is one cabinet.
 	telemetry.RoutePahoLogs(log.With("cabinet", cfg.CabinetID))

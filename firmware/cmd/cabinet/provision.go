@@ -51,6 +51,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/internal/atomicfile"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
@@ -508,42 +509,9 @@ func provCheckNotInUse(path string) error {
 	return db.Close()
 }
 
-// provWriteFile replaces path with data: a temporary file in the same
-// directory, synced, then renamed over it, so that a power cut leaves
-// either the old file or the new one. Mode 0 sets no mode (a FAT boot
-// partition has none).
+// provWriteFile replaces path with data atomically (internal/atomicfile):
+// a power cut leaves either the old file or the new one. Mode 0 sets no
+// mode (a FAT boot partition has none).
 func provWriteFile(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if mode != 0 {
-		if err := f.Chmod(mode); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, data, mode)
 }
