@@ -380,3 +380,36 @@ func TestUpdateOffline(t *testing.T) {
 	after := r.sale()
 	r.books(before, after)
 }
+
+// A new version that starts and runs but never proves itself healthy —
+// here a shelf's load cell is dead from the switch on, so "scales
+// reading" never holds — rolls itself back once update_health_s has
+// passed, and the previous version serves again.
+func TestUpdateUnhealthyRollsBack(t *testing.T) {
+	otaTimeouts(t)
+	r := newOTARig(t)
+	r.waitReady()
+	before := r.sale()
+	gate := make(chan struct{})
+	r.mu.Lock()
+	r.gate = gate
+	r.mu.Unlock()
+	if rep := r.update(r.bundle(otaBuilds.good, "0.4.0", "", nil)); !rep.OK {
+		t.Fatalf("update refused: %+v", rep)
+	}
+	r.must(r.c.HW.FaultScale(2, "dead"))
+	close(gate)
+	a := r.waitAlarm(msg.AlarmUpdateRolledBack)
+	reason, _ := a.Detail["reason"].(string)
+	if a.Detail["from"] != "0.4.0" || a.Detail["to"] != "0.3.0" || !strings.Contains(reason, "not healthy within") {
+		t.Fatalf("update_rolled_back %v", a.Detail)
+	}
+	t.Logf("rolled back: %s", reason)
+	if st := r.stateOf(); st.Trial != nil || st.Current.Slot != ota.Factory || st.Current.Version != "0.3.0" {
+		t.Fatalf("state %+v", st)
+	}
+	r.must(r.c.HW.FaultScale(2, ""))
+	r.waitFW("0.3.0")
+	after := r.sale()
+	r.books(before, after)
+}
