@@ -139,6 +139,20 @@ func (r *otaRig) update(b msg.Bundle) msg.Reply {
 	return rep
 }
 
+// heldUpdate sends an update whose download the mirror holds until
+// release is called, so the test can set the scene for the switch.
+func (r *otaRig) heldUpdate(b msg.Bundle) (release func()) {
+	r.t.Helper()
+	gate := make(chan struct{})
+	r.mu.Lock()
+	r.gate = gate
+	r.mu.Unlock()
+	if rep := r.update(b); !rep.OK {
+		r.t.Fatalf("update refused: %+v", rep)
+	}
+	return func() { close(gate) }
+}
+
 func (r *otaRig) waitAlarm(kind string) msg.Alarm {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.ctx, 90*time.Second)
@@ -357,16 +371,10 @@ func TestUpdateOffline(t *testing.T) {
 	r := newOTARig(t)
 	r.waitReady()
 	before := r.sale()
-	gate := make(chan struct{})
-	r.mu.Lock()
-	r.gate = gate
-	r.mu.Unlock()
-	if rep := r.update(r.bundle(otaBuilds.good, "0.4.0", "", nil)); !rep.OK {
-		t.Fatalf("update refused: %+v", rep)
-	}
+	release := r.heldUpdate(r.bundle(otaBuilds.good, "0.4.0", "", nil))
 	r.must(r.s.Network(r.id, "down"))
 	r.until(30*time.Second, "the link to drop", func() bool { st, ok := r.c.Status(); return ok && !st.Connected })
-	close(gate)
+	release()
 	r.until(60*time.Second, "the offline commit", func() bool {
 		st, err := ota.Load(ota.StatePath(r.c.Dir))
 		return err == nil && st.Current.Version == "0.4.0" && st.Trial == nil
@@ -390,15 +398,9 @@ func TestUpdateUnhealthyRollsBack(t *testing.T) {
 	r := newOTARig(t)
 	r.waitReady()
 	before := r.sale()
-	gate := make(chan struct{})
-	r.mu.Lock()
-	r.gate = gate
-	r.mu.Unlock()
-	if rep := r.update(r.bundle(otaBuilds.good, "0.4.0", "", nil)); !rep.OK {
-		t.Fatalf("update refused: %+v", rep)
-	}
+	release := r.heldUpdate(r.bundle(otaBuilds.good, "0.4.0", "", nil))
 	r.must(r.c.HW.FaultScale(2, "dead"))
-	close(gate)
+	release()
 	a := r.waitAlarm(msg.AlarmUpdateRolledBack)
 	reason, _ := a.Detail["reason"].(string)
 	if a.Detail["from"] != "0.4.0" || a.Detail["to"] != "0.3.0" || !strings.Contains(reason, "not healthy within") {
