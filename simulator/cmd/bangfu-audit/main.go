@@ -342,11 +342,7 @@ func (a *audit) line(where string, line []byte) {
 	}
 	body, _, err := msg.KeyRing{cab: pub}.Open(payload)
 	if err != nil {
-		kind := "tampered"
-		if errors.Is(err, msg.ErrMalformed) || errors.Is(err, msg.ErrTooLarge) {
-			kind = "malformed"
-		}
-		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: kind, text: leaf + ": " + err.Error()})
+		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: openKind(err), text: leaf + ": " + err.Error()})
 		return
 	}
 	a.verified[leaf]++
@@ -373,6 +369,16 @@ func (a *audit) line(where string, line []byte) {
 	}
 }
 
+// openKind is the problem an envelope that does not open is: malformed
+// when it does not even decode, else tampered (a bad signature, another
+// signer).
+func openKind(err error) string {
+	if errors.Is(err, msg.ErrMalformed) || errors.Is(err, msg.ErrTooLarge) {
+		return "malformed"
+	}
+	return "tampered"
+}
+
 // fromPlatform checks a message the platform sent (cab is "" for the
 // catalog), when the platform's keys are known.
 func (a *audit) fromPlatform(where, cab, leaf string, payload []byte) {
@@ -382,35 +388,35 @@ func (a *audit) fromPlatform(where, cab, leaf string, payload []byte) {
 	}
 	body, _, err := a.platform.Open(payload)
 	if err != nil {
-		kind := "tampered"
-		if errors.Is(err, msg.ErrMalformed) || errors.Is(err, msg.ErrTooLarge) {
-			kind = "malformed"
-		}
-		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: kind, text: "platform " + leaf + ": " + err.Error()})
+		a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: openKind(err), text: "platform " + leaf + ": " + err.Error()})
 		return
 	}
 	a.verified["platform "+leaf]++
 	// Which cabinet a message names, against the topic it came on.
+	decode := func(v any) bool {
+		if err := json.Unmarshal(body, v); err != nil {
+			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: leaf + ": " + err.Error()})
+			return false
+		}
+		return true
+	}
 	var named string
 	switch leaf {
 	case "cmd":
 		var c msg.Command
-		if err := json.Unmarshal(body, &c); err != nil {
-			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "cmd: " + err.Error()})
+		if !decode(&c) {
 			return
 		}
 		named = c.CabinetID
 	case "planogram":
 		var p msg.Planogram
-		if err := json.Unmarshal(body, &p); err != nil {
-			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "planogram: " + err.Error()})
+		if !decode(&p) {
 			return
 		}
 		named = p.CabinetID
 	case "ack":
 		var k msg.Ack
-		if err := json.Unmarshal(body, &k); err != nil {
-			a.problems = append(a.problems, problem{where: where, cabinet: cab, kind: "malformed", text: "ack: " + err.Error()})
+		if !decode(&k) {
 			return
 		}
 		named = k.CabinetID
