@@ -14,10 +14,47 @@ import (
 )
 
 // bCalibration holds one record per shelf, keyed by the shelf number as a
-// big-endian uint64 so a cursor walks the shelves in order. Calibration is
-// the device's own measurement of its load cells: it lives with the sales,
-// not in the config file, and survives a config push.
-var bCalibration = []byte("calibration")
+// big-endian uint64 so a cursor walks the shelves in order: the calibration
+// of the shelf's only load cell, or of the left one of a shelf carried by
+// two. bCalibrationRight holds, keyed the same way, the right cells'
+// calibrations of two-cell shelves. Ledgers written before two-cell shelves
+// have only bCalibration, whose records keep their key and meaning.
+// Calibration is the device's own measurement of its load cells: it lives
+// with the sales, not in the config file, and survives a config push.
+var (
+	bCalibration      = []byte("calibration")
+	bCalibrationRight = []byte("calibration_right")
+)
+
+// Cell names the load cell of a shelf a calibration is for.
+type Cell string
+
+// Cells. CellLeft is also a one-cell shelf's only cell.
+const (
+	CellLeft  Cell = "left"
+	CellRight Cell = "right"
+)
+
+// ParseCell parses "left" or "right"; "" is CellLeft.
+func ParseCell(s string) (Cell, error) {
+	switch Cell(s) {
+	case "", CellLeft:
+		return CellLeft, nil
+	case CellRight:
+		return CellRight, nil
+	}
+	return "", fmt.Errorf("ledger: load cell %q: want left or right", s)
+}
+
+func (c Cell) bucket() ([]byte, error) {
+	switch c {
+	case CellLeft:
+		return bCalibration, nil
+	case CellRight:
+		return bCalibrationRight, nil
+	}
+	return nil, fmt.Errorf("%w: load cell %q", ErrBadCalibration, string(c))
+}
 
 // ErrBadCalibration means a calibration was refused before it was stored.
 var ErrBadCalibration = errors.New("ledger: unusable calibration")
@@ -81,9 +118,22 @@ func (c StoredCalibration) validate() error {
 
 // SaveCalibration stores shelf's calibration, replacing the previous one,
 // and returns its counter: one more than the shelf's previous calibration's.
+// It is the calibration of the shelf's only (or left) load cell:
+// SaveCellCalibration with CellLeft.
 func (l *Ledger) SaveCalibration(shelf int, c StoredCalibration) (int, error) {
+	return l.SaveCellCalibration(shelf, CellLeft, c)
+}
+
+// SaveCellCalibration stores the calibration of one load cell of shelf,
+// replacing that cell's previous one, and returns its counter: one more than
+// the cell's previous calibration's (each cell counts its own).
+func (l *Ledger) SaveCellCalibration(shelf int, cell Cell, c StoredCalibration) (int, error) {
 	if shelf < 1 {
 		return 0, fmt.Errorf("%w: shelf %d", ErrBadCalibration, shelf)
+	}
+	bucket, err := cell.bucket()
+	if err != nil {
+		return 0, err
 	}
 	if err := c.validate(); err != nil {
 		return 0, err
@@ -99,8 +149,8 @@ func (l *Ledger) SaveCalibration(shelf int, c StoredCalibration) (int, error) {
 		Points:        c.Points,
 		TareStdCounts: c.TareStdCounts,
 	}
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bCalibration)
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
@@ -112,17 +162,31 @@ func (l *Ledger) SaveCalibration(shelf int, c StoredCalibration) (int, error) {
 		return putJSON(b, seqKey(uint64(shelf)), rec)
 	})
 	if err != nil {
+		if cell != CellLeft {
+			return 0, fmt.Errorf("ledger: save calibration of shelf %d %s cell: %w", shelf, cell, err)
+		}
 		return 0, fmt.Errorf("ledger: save calibration of shelf %d: %w", shelf, err)
 	}
 	return rec.Counter, nil
 }
 
-// Calibrations returns every stored calibration by shelf number; a device
-// that was never calibrated has none.
+// Calibrations returns every stored calibration of a shelf's only (or
+// left) load cell by shelf number; a device that was never calibrated has
+// none. It is CellCalibrations(CellLeft).
 func (l *Ledger) Calibrations() (map[int]StoredCalibration, error) {
+	return l.CellCalibrations(CellLeft)
+}
+
+// CellCalibrations returns every stored calibration of cell by shelf
+// number.
+func (l *Ledger) CellCalibrations(cell Cell) (map[int]StoredCalibration, error) {
+	bucket, err := cell.bucket()
+	if err != nil {
+		return nil, err
+	}
 	out := map[int]StoredCalibration{}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bCalibration)
+	err = l.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
 		if b == nil {
 			return nil // created by the first SaveCalibration
 		}

@@ -122,11 +122,43 @@ func (o *CalibrateOpts) resolve() CalibrateOpts {
 //
 // With one reference the line passes through it exactly, so the residual
 // cannot show a misplaced weight: use two or more.
+//
+// On a shelf carried by two load cells Calibrate calibrates the left one:
+// see CalibrateCell.
 func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float64, o *CalibrateOpts) (ledger.StoredCalibration, error) {
+	return CalibrateCell(ctx, rig, shelf, ledger.CellLeft, p, refs, o)
+}
+
+// CalibrateCell is Calibrate for one load cell of a shelf: CellLeft is a
+// one-cell shelf's only cell. On a shelf carried by two cells (rig.RawRight
+// has it) each cell is calibrated on its own, from its own amplifier's raw
+// counts: the tare is that cell's share of the empty tray, and each
+// reference weight is placed directly over that cell (at its end of the
+// tray), so that the cell carries all of it and the other cell none. The
+// result is for ledger.SaveCellCalibration with the same cell.
+func CalibrateCell(ctx context.Context, rig Rig, shelf int, cell ledger.Cell, p Prompter, refs []float64, o *CalibrateOpts) (ledger.StoredCalibration, error) {
 	opts := o.resolve()
 	say := func(format string, a ...any) { fmt.Fprintf(opts.Out, format+"\n", a...) }
 	var none ledger.StoredCalibration
-	raw := rig.Raw[shelf]
+	twoCell := rig.RawRight[shelf] != nil
+	name := fmt.Sprintf("shelf %d", shelf) // what messages call the cell
+	promptCell, note := ledger.Cell(""), ""
+	if twoCell {
+		name = fmt.Sprintf("shelf %d %s cell", shelf, cell)
+		promptCell, note = cell, fmt.Sprintf(" (%s cell)", cell)
+	}
+	var raw hal.RawScale
+	switch cell {
+	case ledger.CellLeft:
+		raw = rig.Raw[shelf]
+	case ledger.CellRight:
+		raw = rig.RawRight[shelf]
+		if raw == nil && rig.Raw[shelf] != nil {
+			return none, fmt.Errorf("tech: shelf %d has one load cell: it has no right cell to calibrate", shelf)
+		}
+	default:
+		return none, fmt.Errorf("tech: shelf %d: unknown load cell %q (want left or right)", shelf, string(cell))
+	}
 	if raw == nil {
 		return none, fmt.Errorf("tech: shelf %d: no raw scale in the rig", shelf)
 	}
@@ -169,7 +201,7 @@ func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float
 		Text: fmt.Sprintf("Door %d is unlocked: open it.", doorNum)}); err != nil {
 		return none, err
 	}
-	yes, err := p.Ask(ctx, Prompt{Kind: KindEmptyShelf, Shelf: shelf, Door: doorNum,
+	yes, err := p.Ask(ctx, Prompt{Kind: KindEmptyShelf, Shelf: shelf, Door: doorNum, Cell: promptCell,
 		Text: fmt.Sprintf("Is shelf %d empty (nothing on the tray) and still?", shelf)})
 	if err != nil {
 		return none, err
@@ -179,19 +211,23 @@ func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float
 	}
 	tare, err := measure(ctx, raw, opts)
 	if err != nil {
-		return none, fmt.Errorf("tech: shelf %d tare: %w", shelf, err)
+		return none, fmt.Errorf("tech: %s tare: %w", name, err)
 	}
 	say("tare: %.0f counts, σ %.1f counts (n=%d)", tare.mean, tare.std, tare.n)
 	if tare.std > opts.MaxTareStdCounts {
-		return none, fmt.Errorf("%w: σ %.0f counts above %.0f with shelf %d empty; check the load cell wiring",
-			ErrNoisyTare, tare.std, opts.MaxTareStdCounts, shelf)
+		return none, fmt.Errorf("%w: σ %.0f counts above %.0f with shelf %d empty%s; check the load cell wiring",
+			ErrNoisyTare, tare.std, opts.MaxTareStdCounts, shelf, note)
 	}
 
 	points := make([]ledger.CalPoint, len(refs))
 	stds := make([]float64, len(refs))
 	for i, g := range refs {
-		yes, err := p.Ask(ctx, Prompt{Kind: KindPlaceWeight, Shelf: shelf, Door: doorNum, Grams: g,
-			Text: fmt.Sprintf("Put reference weights totalling %g g in the middle of shelf %d. Are they on and still?", g, shelf)})
+		text := fmt.Sprintf("Put reference weights totalling %g g in the middle of shelf %d. Are they on and still?", g, shelf)
+		if twoCell {
+			text = fmt.Sprintf("Put reference weights totalling %g g on shelf %d directly over its %s load cell (at the %s end of the tray, nothing over the other cell). Are they on and still?",
+				g, shelf, cell, cell)
+		}
+		yes, err := p.Ask(ctx, Prompt{Kind: KindPlaceWeight, Shelf: shelf, Door: doorNum, Grams: g, Cell: promptCell, Text: text})
 		if err != nil {
 			return none, err
 		}
@@ -200,13 +236,13 @@ func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float
 		}
 		m, err := measure(ctx, raw, opts)
 		if err != nil {
-			return none, fmt.Errorf("tech: shelf %d at %g g: %w", shelf, g, err)
+			return none, fmt.Errorf("tech: %s at %g g: %w", name, g, err)
 		}
 		say("%g g: %.0f counts, σ %.1f counts (n=%d)", g, m.mean, m.std, m.n)
 		points[i] = ledger.CalPoint{Grams: g, MeanRaw: m.mean}
 		stds[i] = m.std
 	}
-	if err := p.Wait(ctx, Prompt{Kind: KindRemoveWeights, Shelf: shelf, Door: doorNum,
+	if err := p.Wait(ctx, Prompt{Kind: KindRemoveWeights, Shelf: shelf, Door: doorNum, Cell: promptCell,
 		Text: fmt.Sprintf("Take the weights off shelf %d and close door %d.", shelf, doorNum)}); err != nil {
 		return none, err
 	}
@@ -218,8 +254,12 @@ func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float
 	}
 	k := sgd / sgg
 	if math.IsNaN(k) || math.Abs(k) < opts.MinCountsPerGram {
-		return none, fmt.Errorf("%w: %.3f counts per gram (need at least %g): is the load cell connected and the weight on shelf %d?",
-			ErrNoSlope, k, opts.MinCountsPerGram, shelf)
+		where := fmt.Sprintf("shelf %d", shelf)
+		if twoCell {
+			where = fmt.Sprintf("shelf %d over its %s cell", shelf, cell)
+		}
+		return none, fmt.Errorf("%w: %.3f counts per gram (need at least %g): is the load cell connected and the weight on %s?",
+			ErrNoSlope, k, opts.MinCountsPerGram, where)
 	}
 	worst := 0.0
 	var lines []string
@@ -231,11 +271,11 @@ func Calibrate(ctx context.Context, rig Rig, shelf int, p Prompter, refs []float
 	}
 	say("fit: %.4f counts per gram; residuals: %s", k, strings.Join(lines, ", "))
 	if tg := tare.std / math.Abs(k); tg > opts.MaxNoiseG {
-		return none, fmt.Errorf("%w: σ %.2f g above %.2f g with shelf %d empty", ErrNoisyTare, tg, opts.MaxNoiseG, shelf)
+		return none, fmt.Errorf("%w: σ %.2f g above %.2f g with shelf %d empty%s", ErrNoisyTare, tg, opts.MaxNoiseG, shelf, note)
 	}
 	for i, pt := range points {
 		if sg := stds[i] / math.Abs(k); sg > opts.MaxNoiseG {
-			return none, fmt.Errorf("%w: σ %.2f g above %.2f g at %g g on shelf %d", ErrUnsteady, sg, opts.MaxNoiseG, pt.Grams, shelf)
+			return none, fmt.Errorf("%w: σ %.2f g above %.2f g at %g g on %s", ErrUnsteady, sg, opts.MaxNoiseG, pt.Grams, name)
 		}
 	}
 	if worst > opts.MaxResidualG {

@@ -25,6 +25,10 @@ type Rig struct {
 	// Raw maps shelf numbers to the shelves' amplifiers, read directly for
 	// raw counts (a Scale only gives calibrated grams).
 	Raw map[int]hal.RawScale
+	// RawRight maps the numbers of shelves carried by two load cells to
+	// their right cells' amplifiers (Raw then holds the left ones); nil or
+	// without an entry for a one-cell shelf.
+	RawRight map[int]hal.RawScale
 }
 
 // Errors the procedures return.

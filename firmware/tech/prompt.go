@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/bangfu/cabinet/firmware/ledger"
 )
 
 // Kind says what a Prompt asks for, so a simulated technician can act on it.
@@ -29,7 +31,10 @@ type Prompt struct {
 	Door  int
 	Shelf int
 	Grams float64
-	Text  string // what the technician reads
+	// Cell is the load cell a calibration step is for: "" for a one-cell
+	// shelf, else ledger.CellLeft or ledger.CellRight.
+	Cell ledger.Cell
+	Text string // what the technician reads
 }
 
 func (p Prompt) String() string { return p.Text }

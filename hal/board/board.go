@@ -51,6 +51,10 @@
 //	      gain: A128              # A128 (default) | B32 | A64
 //	      shared_clock: false     # true on every shelf whose chip shares one clock line
 //	      ready_timeout: 400ms    # optional (10ms…10s): 400ms suits RATE=10 SPS
+//	    hx711_right:              # optional: the right cell of a shelf carried by
+//	      clock: GPIO16           #   two load cells (hx711 is then the left one);
+//	      data: GPIO26            #   same keys and rules as hx711. Chips sharing
+//	      shared_clock: false     #   one clock line are read together, in step.
 //	display:                      # required, exactly one of st7789 / fbdev
 //	  st7789:
 //	    spi: SPI0.0               # SPI<bus>.<chip select>
@@ -245,7 +249,38 @@ type Switch struct {
 type Shelf struct {
 	Number int
 	Door   int
-	HX711  HX711
+	// HX711 is the shelf's only load cell's amplifier, or the left cell's
+	// on a shelf carried by two.
+	HX711 HX711
+	// Right is the right load cell's amplifier on a shelf carried by two
+	// cells (the file's hx711_right); nil on a one-cell shelf.
+	Right *HX711
+}
+
+// Cell names one load cell of a shelf: the left (or only) one, or the right
+// one of a two-cell shelf.
+type Cell string
+
+// Cells. A one-cell shelf's only cell is CellLeft.
+const (
+	CellLeft  Cell = "left"
+	CellRight Cell = "right"
+)
+
+// cell returns the shelf's amplifier for c (nil: no such cell).
+func (s *Shelf) cell(c Cell) *HX711 {
+	if c == CellRight {
+		return s.Right
+	}
+	return &s.HX711
+}
+
+// key is the board file's key of cell c.
+func (c Cell) key() string {
+	if c == CellRight {
+		return "hx711_right"
+	}
+	return "hx711"
 }
 
 // HX711 is a shelf's load-cell amplifier. Chips with SharedClock set and the
@@ -340,32 +375,41 @@ func (b *Board) ShelvesBehind(n int) []int {
 	return out
 }
 
-// HX711Group is a set of HX711s read over one clock line: one shelf and data
-// pin each, in file order. A chip on its own clock is a group of one.
+// HX711Group is a set of HX711s read over one clock line: one shelf, cell
+// and data pin each (Shelves[k], Cells[k] and Data[k] are chip k), in file
+// order. A chip on its own clock is a group of one.
 type HX711Group struct {
 	Clock        string
 	Gain         Gain
 	ReadyTimeout time.Duration // the longest of the group's
 	Shelves      []int
+	Cells        []Cell // CellLeft for a one-cell shelf's only chip
 	Data         []string
 }
 
-// HX711Groups returns the scales grouped by clock line, in file order.
+// HX711Groups returns the amplifiers grouped by clock line, in file order:
+// each shelf's hx711, then its hx711_right if it has one.
 func (b *Board) HX711Groups() []HX711Group {
 	var out []HX711Group
 	idx := map[string]int{}
 	for _, s := range b.Shelves {
-		h := s.HX711
-		i, ok := idx[h.Clock]
-		if !ok || !h.SharedClock {
-			out = append(out, HX711Group{Clock: h.Clock, Gain: h.Gain})
-			i = len(out) - 1
-			idx[h.Clock] = i
+		for _, c := range []Cell{CellLeft, CellRight} {
+			h := s.cell(c)
+			if h == nil {
+				continue
+			}
+			i, ok := idx[h.Clock]
+			if !ok || !h.SharedClock {
+				out = append(out, HX711Group{Clock: h.Clock, Gain: h.Gain})
+				i = len(out) - 1
+				idx[h.Clock] = i
+			}
+			g := &out[i]
+			g.Shelves = append(g.Shelves, s.Number)
+			g.Cells = append(g.Cells, c)
+			g.Data = append(g.Data, h.Data)
+			g.ReadyTimeout = max(g.ReadyTimeout, h.ReadyTimeout)
 		}
-		g := &out[i]
-		g.Shelves = append(g.Shelves, s.Number)
-		g.Data = append(g.Data, h.Data)
-		g.ReadyTimeout = max(g.ReadyTimeout, h.ReadyTimeout)
 	}
 	return out
 }
@@ -373,11 +417,11 @@ func (b *Board) HX711Groups() []HX711Group {
 // PinUse is one pin and what uses it.
 type PinUse struct {
 	Pin string
-	Use string // "door 1 lock", "shelf 2 hx711 clock", "display spi SPI0.0 MOSI"
+	Use string // "door 1 lock", "shelf 2 hx711 clock", "shelf 2 hx711_right data", "display spi SPI0.0 MOSI"
 }
 
 // Pins lists every pin the board claims, sorted by pin name; a shared HX711
-// clock appears once per shelf.
+// clock appears once per chip on it.
 func (b *Board) Pins() []PinUse {
 	var out []PinUse
 	for _, u := range b.uses() {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 func TestShippedBoards(t *testing.T) {
-	if got := Shipped(); !reflect.DeepEqual(got, []string{"rpi4-ambient-1door.yaml", "rpi4-fridge-2door.yaml"}) {
+	if got := Shipped(); !reflect.DeepEqual(got, []string{"rpi4-ambient-1door-twocell.yaml", "rpi4-ambient-1door.yaml", "rpi4-fridge-2door.yaml"}) {
 		t.Fatalf("shipped boards %v", got)
 	}
 	t.Run("fridge", func(t *testing.T) {
@@ -86,6 +87,61 @@ func TestShippedBoards(t *testing.T) {
 		if len(g) != 1 || g[0].Clock != "GPIO17" || !reflect.DeepEqual(g[0].Shelves, []int{1, 2, 3, 4}) ||
 			!reflect.DeepEqual(g[0].Data, []string{"GPIO27", "GPIO22", "GPIO23", "GPIO24"}) {
 			t.Fatalf("groups %+v", g)
+		}
+	})
+	t.Run("ambient two-cell", func(t *testing.T) {
+		b, err := LoadShipped("rpi4-ambient-1door-twocell")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Doors) != 1 || len(b.Shelves) != 4 || b.Display.FBDev == nil {
+			t.Fatalf("two-cell board %+v", b)
+		}
+		for _, s := range b.Shelves {
+			if s.Right == nil || !s.Right.SharedClock || s.Right.Clock != "GPIO17" {
+				t.Errorf("shelf %d right cell %+v: want one on the shared clock GPIO17", s.Number, s.Right)
+			}
+		}
+		g := b.HX711Groups()
+		if len(g) != 1 || g[0].Clock != "GPIO17" ||
+			!reflect.DeepEqual(g[0].Shelves, []int{1, 1, 2, 2, 3, 3, 4, 4}) ||
+			!reflect.DeepEqual(g[0].Cells, []Cell{CellLeft, CellRight, CellLeft, CellRight, CellLeft, CellRight, CellLeft, CellRight}) ||
+			!reflect.DeepEqual(g[0].Data, []string{"GPIO27", "GPIO18", "GPIO22", "GPIO19", "GPIO23", "GPIO21", "GPIO24", "GPIO25"}) {
+			t.Fatalf("groups %+v", g)
+		}
+		// The same wiring as the one-cell ambient board, plus the right
+		// cells on four of its spare pins.
+		one, err := LoadShipped("rpi4-ambient-1door")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins := func(b *Board) map[string]bool {
+			m := map[string]bool{}
+			for _, p := range b.Pins() {
+				m[p.Pin] = true
+			}
+			return m
+		}
+		p1, p2 := pins(one), pins(b)
+		for p := range p1 {
+			if !p2[p] {
+				t.Errorf("%s used on the one-cell board but not on the two-cell one", p)
+			}
+		}
+		var added []string
+		for p := range p2 {
+			if !p1[p] {
+				added = append(added, p)
+			}
+		}
+		slices.SortFunc(added, func(a, b string) int {
+			if pinLess(a, b) {
+				return -1
+			}
+			return 1
+		})
+		if !reflect.DeepEqual(added, []string{"GPIO18", "GPIO19", "GPIO21", "GPIO25"}) {
+			t.Errorf("two-cell board adds pins %v", added)
 		}
 	})
 	for _, name := range Shipped() {
@@ -176,12 +232,64 @@ func TestHX711Groups(t *testing.T) {
     hx711: {clock: GPIO22, data: GPIO26, shared_clock: true}
 `)
 	want := []HX711Group{
-		{Clock: "GPIO17", Gain: GainA128, Shelves: []int{1}, Data: []string{"GPIO27"}},
-		{Clock: "GPIO22", Gain: GainA128, ReadyTimeout: 500 * time.Millisecond, Shelves: []int{2, 4}, Data: []string{"GPIO23", "GPIO26"}},
-		{Clock: "GPIO24", Gain: GainA128, Shelves: []int{3}, Data: []string{"GPIO25"}},
+		{Clock: "GPIO17", Gain: GainA128, Shelves: []int{1}, Cells: []Cell{CellLeft}, Data: []string{"GPIO27"}},
+		{Clock: "GPIO22", Gain: GainA128, ReadyTimeout: 500 * time.Millisecond, Shelves: []int{2, 4}, Cells: []Cell{CellLeft, CellLeft}, Data: []string{"GPIO23", "GPIO26"}},
+		{Clock: "GPIO24", Gain: GainA128, Shelves: []int{3}, Cells: []Cell{CellLeft}, Data: []string{"GPIO25"}},
 	}
 	if got := b.HX711Groups(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("groups\n%+v\nwant\n%+v", got, want)
+	}
+	roundTrip(t, b)
+}
+
+// twoCell is base with shelf 2 carried by two cells on one shared clock and
+// shelf 3 by two cells on clocks of their own.
+const twoCell = base + `  - number: 2
+    door: 1
+    hx711: {clock: GPIO22, data: GPIO23, shared_clock: true}
+    hx711_right: {clock: GPIO22, data: GPIO24, shared_clock: true, ready_timeout: 500ms}
+  - number: 3
+    door: 1
+    hx711: {clock: GPIO12, data: GPIO13, gain: A64}
+    hx711_right:
+      clock: GPIO16
+      data: GPIO26
+      gain: A64
+`
+
+func TestTwoCellShelves(t *testing.T) {
+	b := parseOK(t, twoCell)
+	if b.Shelves[0].Right != nil {
+		t.Fatalf("one-cell shelf 1 has a right cell %+v", b.Shelves[0].Right)
+	}
+	if r := b.Shelves[1].Right; r == nil || *r != (HX711{Clock: "GPIO22", Data: "GPIO24", Gain: GainA128, SharedClock: true, ReadyTimeout: 500 * time.Millisecond}) {
+		t.Fatalf("shelf 2 right cell %+v", r)
+	}
+	if r := b.Shelves[2].Right; r == nil || *r != (HX711{Clock: "GPIO16", Data: "GPIO26", Gain: GainA64}) {
+		t.Fatalf("shelf 3 right cell %+v", r)
+	}
+	want := []HX711Group{
+		{Clock: "GPIO17", Gain: GainA128, Shelves: []int{1}, Cells: []Cell{CellLeft}, Data: []string{"GPIO27"}},
+		{Clock: "GPIO22", Gain: GainA128, ReadyTimeout: 500 * time.Millisecond, Shelves: []int{2, 2}, Cells: []Cell{CellLeft, CellRight}, Data: []string{"GPIO23", "GPIO24"}},
+		{Clock: "GPIO12", Gain: GainA64, Shelves: []int{3}, Cells: []Cell{CellLeft}, Data: []string{"GPIO13"}},
+		{Clock: "GPIO16", Gain: GainA64, Shelves: []int{3}, Cells: []Cell{CellRight}, Data: []string{"GPIO26"}},
+	}
+	if got := b.HX711Groups(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("groups\n%+v\nwant\n%+v", got, want)
+	}
+	uses := map[string][]string{}
+	for _, p := range b.Pins() {
+		uses[p.Pin] = append(uses[p.Pin], p.Use)
+	}
+	for pin, want := range map[string][]string{
+		"GPIO22": {"shelf 2 hx711 clock", "shelf 2 hx711_right clock"},
+		"GPIO24": {"shelf 2 hx711_right data"},
+		"GPIO16": {"shelf 3 hx711_right clock"},
+		"GPIO26": {"shelf 3 hx711_right data"},
+	} {
+		if !reflect.DeepEqual(uses[pin], want) {
+			t.Errorf("Pins: %s used by %q, want %q", pin, uses[pin], want)
+		}
 	}
 	roundTrip(t, b)
 }
@@ -280,6 +388,11 @@ var reMark = regexp.MustCompile(`#(<+)`)
 // TestErrors gives each bad file with "#<" at the end of every line an error
 // must name ("#<<" for two errors), in order; want holds one fragment per
 // error. No other error may be reported.
+// twoCellShelf appends shelf 2 with both cells to base.
+func twoCellShelf(left, right string) string {
+	return base + "  - number: 2\n    door: 1\n    hx711: " + left + "\n    hx711_right: " + right + "\n"
+}
+
 func TestErrors(t *testing.T) {
 	shelf2 := func(hx string) string { return base + "  - number: 2\n    door: 1\n    hx711: " + hx + " #<\n" }
 	sharedBase := sub(base, "data: GPIO27}", "data: GPIO27, shared_clock: true}")
@@ -319,15 +432,39 @@ func TestErrors(t *testing.T) {
 		{"reserved without a use", edit(base, "host: rpi4", "host: rpi4\nreserved: {GPIO14: \"\"}"),
 			[]string{`reserved GPIO14: say what uses it`}},
 		{"clock shared without saying so", shelf2("{clock: GPIO17, data: GPIO22}"),
-			[]string{`shelf 2 hx711 clock: pin GPIO17 already used by shelf 1 hx711 clock (set shared_clock: true on every shelf`}},
+			[]string{`shelf 2 hx711 clock: pin GPIO17 already used by shelf 1 hx711 clock (set shared_clock: true on every hx711`}},
 		{"clock shared by one side only", shelf2("{clock: GPIO17, data: GPIO22, shared_clock: true}"),
 			[]string{`shelf 2 hx711 clock: pin GPIO17 already used by shelf 1 hx711 clock`}},
 		{"shared clock alone", edit(base, "data: GPIO27}", "data: GPIO27, shared_clock: true}"),
-			[]string{`shelf 1 hx711: shared_clock is true but no other shelf uses clock GPIO17`}},
+			[]string{`shelf 1 hx711: shared_clock is true but no other hx711 uses clock GPIO17`}},
 		{"shared clock with two gains", sharedBase + "  - number: 2\n    door: 1\n    hx711: {clock: GPIO17, data: GPIO22, shared_clock: true, gain: A64} #<\n",
-			[]string{`shelf 2 hx711: gain A64 differs from shelf 1's A128 on shared clock GPIO17`}},
+			[]string{`shelf 2 hx711: gain A64 differs from shelf 1 hx711's A128 on shared clock GPIO17`}},
 		{"shared clock on a lock's pin", edit(base, "{clock: GPIO17, data: GPIO27}", "{clock: GPIO5, data: GPIO27, shared_clock: true}"),
 			[]string{`shelf 1 hx711 clock: pin GPIO5 already used by door 1 lock`}},
+		{"right cell on a lock's pin", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24, data: GPIO5} #<"),
+			[]string{`shelf 2 hx711_right data: pin GPIO5 already used by door 1 lock`}},
+		{"right cell on its left cell's data pin", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24, data: GPIO23} #<"),
+			[]string{`shelf 2 hx711_right data: pin GPIO23 already used by shelf 2 hx711 data`}},
+		{"right cell on another shelf's clock unshared", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO17, data: GPIO24} #<"),
+			[]string{`shelf 2 hx711_right clock: pin GPIO17 already used by shelf 1 hx711 clock (set shared_clock: true on every hx711`}},
+		{"cells sharing a clock one side only", twoCellShelf("{clock: GPIO22, data: GPIO23, shared_clock: true}", "{clock: GPIO22, data: GPIO24} #<"),
+			[]string{`shelf 2 hx711_right clock: pin GPIO22 already used by shelf 2 hx711 clock`}},
+		{"cells sharing a clock with two gains", twoCellShelf("{clock: GPIO22, data: GPIO23, shared_clock: true}", "{clock: GPIO22, data: GPIO24, shared_clock: true, gain: B32} #<"),
+			[]string{`shelf 2 hx711_right: gain B32 differs from shelf 2 hx711's A128 on shared clock GPIO22`}},
+		{"right cell shared clock alone", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24, data: GPIO25, shared_clock: true} #<"),
+			[]string{`shelf 2 hx711_right: shared_clock is true but no other hx711 uses clock GPIO24`}},
+		{"right cell without data", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24} #<"),
+			[]string{`shelf 2 hx711_right: data is required`}},
+		{"right cell with a bad gain and timeout", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24, data: GPIO25, gain: A32, ready_timeout: 1ms} #<<"),
+			[]string{`shelf 2 hx711_right: gain "A32": want A128, B32 or A64`, `shelf 2 hx711_right: ready_timeout 1ms outside 10ms…10s`}},
+		{"right cell without hx711", base + "  - number: 2\n    door: 1\n    hx711_right: {clock: GPIO22, data: GPIO23} #<\n",
+			[]string{`shelf 2: hx711 is missing: a shelf with hx711_right needs hx711 for its left cell`}},
+		{"right cell unknown key", twoCellShelf("{clock: GPIO22, data: GPIO23}", "{clock: GPIO24, data: GPIO25, dout: GPIO26} #<"),
+			[]string{`shelf 2 hx711_right: unknown key "dout"; did you mean "data"?`}},
+		{"right cell as hx711_2", base + "  - number: 2\n    door: 1\n    hx711: {clock: GPIO22, data: GPIO23}\n    hx711_2: {clock: GPIO24, data: GPIO25} #<\n",
+			[]string{`shelf 2: unknown key "hx711_2"; did you mean "hx711_right"?`}},
+		{"right cell not a mapping", twoCellShelf("{clock: GPIO22, data: GPIO23}", "GPIO24 #<"),
+			[]string{`shelf 2 hx711_right: want a mapping of keys, got "GPIO24"`}},
 		{"shelf without a scale", base + "  - number: 2 #<\n    door: 1\n",
 			[]string{`shelf 2: hx711 is missing: every shelf needs a scale`}},
 		{"scale without data", shelf2("{clock: GPIO22}"),

@@ -195,18 +195,43 @@ func join(path, key string) string {
 
 // hints answer the commonest wrong keys.
 var hints = map[string]string{
-	"soc":    "host",
-	"sw":     "switch",
-	"reed":   "switch",
-	"scale":  "hx711",
-	"sck":    "clock",
-	"dout":   "data",
-	"bl":     "backlight",
-	"reset":  "rst",
-	"spi_hz": "spi_speed",
+	"soc":   "host",
+	"sw":    "switch",
+	"reed":  "switch",
+	"scale": "hx711",
+	// A two-cell shelf's cells are hx711 (left) and hx711_right.
+	"hx711_left":  "hx711",
+	"right":       "hx711_right",
+	"hx711_2":     "hx711_right",
+	"right_hx711": "hx711_right",
+	"sck":         "clock",
+	"dout":        "data",
+	"bl":          "backlight",
+	"reset":       "rst",
+	"spi_hz":      "spi_speed",
 	// Spellings in early drafts of docs/hardware.md.
 	"clock_shared": "shared_clock",
 	"id":           "ds18b20",
+}
+
+// hx711Fields decodes the amplifier under key (hx711 or hx711_right) of a
+// shelf; nil when the key is absent or not a mapping.
+func hx711Fields(f *fields, key string) *HX711 {
+	h := f.sub(key, f.what+" "+key, "clock", "data", "gain", "shared_clock", "ready_timeout")
+	if h == nil {
+		return nil
+	}
+	out := &HX711{
+		Clock:        h.str("clock", false),
+		Data:         h.str("data", false),
+		Gain:         GainA128,
+		SharedClock:  h.boolean("shared_clock", false, ""),
+		ReadyTimeout: h.duration("ready_timeout"),
+	}
+	if h.has("gain") {
+		out.Gain = Gain(h.str("gain", false))
+	}
+	return out
 }
 
 // mapping checks that n is a mapping with only the allowed keys, each once.
@@ -492,20 +517,12 @@ func (d *decoder) board(root *yaml.Node, b *Board) {
 	for i, n := range top.list("shelves") {
 		path := fmt.Sprintf("shelves[%d]", i)
 		d.lines[path] = n.Line
-		f := d.mapping(n, path, label("shelf", n, i), "number", "door", "hx711")
+		f := d.mapping(n, path, label("shelf", n, i), "number", "door", "hx711", "hx711_right")
 		shelf := Shelf{Number: f.integer("number"), Door: f.integer("door")}
-		if h := f.sub("hx711", f.what+" hx711", "clock", "data", "gain", "shared_clock", "ready_timeout"); h != nil {
-			shelf.HX711 = HX711{
-				Clock:        h.str("clock", false),
-				Data:         h.str("data", false),
-				Gain:         GainA128,
-				SharedClock:  h.boolean("shared_clock", false, ""),
-				ReadyTimeout: h.duration("ready_timeout"),
-			}
-			if h.has("gain") {
-				shelf.HX711.Gain = Gain(h.str("gain", false))
-			}
+		if h := hx711Fields(f, "hx711"); h != nil {
+			shelf.HX711 = *h
 		}
+		shelf.Right = hx711Fields(f, "hx711_right")
 		b.Shelves = append(b.Shelves, shelf)
 	}
 

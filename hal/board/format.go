@@ -49,9 +49,10 @@ type (
 		Poll        string `yaml:"poll,omitempty"`
 	}
 	fileShelf struct {
-		Number int       `yaml:"number"`
-		Door   int       `yaml:"door"`
-		HX711  fileHX711 `yaml:"hx711"`
+		Number int        `yaml:"number"`
+		Door   int        `yaml:"door"`
+		HX711  fileHX711  `yaml:"hx711"`
+		Right  *fileHX711 `yaml:"hx711_right,omitempty"`
 	}
 	fileHX711 struct {
 		Clock        string `yaml:"clock"`
@@ -127,6 +128,11 @@ func (o *Output) file() *fileOutput {
 	return &fileOutput{Pin: o.Pin, ActiveLow: o.ActiveLow}
 }
 
+func (h *HX711) file() *fileHX711 {
+	return &fileHX711{Clock: h.Clock, Data: h.Data, Gain: h.Gain, SharedClock: h.SharedClock,
+		ReadyTimeout: durationText(h.ReadyTimeout, h.ReadyTimeout == 0)}
+}
+
 // Format writes b as a board file without comments, in the key order of the
 // package documentation. Parse reads back the same Board.
 func (b *Board) Format() ([]byte, error) {
@@ -149,9 +155,11 @@ func (b *Board) Format() ([]byte, error) {
 		f.Doors = append(f.Doors, fd)
 	}
 	for _, s := range b.Shelves {
-		f.Shelves = append(f.Shelves, fileShelf{Number: s.Number, Door: s.Door, HX711: fileHX711{
-			Clock: s.HX711.Clock, Data: s.HX711.Data, Gain: s.HX711.Gain, SharedClock: s.HX711.SharedClock,
-			ReadyTimeout: durationText(s.HX711.ReadyTimeout, s.HX711.ReadyTimeout == 0)}})
+		fs := fileShelf{Number: s.Number, Door: s.Door, HX711: *s.HX711.file()}
+		if s.Right != nil {
+			fs.Right = s.Right.file()
+		}
+		f.Shelves = append(f.Shelves, fs)
 	}
 	if st := b.Display.ST7789; st != nil {
 		f.Display.ST7789 = &fileST7789{SPI: st.SPI, DC: st.DC, RST: st.RST, Backlight: st.Backlight.file(),

@@ -295,9 +295,15 @@ func (b *Board) where(path string) string {
 // BuildOpts configures Build. Zero fields take the defaults in their
 // comments.
 type BuildOpts struct {
-	// Calibrations are the shelves' stored calibrations (the ledger's). A
-	// shelf without one is built, but its Scale fails with ErrNotCalibrated.
+	// Calibrations are the shelves' stored calibrations (the ledger's): of
+	// the only cell of a one-cell shelf, of the left cell of a two-cell
+	// one. A shelf without one is built, but its Scale fails with
+	// ErrNotCalibrated.
 	Calibrations map[int]scale.Calibration
+	// RightCalibrations are the right cells' calibrations of two-cell
+	// shelves. A two-cell shelf missing either cell's calibration is built,
+	// but its Scale and Right fail with ErrNotCalibrated.
+	RightCalibrations map[int]scale.Calibration
 	// Scale configures every shelf's filter; its Logger defaults to Logger
 	// with the shelf number.
 	Scale scale.Opts
@@ -313,12 +319,19 @@ type BuildOpts struct {
 }
 
 // Hardware is a board's drivers, built and in their safe state. Cabinet is
-// what the firmware drives; Raw is each shelf's amplifier for the
-// technician's tools. Run drives the parts that need a goroutine; Halt puts
-// everything back to rest.
+// what the firmware drives; Raw is each shelf's amplifier (the left one of
+// a two-cell shelf) and RawRight each two-cell shelf's right amplifier, for
+// the technician's tools. Run drives the parts that need a goroutine; Halt
+// puts everything back to rest.
+//
+// A two-cell shelf's hal.Shelf.Scale is a Filter over a scale.Pair of its
+// two amplifiers (the calibrated sum, with scale.PairCalibration) and its
+// hal.Shelf.Right a Filter over the Pair's right view with the right cell's
+// calibration.
 type Hardware struct {
-	Cabinet hal.Cabinet
-	Raw     map[int]hal.RawScale
+	Cabinet  hal.Cabinet
+	Raw      map[int]hal.RawScale
+	RawRight map[int]hal.RawScale
 
 	log      *slog.Logger
 	locks    []*lock.Dev
@@ -353,7 +366,7 @@ func Build(b *Board, r Resolver, o *BuildOpts) (hw *Hardware, err error) {
 	bl := &builder{
 		b: b, r: r, o: opts, log: opts.Logger,
 		pins: map[string]gpio.PinIO{},
-		hw:   &Hardware{Raw: map[int]hal.RawScale{}, log: opts.Logger},
+		hw:   &Hardware{Raw: map[int]hal.RawScale{}, RawRight: map[int]hal.RawScale{}, log: opts.Logger},
 	}
 	defer func() {
 		if err != nil {
@@ -470,16 +483,17 @@ func (bl *builder) scales() error {
 		index[s.Number] = i
 	}
 	for _, g := range bl.b.HX711Groups() {
-		first := fmt.Sprintf("shelves[%d].hx711", index[g.Shelves[0]])
-		what := fmt.Sprintf("shelf %d hx711", g.Shelves[0])
+		first := fmt.Sprintf("shelves[%d].%s", index[g.Shelves[0]], g.Cells[0].key())
+		what := fmt.Sprintf("shelf %d %s", g.Shelves[0], g.Cells[0].key())
 		clk, err := bl.pin(first+".clock", what+" clock", g.Clock)
 		if err != nil {
 			return err
 		}
 		data := make([]gpio.PinIn, len(g.Data))
 		for k, name := range g.Data {
-			path := fmt.Sprintf("shelves[%d].hx711.data", index[g.Shelves[k]])
-			p, err := bl.pin(path, fmt.Sprintf("shelf %d hx711 data", g.Shelves[k]), name)
+			key := g.Cells[k].key()
+			path := fmt.Sprintf("shelves[%d].%s.data", index[g.Shelves[k]], key)
+			p, err := bl.pin(path, fmt.Sprintf("shelf %d %s data", g.Shelves[k], key), name)
 			if err != nil {
 				return err
 			}
@@ -495,19 +509,34 @@ func (bl *builder) scales() error {
 		}
 		bl.hw.groups = append(bl.hw.groups, grp)
 		for k, num := range g.Shelves {
-			ch := grp.Channel(k)
-			bl.hw.Raw[num] = ch
-			sc, err := bl.scale(num, ch)
-			if err != nil {
-				return bl.errAt(fmt.Sprintf("shelves[%d]", index[num]), fmt.Sprintf("shelf %d", num), err)
+			if g.Cells[k] == CellRight {
+				bl.hw.RawRight[num] = grp.Channel(k)
+			} else {
+				bl.hw.Raw[num] = grp.Channel(k)
 			}
-			bl.hw.Cabinet.Shelves = append(bl.hw.Cabinet.Shelves,
-				hal.Shelf{Number: num, Door: bl.b.Shelves[index[num]].Door, Scale: sc})
 		}
+	}
+	for i, s := range bl.b.Shelves {
+		sh := hal.Shelf{Number: s.Number, Door: s.Door}
+		var err error
+		if s.Right == nil {
+			sh.Scale, err = bl.scale(s.Number, bl.hw.Raw[s.Number])
+		} else {
+			sh.Scale, sh.Right, err = bl.pair(s.Number, bl.hw.Raw[s.Number], bl.hw.RawRight[s.Number])
+		}
+		if err != nil {
+			return bl.errAt(fmt.Sprintf("shelves[%d]", i), fmt.Sprintf("shelf %d", s.Number), err)
+		}
+		bl.hw.Cabinet.Shelves = append(bl.hw.Cabinet.Shelves, sh)
 	}
 	for num := range bl.o.Calibrations {
 		if _, ok := index[num]; !ok {
 			bl.log.Warn("stored calibration for a shelf the board file does not have", "shelf", num)
+		}
+	}
+	for num := range bl.o.RightCalibrations {
+		if i, ok := index[num]; !ok || bl.b.Shelves[i].Right == nil {
+			bl.log.Warn("stored right-cell calibration for a shelf the board file does not give two cells", "shelf", num)
 		}
 	}
 	return nil
@@ -521,9 +550,17 @@ func (bl *builder) scale(num int, raw hal.RawScale) (hal.Scale, error) {
 		bl.log.Warn("shelf not calibrated: its scale reports a fault until `cabinet calibrate` has run", "shelf", num)
 		return &uncalibrated{shelf: num, raw: raw}, nil
 	}
+	return bl.filter(num, "", raw, cal)
+}
+
+// filter builds and registers a Filter; cell names it in the log.
+func (bl *builder) filter(num int, cell Cell, raw hal.RawScale, cal scale.Calibration) (*scale.Filter, error) {
 	so := bl.o.Scale
 	if so.Logger == nil {
 		so.Logger = bl.log.With("shelf", num)
+		if cell != "" {
+			so.Logger = so.Logger.With("cell", string(cell))
+		}
 	}
 	f, err := scale.New(raw, cal, &so)
 	if err != nil {
@@ -531,6 +568,39 @@ func (bl *builder) scale(num int, raw hal.RawScale) (hal.Scale, error) {
 	}
 	bl.hw.filters = append(bl.hw.filters, f)
 	return f, nil
+}
+
+// pair builds a two-cell shelf's Scale (the sum of both cells) and Right
+// (the right cell alone), or their failing stand-ins while either cell is
+// not calibrated: a sum with one cell guessed would be no weight at all.
+func (bl *builder) pair(num int, left, right hal.RawScale) (total, rightScale hal.Scale, err error) {
+	lcal, lok := bl.o.Calibrations[num]
+	rcal, rok := bl.o.RightCalibrations[num]
+	if !lok || !rok {
+		var missing []string
+		if !lok {
+			missing = append(missing, "left")
+		}
+		if !rok {
+			missing = append(missing, "right")
+		}
+		bl.log.Warn("two-cell shelf not calibrated: its scale reports a fault until `cabinet calibrate` has run for each cell",
+			"shelf", num, "cells", strings.Join(missing, ", "))
+		return &uncalibrated{shelf: num, raw: left, cells: missing}, &uncalibrated{shelf: num, raw: right, cells: missing}, nil
+	}
+	p, err := scale.NewPair(left, right, lcal, rcal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stored calibration: %w", err)
+	}
+	t, err := bl.filter(num, "", p, scale.PairCalibration)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := bl.filter(num, CellRight, p.Right(), rcal)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, r, nil
 }
 
 func (bl *builder) display() error {
@@ -721,9 +791,18 @@ func (h *Hardware) Halt() error {
 type uncalibrated struct {
 	shelf int
 	raw   hal.RawScale
+	cells []string // of a two-cell shelf: the cells without a calibration
 }
 
 func (u *uncalibrated) Reading() (hal.Reading, error) {
+	if len(u.cells) > 0 {
+		var runs []string
+		for _, c := range u.cells {
+			runs = append(runs, fmt.Sprintf("cabinet calibrate --shelf %d --cell %s", u.shelf, c))
+		}
+		return hal.Reading{}, fmt.Errorf("board: shelf %d is not calibrated; run %s: %w: %w",
+			u.shelf, strings.Join(runs, " and "), ErrNotCalibrated, hal.ErrFault)
+	}
 	return hal.Reading{}, fmt.Errorf("board: shelf %d is not calibrated; run cabinet calibrate --shelf %d: %w: %w",
 		u.shelf, u.shelf, ErrNotCalibrated, hal.ErrFault)
 }

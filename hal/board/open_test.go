@@ -27,6 +27,7 @@ import (
 	"github.com/bangfu/cabinet/hal/fbdev"
 	"github.com/bangfu/cabinet/hal/hx711"
 	"github.com/bangfu/cabinet/hal/scale"
+	"github.com/bangfu/cabinet/internal/clocktest"
 )
 
 // fakePin is a gpiotest.Pin that also records how it was configured and
@@ -915,4 +916,194 @@ func TestHostResolver(t *testing.T) {
 			t.Fatalf("no GPIO chips here, got %v; want ErrWrongHost naming /dev/gpiochip0", err)
 		}
 	})
+}
+
+// twoCellBoard has shelf 1 on two cells sharing one clock, shelf 2 on two
+// cells with clocks of their own and shelf 3 on two cells whose right one
+// is dead (its data line stays high: never ready).
+const twoCellBoard = `model: two-cell test
+host: rpi4
+display:
+  fbdev: {device: /dev/fb0}
+doors:
+  - number: 1
+    lock: {pin: GPIO5, active_low: true, fail_safe: false}
+    switch: {pin: GPIO6, closed_level: low, pull: up}
+shelves:
+  - number: 1
+    door: 1
+    hx711: {clock: GPIO17, data: GPIO27, shared_clock: true}
+    hx711_right: {clock: GPIO17, data: GPIO22, shared_clock: true}
+  - number: 2
+    door: 1
+    hx711: {clock: GPIO12, data: GPIO13}
+    hx711_right: {clock: GPIO16, data: GPIO26}
+  - number: 3
+    door: 1
+    hx711: {clock: GPIO18, data: GPIO19}
+    hx711_right: {clock: GPIO20, data: GPIO21, ready_timeout: 20ms}
+`
+
+// wireChips connects fake chips on clock pin clk to r.
+func wireChips(r *fakeResolver, clk string, chips *fakeHX711s) {
+	c := newFakePin(clk)
+	c.onOut = chips.clock
+	r.pins[clk] = c
+	for name := range chips.values {
+		p := newFakePin(name)
+		p.read = chips.data(name)
+		r.pins[name] = p
+	}
+}
+
+func TestBuildTwoCellShelves(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b, err := Parse("two.yaml", []byte(twoCellBoard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newFakeResolver()
+	wireChips(r, "GPIO17", &fakeHX711s{values: map[string]int32{"GPIO27": 150000, "GPIO22": 250000}})
+	wireChips(r, "GPIO12", &fakeHX711s{values: map[string]int32{"GPIO13": -120000}})
+	wireChips(r, "GPIO16", &fakeHX711s{values: map[string]int32{"GPIO26": 0}})
+	wireChips(r, "GPIO18", &fakeHX711s{values: map[string]int32{"GPIO19": 50000}})
+	wireChips(r, "GPIO20", &fakeHX711s{values: map[string]int32{}})
+	dead := newFakePin("GPIO21")
+	dead.read = func() gpio.Level { return gpio.High } // pulled up, no chip
+	r.pins["GPIO21"] = dead
+
+	left := map[int]scale.Calibration{
+		1: {Offset: 50000, CountsPerGram: 200},   // 500 g
+		2: {Offset: -170000, CountsPerGram: 100}, // 500 g
+		3: {Offset: 0, CountsPerGram: 100},       // 500 g
+	}
+	right := map[int]scale.Calibration{
+		1: {Offset: 50000, CountsPerGram: 200}, // 1000 g
+		2: {Offset: 20000, CountsPerGram: -40}, // 500 g, cell wired inverted
+		3: {Offset: 0, CountsPerGram: 100},
+	}
+	env := newTestEnv(t)
+	clk := clocktest.New()
+	o := env.opts(left)
+	o.RightCalibrations = right
+	o.Scale = scale.Opts{Clock: clk.Now, RetryDelay: time.Millisecond}
+	hw, err := Build(b, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustHalt(t, hw)
+	for n := 1; n <= 3; n++ {
+		if hw.Raw[n] == nil || hw.RawRight[n] == nil {
+			t.Fatalf("shelf %d: raw amplifiers left %v right %v", n, hw.Raw[n], hw.RawRight[n])
+		}
+	}
+	if len(hw.groups) != 5 {
+		t.Errorf("%d hx711 groups, want 5 (one shared clock, four own)", len(hw.groups))
+	}
+	for _, s := range hw.Cabinet.Shelves {
+		if f, ok := s.Scale.(*scale.Filter); !ok || f.Calibration() != scale.PairCalibration {
+			t.Errorf("shelf %d total %T: want a Filter with PairCalibration", s.Number, s.Scale)
+		}
+		if f, ok := s.Right.(*scale.Filter); !ok || f.Calibration() != right[s.Number] {
+			t.Errorf("shelf %d right %T: want a Filter with the right cell's calibration", s.Number, s.Right)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hw.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	// wait polls sc until cond holds; the deadline only fails a broken
+	// driver instead of hanging.
+	wait := func(what string, sc hal.Scale, cond func(hal.Reading, error) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			rd, err := sc.Reading()
+			if cond(rd, err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still %+v, %v", what, rd, err)
+			}
+		}
+	}
+	sampled := func(rd hal.Reading, err error) bool {
+		if err != nil && !errors.Is(err, hx711.ErrTiming) {
+			t.Fatalf("reading: %v", err)
+		}
+		return rd.Samples > 0
+	}
+	shelves := hw.Cabinet.Shelves
+	for _, c := range []struct {
+		shelf        int
+		total, right float64
+	}{{1, 1500, 1000}, {2, 1000, 500}} {
+		s := shelves[c.shelf-1]
+		wait(fmt.Sprintf("shelf %d total", c.shelf), s.Scale, sampled)
+		wait(fmt.Sprintf("shelf %d right", c.shelf), s.Right, sampled)
+		if rd, _ := s.Scale.Reading(); math.Abs(rd.Grams-c.total) > 1e-6 {
+			t.Errorf("shelf %d total reads %v g, want %v", c.shelf, rd.Grams, c.total)
+		}
+		if rd, _ := s.Right.Reading(); math.Abs(rd.Grams-c.right) > 1e-6 {
+			t.Errorf("shelf %d right reads %v g, want %v", c.shelf, rd.Grams, c.right)
+		}
+	}
+
+	// Shelf 3's right cell is dead: its total never reads (no half-weight
+	// of the left cell's 500 g) and, once the no-data limit has passed,
+	// reads as a fault naming the right cell.
+	s3 := shelves[2]
+	clk.Advance(3 * time.Second)
+	wait("shelf 3 total", s3.Scale, func(rd hal.Reading, err error) bool {
+		if rd.Samples > 0 {
+			t.Fatalf("shelf 3 total reads %+v with a dead right cell", rd)
+		}
+		return errors.Is(err, hal.ErrFault) && errors.Is(err, scale.ErrNoData) &&
+			strings.Contains(fmt.Sprint(err), "right cell") && strings.Contains(fmt.Sprint(err), "not ready")
+	})
+	if _, err := s3.Right.Reading(); !errors.Is(err, hal.ErrFault) {
+		t.Errorf("shelf 3 right with a dead cell: %v, want a fault", err)
+	}
+}
+
+func TestTwoCellShelfNotCalibrated(t *testing.T) {
+	b, err := Parse("two.yaml", []byte(twoCellBoard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t)
+	cal := scale.Calibration{CountsPerGram: 100}
+	o := env.opts(map[int]scale.Calibration{1: cal, 2: cal})
+	o.RightCalibrations = map[int]scale.Calibration{1: cal, 3: cal}
+	hw, err := Build(b, newFakeResolver(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustHalt(t, hw)
+	want := map[int]string{
+		2: "run cabinet calibrate --shelf 2 --cell right",
+		3: "run cabinet calibrate --shelf 3 --cell left",
+	}
+	for _, s := range hw.Cabinet.Shelves {
+		for _, sc := range []hal.Scale{s.Scale, s.Right} {
+			_, err := sc.Reading()
+			if s.Number == 1 {
+				if err != nil {
+					t.Errorf("calibrated shelf 1: %v", err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrNotCalibrated) || !errors.Is(err, hal.ErrFault) || !strings.Contains(fmt.Sprint(err), want[s.Number]) {
+				t.Errorf("shelf %d: %v; want a fault saying %q", s.Number, err, want[s.Number])
+			}
+		}
+	}
+	if len(hw.filters) != 2 {
+		t.Errorf("%d filters, want 2 (shelf 1's total and right)", len(hw.filters))
+	}
 }

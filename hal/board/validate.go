@@ -94,6 +94,7 @@ type use struct {
 	use   string // "door 1 lock"
 	path  string // where it is written
 	clock int    // index of the shelf whose hx711 clock this is, else -1
+	cell  Cell   // with clock: which of the shelf's amplifiers
 }
 
 // uses lists every pin claimed, in the order they are written.
@@ -116,11 +117,17 @@ func (b *Board) uses() []use {
 		add(d.Switch.Pin, fmt.Sprintf("door %d switch", d.Number), p+".switch.pin")
 	}
 	for i, s := range b.Shelves {
-		p := fmt.Sprintf("shelves[%d].hx711", i)
-		if s.HX711.Clock != "" {
-			out = append(out, use{pin: s.HX711.Clock, use: fmt.Sprintf("shelf %d hx711 clock", s.Number), path: p + ".clock", clock: i})
+		for _, c := range []Cell{CellLeft, CellRight} {
+			h := s.cell(c)
+			if h == nil {
+				continue
+			}
+			p := fmt.Sprintf("shelves[%d].%s", i, c.key())
+			if h.Clock != "" {
+				out = append(out, use{pin: h.Clock, use: fmt.Sprintf("shelf %d %s clock", s.Number, c.key()), path: p + ".clock", clock: i, cell: c})
+			}
+			add(h.Data, fmt.Sprintf("shelf %d %s data", s.Number, c.key()), p+".data")
 		}
-		add(s.HX711.Data, fmt.Sprintf("shelf %d hx711 data", s.Number), p+".data")
 	}
 	if st := b.Display.ST7789; st != nil {
 		if b.Host.RaspberryPi() {
@@ -390,27 +397,43 @@ func (v *validator) shelves() {
 		case !slices.Contains(doors, s.Door) && !unnumbered:
 			v.errorf(p+".door", "%s: door %d does not exist (doors: %s)", what, s.Door, intList(doors))
 		}
-		h := s.HX711
-		hw := what + " hx711"
-		if h.Clock == "" && h.Data == "" && !v.written(p+".hx711") {
-			v.errorf(p, "%s: hx711 is missing: every shelf needs a scale", what)
+		if s.Right != nil && s.HX711.Clock == "" && s.HX711.Data == "" && !v.written(p+".hx711") {
+			v.errorf(p+".hx711_right", "%s: hx711 is missing: a shelf with hx711_right needs hx711 for its left cell", what)
 			continue
 		}
-		if h.Clock == "" {
-			v.errorf(p+".hx711", "%s: clock is required", hw)
+		if !v.hx711(p, what, CellLeft, &s.HX711) {
+			continue
 		}
-		if h.Data == "" {
-			v.errorf(p+".hx711", "%s: data is required", hw)
+		if s.Right != nil {
+			v.hx711(p, what, CellRight, s.Right)
 		}
-		v.pin(p+".hx711.clock", hw+" clock", h.Clock)
-		v.pin(p+".hx711.data", hw+" data", h.Data)
-		switch h.Gain {
-		case GainA128, GainB32, GainA64:
-		default:
-			v.errorf(p+".hx711.gain", "%s: gain %q: want A128, B32 or A64", hw, h.Gain)
-		}
-		v.between(p+".hx711.ready_timeout", hw+": ready_timeout", h.ReadyTimeout, 10*time.Millisecond, 10*time.Second)
 	}
+}
+
+// hx711 checks shelf what's amplifier for cell c, written under p; false
+// when the left cell's block is missing altogether (already reported).
+func (v *validator) hx711(p, what string, c Cell, h *HX711) bool {
+	hw := what + " " + c.key()
+	p += "." + c.key()
+	if c == CellLeft && h.Clock == "" && h.Data == "" && !v.written(p) {
+		v.errorf(parent(p), "%s: hx711 is missing: every shelf needs a scale", what)
+		return false
+	}
+	if h.Clock == "" {
+		v.errorf(p, "%s: clock is required", hw)
+	}
+	if h.Data == "" {
+		v.errorf(p, "%s: data is required", hw)
+	}
+	v.pin(p+".clock", hw+" clock", h.Clock)
+	v.pin(p+".data", hw+" data", h.Data)
+	switch h.Gain {
+	case GainA128, GainB32, GainA64:
+	default:
+		v.errorf(p+".gain", "%s: gain %q: want A128, B32 or A64", hw, h.Gain)
+	}
+	v.between(p+".ready_timeout", hw+": ready_timeout", h.ReadyTimeout, 10*time.Millisecond, 10*time.Second)
+	return true
 }
 
 func intList(ns []int) string {
@@ -493,16 +516,17 @@ func (v *validator) pinsOnce() {
 			continue
 		}
 		if u.clock >= 0 && prev.clock >= 0 {
-			a, b := v.b.Shelves[prev.clock], v.b.Shelves[u.clock]
-			if !a.HX711.SharedClock || !b.HX711.SharedClock {
+			sa, sb := v.b.Shelves[prev.clock], v.b.Shelves[u.clock]
+			a, b := sa.cell(prev.cell), sb.cell(u.cell)
+			if !a.SharedClock || !b.SharedClock {
 				clash[u.pin] = true
-				v.errorf(u.path, "%s: pin %s already used by %s (set shared_clock: true on every shelf that shares one clock line)",
+				v.errorf(u.path, "%s: pin %s already used by %s (set shared_clock: true on every hx711 that shares one clock line)",
 					u.use, u.pin, prev.use)
 				continue
 			}
-			if a.HX711.Gain != b.HX711.Gain {
-				v.errorf(fmt.Sprintf("shelves[%d].hx711.gain", u.clock), "shelf %d hx711: gain %s differs from shelf %d's %s on shared clock %s (one clock line sets one gain)",
-					b.Number, b.HX711.Gain, a.Number, a.HX711.Gain, u.pin)
+			if a.Gain != b.Gain {
+				v.errorf(parent(u.path)+".gain", "shelf %d %s: gain %s differs from shelf %d %s's %s on shared clock %s (one clock line sets one gain)",
+					sb.Number, u.cell.key(), b.Gain, sa.Number, prev.cell.key(), a.Gain, u.pin)
 			}
 			continue
 		}
@@ -511,12 +535,22 @@ func (v *validator) pinsOnce() {
 	}
 	onClock := map[string]int{}
 	for _, s := range v.b.Shelves {
-		onClock[s.HX711.Clock]++
+		for _, c := range []Cell{CellLeft, CellRight} {
+			if h := s.cell(c); h != nil {
+				onClock[h.Clock]++
+			}
+		}
 	}
 	for i, s := range v.b.Shelves {
-		if c := s.HX711.Clock; s.HX711.SharedClock && c != "" && onClock[c] == 1 && !clash[c] {
-			v.errorf(fmt.Sprintf("shelves[%d].hx711.shared_clock", i),
-				"shelf %d hx711: shared_clock is true but no other shelf uses clock %s", s.Number, c)
+		for _, cl := range []Cell{CellLeft, CellRight} {
+			h := s.cell(cl)
+			if h == nil {
+				continue
+			}
+			if c := h.Clock; h.SharedClock && c != "" && onClock[c] == 1 && !clash[c] {
+				v.errorf(fmt.Sprintf("shelves[%d].%s.shared_clock", i, cl.key()),
+					"shelf %d %s: shared_clock is true but no other hx711 uses clock %s", s.Number, cl.key(), c)
+			}
 		}
 	}
 }

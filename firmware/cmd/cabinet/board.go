@@ -22,7 +22,6 @@ import (
 	"github.com/bangfu/cabinet/firmware/tech"
 	"github.com/bangfu/cabinet/hal"
 	"github.com/bangfu/cabinet/hal/board"
-	"github.com/bangfu/cabinet/hal/scale"
 )
 
 // boardHost is how a board file reaches its hardware: this machine's
@@ -35,13 +34,14 @@ type boardHost struct {
 var realHost = boardHost{resolve: board.NewHostResolver}
 
 // build builds b's drivers. Shelves missing from cals report a scale fault.
-func (h boardHost) build(b *board.Board, cals map[int]scale.Calibration, log *slog.Logger) (*board.Hardware, error) {
+func (h boardHost) build(b *board.Board, cals *shelfCals, log *slog.Logger) (*board.Hardware, error) {
 	r, err := h.resolve(b)
 	if err != nil {
 		return nil, err
 	}
 	o := h.opts
-	o.Calibrations, o.Logger = cals, log
+	cals.apply(&o)
+	o.Logger = log
 	return board.Build(b, r, &o)
 }
 
@@ -49,7 +49,7 @@ func (h boardHost) build(b *board.Board, cals map[int]scale.Calibration, log *sl
 // technician's rig with the function that stops and halts it. The
 // hardware's goroutines (door switches, indicator, scale filters) run until
 // that function is called.
-func openBoard(ctx context.Context, path string, cals map[int]scale.Calibration) (tech.Rig, func() error, error) {
+func openBoard(ctx context.Context, path string, cals *shelfCals) (tech.Rig, func() error, error) {
 	b, err := board.Load(path)
 	if err != nil {
 		return tech.Rig{}, nil, err
@@ -65,26 +65,12 @@ func openBoard(ctx context.Context, path string, cals map[int]scale.Calibration)
 		cancel()
 		return errors.Join(<-done, hw.Halt())
 	}
-	return tech.Rig{Cabinet: hw.Cabinet, Raw: hw.Raw}, closeFn, nil
-}
-
-// storedCalibrations converts the ledger's calibration records to what
-// the scale filters take.
-func storedCalibrations(led *ledger.Ledger) (map[int]scale.Calibration, error) {
-	stored, err := led.Calibrations()
-	if err != nil {
-		return nil, err
-	}
-	cals := make(map[int]scale.Calibration, len(stored))
-	for shelf, c := range stored {
-		cals[shelf] = c.Calibration
-	}
-	return cals, nil
+	return tech.Rig{Cabinet: hw.Cabinet, Raw: hw.Raw, RawRight: hw.RawRight}, closeFn, nil
 }
 
 // readCalibrations reads the stored calibrations from cfg's ledger and
 // closes it again, so the firmware (or the tool) can open it afterwards.
-func readCalibrations(cfg config.Config) (map[int]scale.Calibration, error) {
+func readCalibrations(cfg config.Config) (*shelfCals, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cabinet: %w", err)
 	}
@@ -103,7 +89,7 @@ func readCalibrations(cfg config.Config) (map[int]scale.Calibration, error) {
 // config at cfgPath. The default config may be missing (a bench board has
 // none): diag then runs without calibrations and each shelf says it is not
 // calibrated. A config named with --config must exist.
-func diagCalibrations(cfgPath string, explicit bool, stderr io.Writer) (map[int]scale.Calibration, error) {
+func diagCalibrations(cfgPath string, explicit bool, stderr io.Writer) (*shelfCals, error) {
 	if !explicit {
 		if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(stderr, "cabinet: no %s: shelves are checked without their calibrations (give --config)\n", cfgPath)

@@ -1,8 +1,9 @@
 package main
 
-// `cabinet calibrate`: tare one shelf and fit its counts per gram from
-// reference weights, then store the result in the device's ledger, where
-// calibration lives (it is data, not config).
+// `cabinet calibrate`: tare one shelf (or one load cell of a shelf carried
+// by two, --cell) and fit its counts per gram from reference weights, then
+// store the result in the device's ledger, where calibration lives (it is
+// data, not config).
 
 import (
 	"context"
@@ -45,7 +46,7 @@ func (r *refsFlag) Set(v string) error {
 	return nil
 }
 
-const calibrateUsage = "usage: cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE] [--samples 20] [--settle 2s]"
+const calibrateUsage = "usage: cabinet calibrate (--board FILE | --hal sim) --shelf N [--cell left|right] [--ref 500] [--ref 1000] [--config FILE] [--samples 20] [--settle 2s]"
 
 func runCalibrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("calibrate", flag.ContinueOnError)
@@ -53,6 +54,7 @@ func runCalibrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	boardPath := fset.String("board", "", "the cabinet's board file")
 	halKind := fset.String("hal", "", "instead of a board: sim, a virtual cabinet")
 	shelf := fset.Int("shelf", 0, "the shelf to calibrate")
+	cellName := fset.String("cell", "left", "the load cell of a shelf carried by two: left or right (a one-cell shelf's only cell is left)")
 	cfgPath := fset.String("config", "/etc/bangfu/cabinet.json", "config file (for data_dir)")
 	samples := fset.Int("samples", tech.DefaultCalibrateOpts.Samples, "raw samples averaged at each point")
 	settle := fset.Duration("settle", tech.DefaultCalibrateOpts.Settle, "wait after each confirmation before sampling")
@@ -61,7 +63,11 @@ func runCalibrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	if err := fset.Parse(args); err != nil {
 		return 2
 	}
-	if fset.NArg() != 0 || *shelf < 1 || *samples < 2 || *settle < 0 {
+	cell, cellErr := ledger.ParseCell(*cellName)
+	if fset.NArg() != 0 || *shelf < 1 || *samples < 2 || *settle < 0 || cellErr != nil {
+		if cellErr != nil {
+			fmt.Fprintf(stderr, "cabinet: --cell %q: want left or right\n", *cellName)
+		}
 		fmt.Fprintln(stderr, calibrateUsage)
 		return 2
 	}
@@ -109,19 +115,42 @@ func runCalibrate(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "cabinet: no shelf %d on this cabinet\n", *shelf)
 		return 2
 	}
-	fmt.Fprintf(stdout, "calibrating shelf %d with %s g\n", *shelf, refs.String())
-	cal, err := tech.Calibrate(ctx, rig, *shelf, hand(tech.NewLinePrompter(stdin, stdout)), refs,
+	// A two-cell shelf's cells are calibrated one at a time, each with the
+	// weights placed over it; the shelf is out of service until both are.
+	twoCell := rig.RawRight[*shelf] != nil
+	what := fmt.Sprintf("shelf %d", *shelf)
+	switch {
+	case cell == ledger.CellRight && !twoCell:
+		fmt.Fprintf(stderr, "cabinet: shelf %d has one load cell: --cell right is for a shelf with hx711_right in its board file\n", *shelf)
+		return 2
+	case twoCell:
+		what = fmt.Sprintf("shelf %d %s cell", *shelf, cell)
+	}
+	fmt.Fprintf(stdout, "calibrating %s with %s g\n", what, refs.String())
+	cal, err := tech.CalibrateCell(ctx, rig, *shelf, cell, hand(tech.NewLinePrompter(stdin, stdout)), refs,
 		&tech.CalibrateOpts{Samples: *samples, Settle: *settle, Out: stdout})
 	if err != nil {
 		fmt.Fprintln(stderr, "cabinet: calibration refused:", err)
 		return 1
 	}
-	n, err := led.SaveCalibration(*shelf, cal)
+	n, err := led.SaveCellCalibration(*shelf, cell, cal)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "shelf %d calibration #%d stored in %s: offset %d counts, %.4f counts per gram\n",
-		*shelf, n, ledgerPath, cal.Calibration.Offset, cal.Calibration.CountsPerGram)
+	fmt.Fprintf(stdout, "%s calibration #%d stored in %s: offset %d counts, %.4f counts per gram\n",
+		what, n, ledgerPath, cal.Calibration.Offset, cal.Calibration.CountsPerGram)
+	if twoCell {
+		other := ledger.CellRight
+		if cell == ledger.CellRight {
+			other = ledger.CellLeft
+		}
+		if stored, err := led.CellCalibrations(other); err == nil {
+			if _, ok := stored[*shelf]; !ok {
+				fmt.Fprintf(stdout, "shelf %d's %s cell is not calibrated yet: run cabinet calibrate --shelf %d --cell %s\n",
+					*shelf, other, *shelf, other)
+			}
+		}
+	}
 	return 0
 }

@@ -44,6 +44,12 @@ func TestCalibrateCommand(t *testing.T) {
 		{name: "unknown shelf", args: args("--shelf", "9"), want: 2, stderr: []string{"no shelf 9"}},
 		{name: "bad reference", args: args("--shelf", "1", "--ref", "heavy"), want: 2},
 		{name: "negative reference", args: args("--shelf", "1", "--ref", "-500"), want: 2},
+		{name: "left cell named", args: args("--shelf", "2", "--cell", "left", "--ref", "800"), stdin: "y\ny\n", want: 0, counter: 3,
+			stdout: []string{"calibrating shelf 2 with 800 g", "in the middle of shelf 2", "shelf 2 calibration #3 stored"}},
+		{name: "right cell of a one-cell shelf", args: args("--shelf", "2", "--cell", "right"), want: 2,
+			stderr: []string{"shelf 2 has one load cell"}},
+		{name: "unknown cell", args: args("--shelf", "2", "--cell", "middle"), want: 2,
+			stderr: []string{`--cell "middle": want left or right`}},
 		{name: "no hardware", args: []string{"--config", cfg, "--shelf", "1"}, want: 2},
 		{name: "missing config", args: []string{"--hal", "sim", "--shelf", "1", "--config", filepath.Join(dir, "none.json")}, want: 1},
 	}

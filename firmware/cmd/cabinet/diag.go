@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/bangfu/cabinet/firmware/tech"
-	"github.com/bangfu/cabinet/hal/scale"
 	"github.com/bangfu/cabinet/hal/sim"
 )
 
@@ -27,7 +26,7 @@ const simTechRate = 80
 // --hal sim it also returns the hand that acts on the virtual cabinet for
 // the technician. The returned close function stops and halts what was
 // opened.
-func openRig(ctx context.Context, boardPath, halKind string, cals map[int]scale.Calibration) (tech.Rig, func(tech.Prompter) tech.Prompter, func() error, error) {
+func openRig(ctx context.Context, boardPath, halKind string, cals *shelfCals) (tech.Rig, func(tech.Prompter) tech.Prompter, func() error, error) {
 	noHand := func(p tech.Prompter) tech.Prompter { return p }
 	switch {
 	case (boardPath == "") == (halKind == ""):
@@ -81,7 +80,7 @@ func runDiag(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: cabinet diag (--board FILE [--config FILE] | --hal sim) [--yes] [--sample 5s] [--door-timeout 30s]")
 		return 2
 	}
-	var cals map[int]scale.Calibration
+	var cals *shelfCals
 	if *boardPath != "" && *halKind == "" {
 		explicit := false
 		fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })

@@ -141,14 +141,19 @@ Exit status: 0 every part passed, 1 something failed, 2 bad flags.`,
 	{
 		name:    "calibrate",
 		summary: "tare a shelf, fit it to reference weights, store the result in the ledger (service stopped)",
-		usage:   `cabinet calibrate (--board FILE | --hal sim) --shelf N [--ref 500] [--ref 1000] [--config FILE] [--samples 20] [--settle 2s]`,
+		usage:   `cabinet calibrate (--board FILE | --hal sim) --shelf N [--cell left|right] [--ref 500] [--ref 1000] [--config FILE] [--samples 20] [--settle 2s]`,
 		text: `Tares the empty shelf, then asks for each reference weight in turn and reports the
 residual error at each. The factor is stored in the ledger (<data_dir>/ledger.db) with the
 date and a counter; restart the service to use it. Stop the service first.
 
+A shelf carried by two load cells (hx711_right in the board file) is calibrated one cell
+at a time: run --cell left, then --cell right, placing the reference weights directly over
+that cell (at its end of the tray). The shelf reports a scale fault until both are stored.
+
   --board FILE     the cabinet's board file
   --hal sim        instead of --board: a virtual cabinet
   --shelf N        the shelf to calibrate
+  --cell C         left (default; a one-cell shelf's only cell) or right
   --ref G          a reference weight in grams, the total on the shelf; repeat for more points
                    (default 500 and 1000)
   --config FILE    the config, for data_dir (default /etc/bangfu/cabinet.json)
