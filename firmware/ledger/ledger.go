@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,6 +46,12 @@ type Ledger struct {
 	Outbox   *outbox.Outbox
 	health   writeHealth
 	maxBytes int
+
+	// The counters as last read or committed: only CommitSale changes
+	// them, so the device loop's status (every tick) costs no read
+	// transaction.
+	countersMu sync.Mutex
+	counters   *msg.Counters
 }
 
 // Open opens or creates the ledger at path. It never replaces an existing
@@ -112,11 +119,19 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 
 // Counters returns the cumulative counters.
 func (l *Ledger) Counters() (msg.Counters, error) {
+	l.countersMu.Lock()
+	defer l.countersMu.Unlock()
+	if l.counters != nil {
+		return *l.counters, nil
+	}
 	var c msg.Counters
 	err := l.db.View(func(tx *bolt.Tx) error {
 		_, err := getJSON(tx.Bucket(bMeta), kCounters, &c)
 		return err
 	})
+	if err == nil {
+		l.counters = &c
+	}
 	return c, err
 }
 
@@ -169,9 +184,10 @@ type Item struct {
 // build receives the seq and returns the finished sale.
 func (l *Ledger) CommitSale(topic string, build func(seq uint64) msg.Sale, extra ...Item) (msg.Sale, error) {
 	var sale msg.Sale
+	var c msg.Counters
 	err := l.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
-		var c msg.Counters
+		c = msg.Counters{}
 		if _, err := getJSON(meta, kCounters, &c); err != nil {
 			return err
 		}
@@ -206,6 +222,9 @@ func (l *Ledger) CommitSale(topic string, build func(seq uint64) msg.Sale, extra
 	if err != nil {
 		return msg.Sale{}, fmt.Errorf("ledger: commit sale: %w", err)
 	}
+	l.countersMu.Lock()
+	l.counters = &c
+	l.countersMu.Unlock()
 	l.Outbox.Notify()
 	return sale, nil
 }

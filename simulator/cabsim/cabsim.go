@@ -47,12 +47,17 @@ import (
 
 // Options configure a simulation. Zero fields take the defaults.
 type Options struct {
-	MQTTAddr   string // embedded broker listen address, default 127.0.0.1:1883
-	BrokerURL  string // use this external broker instead of embedding one
-	Cabinets   int    // default 1
-	Seed       int64
-	NoiseG     float64 // load-cell noise σ, default 0.5
-	SampleRate float64 // load-cell samples per second, default 10
+	MQTTAddr  string // embedded broker listen address, default 127.0.0.1:1883
+	BrokerURL string // use this external broker instead of embedding one
+	Cabinets  int    // default 1
+	// CabinetOffset numbers the cabinets from CabinetID(CabinetOffset)
+	// on (and seeds them alike), so that several simulators can drive one
+	// broker cluster with cabinets that do not clash (cabsim
+	// -cabinet-offset). Default 0.
+	CabinetOffset int
+	Seed          int64
+	NoiseG        float64 // load-cell noise σ, default 0.5
+	SampleRate    float64 // load-cell samples per second, default 10
 	// DataDir is where each cabinet keeps its key and bbolt files
 	// (DataDir/<cabinet id>) and the virtual platform its books
 	// (DataDir/platform); default a temp dir removed on Close. Starting
@@ -243,7 +248,8 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	s.cancel = cancelRun
 	for i := range o.Cabinets {
-		c, err := s.addCabinet(runCtx, CabinetID(i), o.Seed+int64(i), brokerURL)
+		n := o.CabinetOffset + i
+		c, err := s.addCabinet(runCtx, CabinetID(n), o.Seed+int64(n), brokerURL)
 		if err != nil {
 			return nil, err
 		}

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -84,6 +85,8 @@ func run() int {
 		twoCell  = flag.Bool("two-cell", false, "stand every shelf on two load cells (left and right); SKUs stand in their lanes: the stock file's \"lanes\", else spread evenly, and the planograms carry them")
 		stateDir = flag.String("state", "", "keep the simulation's state in this directory and resume it on the next start: each cabinet's key and ledger (DIR/<cabinet id>) and the virtual platform's key and books (DIR/platform/); default a temporary directory removed on exit (with -platform=external: the user's cache directory, bangfu-cabsim/external, so that the cabinets' keys stay registered)")
 		verbose  = flag.Bool("v", false, "log at debug level")
+		offset   = flag.Int("cabinet-offset", 0, "number the cabinets from this one on (ids NM-150102-<7+offset>, …), so that several simulators can drive one broker without clashing")
+		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
 	flag.Usage = func() {
@@ -92,6 +95,24 @@ func run() int {
 		fmt.Fprint(flag.CommandLine.Output(), usageText)
 	}
 	flag.Parse()
+	if *offset < 0 || *n < 1 {
+		fmt.Fprintln(os.Stderr, "cabsim: -cabinets must be at least 1 and -cabinet-offset at least 0")
+		return 2
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cabsim: -cpuprofile:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -140,7 +161,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, Seed: *seed, NoiseG: *noise, Logger: log,
+	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, CabinetOffset: *offset, Seed: *seed, NoiseG: *noise, Logger: log,
 		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell, DataDir: *stateDir}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
