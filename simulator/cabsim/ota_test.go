@@ -29,6 +29,7 @@ var otaBuilds struct {
 	once              sync.Once
 	dir               string
 	good, crash, hang string
+	hangReady         string
 	err               error
 }
 
@@ -51,6 +52,7 @@ func buildOTA(t *testing.T) {
 		otaBuilds.good = build("cabinet-0.4.0", "-ldflags", "-X github.com/bangfu/cabinet/firmware.FW=0.4.0", cabinetPkg)
 		otaBuilds.crash = build("otacrash", "./testdata/otacrash")
 		otaBuilds.hang = build("otahang", "./testdata/otahang")
+		otaBuilds.hangReady = build("otahangready", "./testdata/otahangready")
 	})
 	if otaBuilds.err != nil {
 		t.Fatal(otaBuilds.err)
@@ -286,16 +288,14 @@ func TestUpdateRefused(t *testing.T) {
 
 func TestUpdateRollsBack(t *testing.T) {
 	otaTimeouts(t)
-	for _, tc := range []struct{ name, bin string }{{"crash at start", "crash"}, {"hang at start", "hang"}} {
+	for _, tc := range []struct{ name, bin string }{{"crash at start", "crash"}, {"hang at start", "hang"},
+		{"hang after ready", "hangReady"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := newOTARig(t)
 			r.waitReady()
 			before := r.sale()
-			bin := otaBuilds.crash
-			if tc.bin == "hang" {
-				bin = otaBuilds.hang
-			}
+			bin := map[string]string{"crash": otaBuilds.crash, "hang": otaBuilds.hang, "hangReady": otaBuilds.hangReady}[tc.bin]
 			if rep := r.update(r.bundle(bin, "0.4.0", "", nil)); !rep.OK {
 				t.Fatalf("update refused: %+v", rep)
 			}
