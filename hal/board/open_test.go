@@ -581,15 +581,8 @@ func TestCalibratedShelvesReadGrams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mustHalt(t, hw)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hw.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	_, stop := runHardware(t, hw)
+	defer stop()
 	for _, s := range hw.Cabinet.Shelves {
 		var rd hal.Reading
 		// A deadline only so a broken driver fails instead of hanging.
@@ -1009,15 +1002,8 @@ func TestBuildTwoCellShelves(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hw.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	_, stop := runHardware(t, hw)
+	defer stop()
 	// wait polls sc until cond holds; the deadline only fails a broken
 	// driver instead of hanging.
 	wait := func(what string, sc hal.Scale, cond func(hal.Reading, error) bool) {
@@ -1105,5 +1091,20 @@ func TestTwoCellShelfNotCalibrated(t *testing.T) {
 	}
 	if len(hw.filters) != 2 {
 		t.Errorf("%d filters, want 2 (shelf 1's total and right)", len(hw.filters))
+	}
+}
+
+// runHardware runs hw until stop, which waits for Run to return and
+// reports its error; ctx is the context it runs under.
+func runHardware(t *testing.T, hw *Hardware) (ctx context.Context, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hw.Run(ctx) }()
+	return ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }
