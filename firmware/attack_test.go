@@ -57,8 +57,8 @@ func newAttackRig(t *testing.T) *attackRig {
 
 	// Photographed codes: nonces shown, then rotated past twice.
 	for range 3 {
-		ar.oldNonces = append(ar.oldNonces, r.d.qr.Nonce(time.Now()))
-		r.d.qr.Rotate(time.Now())
+		ar.oldNonces = append(ar.oldNonces, r.d.qr.Nonce(r.d.now()))
+		r.d.qr.Rotate(r.d.now())
 	}
 	ar.oldNonces = ar.oldNonces[:1]
 	return ar
@@ -146,19 +146,19 @@ func attacks() []attack {
 		}, nil), "drop"},
 		{"replayed id", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) { c.ID = ar.acceptedID }), msg.ErrReplayed},
 		{"expired", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {
-			c.IssuedAt = msg.At(time.Now().Add(-2 * time.Minute))
-			c.ExpiresAt = msg.At(time.Now().Add(-time.Minute))
+			c.IssuedAt = msg.At(ar.d.now().Add(-2 * time.Minute))
+			c.ExpiresAt = msg.At(ar.d.now().Add(-time.Minute))
 		}), msg.ErrExpired},
 		{"reordered: older than the newest accepted by more than a lifetime", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {
 			c.IssuedAt = msg.At(ar.d.newestIssued.Add(-6 * time.Minute))
 			c.ExpiresAt = msg.At(c.IssuedAt.Add(5 * time.Minute))
 		}), msg.ErrExpired},
 		{"issued in the future", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {
-			c.IssuedAt = msg.At(time.Now().Add(time.Minute))
-			c.ExpiresAt = msg.At(time.Now().Add(2 * time.Minute))
+			c.IssuedAt = msg.At(ar.d.now().Add(time.Minute))
+			c.ExpiresAt = msg.At(ar.d.now().Add(2 * time.Minute))
 		}), msg.ErrBadRequest},
 		{"lifetime over the maximum", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {
-			c.ExpiresAt = msg.At(time.Now().Add(24 * time.Hour))
+			c.ExpiresAt = msg.At(ar.d.now().Add(24 * time.Hour))
 		}), msg.ErrBadRequest},
 		{"wrong cabinet", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) { c.CabinetID = "NM-150102-0099" }), msg.ErrWrongCabinet},
 		{"stale QR: a nonce never shown", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) { c.QRNonce = "AAAAAAAAAAAAAAAAAAAAAA" }), msg.ErrStaleQR},
@@ -192,18 +192,18 @@ func attacks() []attack {
 			return ar.a.seal(ar.t, c), c.ID
 		}, msg.ErrUnknownSession},
 		{"downgraded catalog", func(ar *attackRig) string { return ar.d.topics.Catalog() }, func(ar *attackRig) ([]byte, string) {
-			c := demo.Catalog(time.Now())
+			c := demo.Catalog(ar.d.now())
 			c.Version = ar.d.catalog.Version() - 1
 			return ar.a.seal(ar.t, c), ""
 		}, "drop"},
 		{"catalog for another region", func(ar *attackRig) string { return ar.d.topics.Catalog() }, func(ar *attackRig) ([]byte, string) {
-			c := demo.Catalog(time.Now())
+			c := demo.Catalog(ar.d.now())
 			c.Version = ar.d.catalog.Version() + 10
 			c.Region = "630000"
 			return ar.a.seal(ar.t, c), ""
 		}, "drop"},
 		{"catalog signed by a retired key", func(ar *attackRig) string { return ar.d.topics.Catalog() }, func(ar *attackRig) ([]byte, string) {
-			c := demo.Catalog(time.Now())
+			c := demo.Catalog(ar.d.now())
 			c.Version = ar.d.catalog.Version() + 10
 			return ar.retired.seal(ar.t, c), ""
 		}, "drop"},
@@ -306,11 +306,11 @@ func TestGeneratedAttacks(t *testing.T) {
 		func(ar *attackRig, c *msg.Command, k *platformKey, forge *bool) { c.ID = ar.acceptedID },
 		func(ar *attackRig, c *msg.Command, k *platformKey, forge *bool) {
 			back := time.Duration(1+rng.IntN(3600)) * time.Second
-			c.IssuedAt = msg.At(time.Now().Add(-back - 5*time.Minute))
-			c.ExpiresAt = msg.At(time.Now().Add(-back))
+			c.IssuedAt = msg.At(ar.d.now().Add(-back - 5*time.Minute))
+			c.ExpiresAt = msg.At(ar.d.now().Add(-back))
 		},
 		func(ar *attackRig, c *msg.Command, k *platformKey, forge *bool) {
-			c.IssuedAt = msg.At(time.Now().Add(time.Duration(10+rng.IntN(86400)) * time.Second))
+			c.IssuedAt = msg.At(ar.d.now().Add(time.Duration(10+rng.IntN(86400)) * time.Second))
 			c.ExpiresAt = msg.At(c.IssuedAt.Add(time.Minute))
 		},
 		func(ar *attackRig, c *msg.Command, k *platformKey, forge *bool) {
@@ -343,7 +343,7 @@ func TestGeneratedAttacks(t *testing.T) {
 		func(ar *attackRig, c *msg.Command, k *platformKey, forge *bool) { c.SessionID = "" },
 	}
 	before := ar.state()
-	start := time.Now()
+	start := ar.d.now()
 	codes := map[string]int{}
 	for i := range n {
 		if i%20 == 0 {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/infer"
+	"github.com/bangfu/cabinet/internal/clocktest"
 	"log/slog"
 	"math"
 	"slices"
@@ -51,6 +52,7 @@ type rig struct {
 	t    testing.TB
 	ctx  context.Context
 	hw   *sim.Cabinet
+	clk  *clocktest.Clock // the virtual cabinet's and the Device's time
 	cfg  config.Config
 	key  ed25519.PrivateKey // the cabinet's key
 	d    *Device
@@ -108,7 +110,8 @@ func newRigWith(t testing.TB, plan msg.Planogram, stock map[int]map[string]int, 
 	for _, p := range cat.Products {
 		byCode[p.SKU] = p
 	}
-	hw := demoHardware(t, "test", func(hw *sim.Cabinet) {
+	clk := clocktest.At(time.Now().UTC().Truncate(time.Second))
+	hw := demoHardware(t, "test", clk, func(hw *sim.Cabinet) {
 		for _, sh := range plan.Shelves {
 			shelf := sh.Shelf
 			skus := make([]string, 0, len(stock[shelf]))
@@ -145,7 +148,7 @@ func newRigWith(t testing.TB, plan msg.Planogram, stock map[int]map[string]int, 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := &rig{t: t, ctx: t.Context(), hw: hw, cfg: cfg, key: key, cat: cat, plan: plan, stock: stock}
+	r := &rig{t: t, ctx: t.Context(), hw: hw, clk: clk, cfg: cfg, key: key, cat: cat, plan: plan, stock: stock}
 	t.Cleanup(r.close)
 	r.start()
 	if err := r.d.catalog.ApplyCatalog(cat, cfg.Region); err != nil {
@@ -160,8 +163,9 @@ func newRigWith(t testing.TB, plan msg.Planogram, stock map[int]map[string]int, 
 }
 
 // demoHardware builds a virtual cabinet with the demo planogram's doors
-// and shelves, lets load stock it, and runs its scales until the test ends.
-func demoHardware(t testing.TB, name string, load func(*sim.Cabinet)) *sim.Cabinet {
+// and shelves, lets load stock it, and runs its scales until the test ends,
+// on clk (nil: the wall clock).
+func demoHardware(t testing.TB, name string, clk *clocktest.Clock, load func(*sim.Cabinet)) *sim.Cabinet {
 	t.Helper()
 	var shelves []sim.ShelfConfig
 	doors := 1
@@ -169,10 +173,14 @@ func demoHardware(t testing.TB, name string, load func(*sim.Cabinet)) *sim.Cabin
 		shelves = append(shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door})
 		doors = max(doors, sh.Door)
 	}
-	hw, err := sim.New(sim.Config{
+	sc := sim.Config{
 		Name: name, Seed: 7, SampleRate: 100, Doors: doors, Shelves: shelves,
 		Scale: scale.Opts{NoDataAfter: noDataAfter},
-	})
+	}
+	if clk != nil {
+		sc.Clock, sc.After = clk.Now, clk.After
+	}
+	hw, err := sim.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +207,7 @@ func (r *rig) start() {
 	if r.wrap != nil {
 		hw = r.wrap(hw)
 	}
-	d, err := New(Opts{Config: r.cfg, Hardware: hw, DeviceKey: r.key, Logger: log, Tick: 5 * time.Millisecond, Now: r.now, LedgerMaxBytes: r.ledgerMax})
+	d, err := New(Opts{Config: r.cfg, Hardware: hw, DeviceKey: r.key, Logger: log, Tick: 5 * time.Millisecond, Clock: r.clk, Now: r.now, LedgerMaxBytes: r.ledgerMax})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -237,34 +245,64 @@ func (r *rig) restart() {
 func (r *rig) waitIdle() {
 	r.t.Helper()
 	stepUntil(r.t, r.d, func() bool {
-		_, err := r.d.beforeWeights(time.Now())
+		_, err := r.d.beforeWeights(r.d.now())
 		return err == nil && len(r.d.baseline) == len(r.d.hw.Shelves) && r.d.Status().Mode == msg.ModeIdle
 	}, 10*time.Second)
 }
 
-// stepUntil steps d until cond holds; the timeout only stops a hang.
+// stepUntil steps d until cond holds; the timeout (of d's time) only stops
+// a hang.
 func stepUntil(t testing.TB, d *Device, cond func() bool, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	for elapsed := time.Duration(0); ; elapsed += stepEvery {
 		d.step(t.Context())
 		if cond() {
 			return
 		}
-		if time.Now().After(deadline) {
+		if elapsed > timeout {
 			t.Fatalf("condition not met after %v; device status %+v", timeout, d.Status())
 		}
-		time.Sleep(5 * time.Millisecond)
+		pass(t, d, stepEvery)
 	}
 }
 
-// stepFor steps d for a while, for "nothing more happens" checks.
+// stepFor steps d for a while of its time, for "nothing more happens"
+// checks.
 func stepFor(t testing.TB, d *Device, dur time.Duration) {
 	t.Helper()
-	end := time.Now().Add(dur)
-	for time.Now().Before(end) {
+	for elapsed := time.Duration(0); elapsed < dur; elapsed += stepEvery {
 		d.step(t.Context())
-		time.Sleep(5 * time.Millisecond)
+		pass(t, d, stepEvery)
+	}
+}
+
+// stepEvery is the time between two steps: one sample period of the
+// rig's load cells (100 samples a second).
+const stepEvery = 10 * time.Millisecond
+
+// pass lets dur go by for d. On a virtual clock (the rig's) it moves the
+// clock and waits until every load cell's goroutine is waiting on it again,
+// so each sample due has been taken, whatever the machine's load; on the
+// wall clock it sleeps.
+func pass(t testing.TB, d *Device, dur time.Duration) {
+	t.Helper()
+	clk, ok := d.clk.(*clocktest.Clock)
+	if !ok {
+		time.Sleep(dur)
+		return
+	}
+	clk.Advance(dur)
+	cells := 0
+	for _, sh := range d.hw.Shelves {
+		cells++
+		if sh.Right != nil {
+			cells++
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wallGuard)
+	defer cancel()
+	if err := clk.BlockUntilContext(ctx, cells); err != nil {
+		t.Fatalf("the load cells did not come back to the clock in %v of wall time", wallGuard)
 	}
 }
 
@@ -272,7 +310,7 @@ func stepFor(t testing.TB, d *Device, dur time.Duration) {
 // the cabinet shows now.
 func (r *rig) unlockCmd() msg.Command {
 	r.t.Helper()
-	now := time.Now()
+	now := r.d.now()
 	qr, err := payment.ParseQR(r.d.qr.Current(now))
 	if err != nil {
 		r.t.Fatal(err)
@@ -287,14 +325,14 @@ func (r *rig) unlockCmd() msg.Command {
 }
 
 func (r *rig) cmd(typ string) msg.Command {
-	now := time.Now()
+	now := r.d.now()
 	return msg.Command{ID: "cmd-" + msg.NewID(now), Type: typ, CabinetID: testCabinet,
 		IssuedAt: msg.At(now), ExpiresAt: msg.At(now.Add(time.Minute))}
 }
 
 func (r *rig) send(cmd msg.Command) {
 	r.t.Helper()
-	if err := r.d.command(r.ctx, cmd, time.Now()); err != nil {
+	if err := r.d.command(r.ctx, cmd, r.d.now()); err != nil {
 		r.t.Fatalf("command %s: %v", cmd.Type, err)
 	}
 }
@@ -626,7 +664,7 @@ func trueGrams(r *rig) map[int]float64 {
 func TestShoppingSession(t *testing.T) {
 	r := newRig(t)
 	r.locked()
-	qrBefore := r.d.qr.Current(time.Now())
+	qrBefore := r.d.qr.Current(r.d.now())
 	before := trueGrams(r)
 
 	// unlock: session and "before" weights persisted, lock energised, id
@@ -640,7 +678,7 @@ func TestShoppingSession(t *testing.T) {
 	if s.Buyer != *cmd.Buyer || s.LimitFen != cmd.LimitFen || s.CatalogVersion != r.cat.Version {
 		t.Fatalf("session lost the command's buyer, limit or catalog version: %+v", s)
 	}
-	if w := r.cfg.UnlockWindow(); s.Deadline.Before(s.Received.Add(w)) || s.Deadline.After(time.Now().Add(w)) {
+	if w := r.cfg.UnlockWindow(); s.Deadline.Before(s.Received.Add(w)) || s.Deadline.After(r.d.now().Add(w)) {
 		t.Fatalf("deadline %v for an unlock received %v, want the %v unlock window after it", s.Deadline, s.Received, w)
 	}
 	if len(s.Before) != len(r.plan.Shelves) {
@@ -709,7 +747,7 @@ func TestShoppingSession(t *testing.T) {
 	}
 	r.reply(cmd.ID, "") // still exactly one reply
 	r.locked()
-	if r.d.qr.Current(time.Now()) == qrBefore {
+	if r.d.qr.Current(r.d.now()) == qrBefore {
 		t.Fatal("QR not rotated after the session")
 	}
 	if st := r.d.Status(); st.Mode != msg.ModeIdle || st.Counters.LastSeq != 1 {
@@ -787,14 +825,14 @@ func TestUnlockRefusals(t *testing.T) {
 		{"missing session id", func(c *msg.Command) { c.SessionID = "" }, msg.ErrBadRequest},
 		{"wrong cabinet", func(c *msg.Command) { c.CabinetID = "NM-150102-0008" }, msg.ErrWrongCabinet},
 		{"expired", func(c *msg.Command) {
-			now := time.Now()
+			now := r.d.now()
 			c.IssuedAt, c.ExpiresAt = msg.At(now.Add(-2*time.Minute)), msg.At(now.Add(-time.Minute))
 		}, msg.ErrExpired},
 		{"stale qr nonce", func(c *msg.Command) { c.QRNonce = "AAAAAAAAAAAAAAAA" }, msg.ErrStaleQR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := good
-			cmd.ID = "cmd-" + msg.NewID(time.Now())
+			cmd.ID = "cmd-" + msg.NewID(r.d.now())
 			tc.mutate(&cmd)
 			refused(t, cmd, tc.code)
 		})
@@ -841,7 +879,7 @@ func TestUnlockRefusals(t *testing.T) {
 
 	t.Run("used nonce under a new id", func(t *testing.T) {
 		cmd := good
-		cmd.ID = "cmd-" + msg.NewID(time.Now())
+		cmd.ID = "cmd-" + msg.NewID(r.d.now())
 		cmd.SessionID = "S-again"
 		refused(t, cmd, msg.ErrStaleQR)
 	})
@@ -914,7 +952,7 @@ func TestCancelRacingTheDoorOpening(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Past the reed switch's debounce (2 × 30 ms), without a step.
-	time.Sleep(150 * time.Millisecond)
+	pass(t, r.d, 150*time.Millisecond)
 	cancel := r.cmd(msg.CmdCancel)
 	cancel.SessionID = cmd.SessionID
 	r.send(cancel)
@@ -1076,7 +1114,7 @@ func persistUnlockedExpired(r *rig) msg.Command {
 	r.t.Helper()
 	cmd := r.unlock()
 	s := *r.d.sess
-	s.Deadline = time.Now().Add(-time.Second).UTC()
+	s.Deadline = r.d.now().Add(-time.Second).UTC()
 	if err := r.d.ledger.SaveSession(&s, nil); err != nil {
 		r.t.Fatal(err)
 	}
@@ -1117,7 +1155,7 @@ func TestRecoverExpiredUnlockedSessionWithGoodsTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let the slam and the creep of the take die down, as a restart would.
-	time.Sleep(800 * time.Millisecond)
+	pass(t, r.d, 800*time.Millisecond)
 	if err := r.d.recover(r.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -1179,7 +1217,7 @@ func TestRecoverExpiredSessionWaitsForFirstReadings(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			time.Sleep(800 * time.Millisecond)
+			pass(t, r.d, 800*time.Millisecond)
 			warm.Store(false)
 			if err := r.d.recover(r.ctx); err != nil {
 				t.Fatal(err)
@@ -1206,7 +1244,7 @@ func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
 	if err := r.hw.FaultScale(dead, "dead"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(noDataAfter + 100*time.Millisecond)
+	pass(t, r.d, noDataAfter+100*time.Millisecond)
 	stepUntil(t, r.d, func() bool { return r.d.Status().Mode == msg.ModeOutOfService }, 5*time.Second)
 	st := r.d.Status()
 	if len(st.Faults) == 0 {
@@ -1237,7 +1275,7 @@ func TestDeadScaleTakesCabinetOutOfService(t *testing.T) {
 		t.Fatalf("scale_fault alarms after repair %+v, want the fault then its clearing", a)
 	}
 	again := cmd
-	again.ID = "cmd-" + msg.NewID(time.Now())
+	again.ID = "cmd-" + msg.NewID(r.d.now())
 	r.send(again)
 	r.reply(again.ID, "")
 }
@@ -1327,7 +1365,7 @@ func TestRecoverLegacyDoorClosedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := *r.d.sess
-	s.State, s.ClosedAt = fsm.DoorClosed, time.Now().UTC()
+	s.State, s.ClosedAt = fsm.DoorClosed, r.d.now().UTC()
 	if err := r.d.ledger.SaveSession(&s, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -254,10 +254,10 @@ func TestDisplayAndIndicatorInService(t *testing.T) {
 		t.Fatalf("receipt %q does not name %s", r.d.shown.Body, r.product(basket[0].sku).Name)
 	}
 	// The receipt's time ends: the code is back.
-	if until := r.d.disp.until; until.Sub(time.Now()) > receiptFor || until.Before(time.Now().Add(receiptFor/2)) {
+	if until := r.d.disp.until; until.Sub(r.d.now()) > receiptFor || until.Before(r.d.now().Add(receiptFor/2)) {
 		t.Fatalf("receipt shown until %v, want about %v from now", until, receiptFor)
 	}
-	r.d.disp.until = time.Now()
+	r.d.disp.until = r.d.now()
 	stepUntil(t, r.d, func() bool { return r.d.shown.QR != "" }, 10*time.Second)
 	if s := r.d.shown; s.Title != "扫码购物" || indicator() != "ready" {
 		t.Fatalf("after the receipt: screen %+v, indicator %s", s, indicator())

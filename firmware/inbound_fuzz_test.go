@@ -73,7 +73,7 @@ type inboundRig struct {
 func newInboundRig(tb testing.TB) *inboundRig {
 	tb.Helper()
 	plan := demo.Planogram(testCabinet)
-	hw := demoHardware(tb, "inbound", nil)
+	hw := demoHardware(tb, "inbound", nil, nil)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)

@@ -193,7 +193,7 @@ func TestFullLedgerMidSessionAlarmsOnce(t *testing.T) {
 
 	// No write probe until the test asks for one: the commit alone meets
 	// the full disk.
-	r.d.probedAt = time.Now().Add(time.Hour)
+	r.d.probedAt = r.d.now().Add(time.Hour)
 	// Big fillers until one fails, then smaller ones into what is left,
 	// so that not even a small sale fits.
 	for _, size := range []int{2000, 400, 50} {
@@ -263,7 +263,7 @@ func TestFailingCommitAlarmsOnceAndHolds(t *testing.T) {
 	clk := clocktest.New()
 	rec, cnt := recordLogs(r, clk)
 	sessionToSettling(r)
-	r.d.probedAt = time.Now().Add(time.Hour)
+	r.d.probedAt = r.d.now().Add(time.Hour)
 
 	counters := []byte("{}") // as they are before the first sale
 	if err := r.d.ledger.DB().View(func(tx *bolt.Tx) error {

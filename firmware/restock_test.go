@@ -51,7 +51,7 @@ func (r *rig) stockLevels() ledger.Stock {
 
 func (r *rig) restockCmd() msg.Command {
 	c := r.cmd(msg.CmdRestockOpen)
-	c.SessionID = "R-" + msg.NewID(time.Now())
+	c.SessionID = "R-" + msg.NewID(r.d.now())
 	c.StaffID = testStaff
 	c.Door = 1
 	return c
@@ -144,7 +144,7 @@ func (r *rig) noSales() {
 func TestRestockSession(t *testing.T) {
 	r := newRig(t)
 	r.seedStock(r.stock)
-	qrBefore := r.d.qr.Current(time.Now())
+	qrBefore := r.d.qr.Current(r.d.now())
 	var cmdID string
 	rs := r.restock(func() {
 		cmdID = r.session().CmdID
@@ -192,7 +192,7 @@ func TestRestockSession(t *testing.T) {
 	if !r.d.ledger.Seen(cmdID) {
 		t.Fatal("restock_open id not in the replay cache")
 	}
-	if r.d.qr.Current(time.Now()) == qrBefore {
+	if r.d.qr.Current(r.d.now()) == qrBefore {
 		t.Fatal("QR not rotated after the session")
 	}
 
@@ -354,7 +354,7 @@ func TestRestockRefusals(t *testing.T) {
 		{"no such door", func(c *msg.Command) { c.Door = 2 }, msg.ErrBadRequest},
 		{"wrong cabinet", func(c *msg.Command) { c.CabinetID = "NM-150102-0008" }, msg.ErrWrongCabinet},
 		{"expired", func(c *msg.Command) {
-			now := time.Now()
+			now := r.d.now()
 			c.IssuedAt, c.ExpiresAt = msg.At(now.Add(-2*time.Minute)), msg.At(now.Add(-time.Minute))
 		}, msg.ErrExpired},
 	} {
@@ -547,7 +547,7 @@ func revokeRig(t *testing.T) (*rig, platformKey) {
 // revoke delivers catalog version v, signed, with sku revoked.
 func (r *rig) revoke(k platformKey, v int64, sku string) {
 	r.t.Helper()
-	c := demo.Catalog(time.Now())
+	c := demo.Catalog(r.d.now())
 	c.Version = v
 	for i := range c.Products {
 		if c.Products[i].SKU == sku {
@@ -592,7 +592,7 @@ func TestRevokedProductInStock(t *testing.T) {
 	}
 
 	// The restocker may come in, and takes every revoked unit out.
-	stepUntil(t, r.d, func() bool { _, err := r.d.beforeWeights(time.Now()); return err == nil }, 10*time.Second)
+	stepUntil(t, r.d, func() bool { _, err := r.d.beforeWeights(r.d.now()); return err == nil }, 10*time.Second)
 	rs := r.restock(func() {
 		if err := r.hw.Take(1, "NM-0003", r.stock[1]["NM-0003"]); err != nil {
 			t.Fatal(err)
@@ -689,7 +689,7 @@ func TestExpiredProductInStock(t *testing.T) {
 	r.newCatalog(2, func(c *msg.Catalog) {
 		for i := range c.Products {
 			if c.Products[i].SKU == "QH-0201" {
-				c.Products[i].ValidUntil = msg.At(time.Now().Add(time.Hour))
+				c.Products[i].ValidUntil = msg.At(r.d.now().Add(time.Hour))
 			}
 		}
 	})
@@ -698,7 +698,7 @@ func TestExpiredProductInStock(t *testing.T) {
 		t.Fatalf("alarm before expiry: %+v", a)
 	}
 	var later time.Duration
-	r.d.now = func() time.Time { return time.Now().Add(later) }
+	r.d.now = func() time.Time { return r.clk.Now().Add(later) }
 	later = 2 * time.Hour
 	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmRevokedInStock)) > 0 }, 5*time.Second)
 	a := r.alarms(msg.AlarmRevokedInStock)
@@ -718,13 +718,13 @@ func TestOutOfServiceIsAQuery(t *testing.T) {
 	r.newCatalog(2, func(c *msg.Catalog) {
 		for i := range c.Products {
 			if c.Products[i].SKU == "QH-0201" {
-				c.Products[i].ValidUntil = msg.At(time.Now().Add(time.Hour))
+				c.Products[i].ValidUntil = msg.At(r.d.now().Add(time.Hour))
 			}
 		}
 	})
 	stepFor(t, r.d, 100*time.Millisecond)
 	var later time.Duration
-	r.d.now = func() time.Time { return time.Now().Add(later) }
+	r.d.now = func() time.Time { return r.clk.Now().Add(later) }
 	later = 2 * time.Hour
 	for range 10 {
 		if why := r.d.outOfService(); why != "" {

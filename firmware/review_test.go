@@ -19,7 +19,7 @@ import (
 // newCatalog returns the demo catalog as version v with edit applied.
 func (r *rig) newCatalog(v int64, edit func(*msg.Catalog)) {
 	r.t.Helper()
-	c := demo.Catalog(time.Now())
+	c := demo.Catalog(r.d.now())
 	c.Version = v
 	edit(&c)
 	if err := r.d.catalog.ApplyCatalog(c, r.cfg.Region); err != nil {
@@ -167,7 +167,7 @@ func TestRecoverSettlingWaitsForScalesAfterLongOutage(t *testing.T) {
 	}
 	r.stepToState(fsm.Settling)
 	r.restart()                         // crash in settling
-	time.Sleep(1500 * time.Millisecond) // outage longer than settle_timeout_s
+	pass(t, r.d, 1500*time.Millisecond) // outage longer than settle_timeout_s
 	warm.Store(false)                   // fresh filters: no samples yet
 	if err := r.d.recover(r.ctx); err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestRefusedUnlockLeavesNonceUnspent(t *testing.T) {
 	r := newConfusableRig(t)
 	cmd := r.unlockCmd()
 	bad := cmd
-	bad.ID = "cmd-" + msg.NewID(time.Now())
+	bad.ID = "cmd-" + msg.NewID(r.d.now())
 	bad.Door = 2 // typo / wrong door from the platform
 	r.send(bad)
 	r.reply(bad.ID, msg.ErrBadRequest)
@@ -258,15 +258,15 @@ func TestUnlockRefusedWhileDoorOpen(t *testing.T) {
 func TestRecoverAuthorisedRepliesOnce(t *testing.T) {
 	r := newConfusableRig(t)
 	cmd := r.unlockCmd()
-	before, err := r.d.beforeWeights(time.Now())
+	before, err := r.d.beforeWeights(r.d.now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.d.qr.Use(cmd.QRNonce, time.Now()); err != nil {
+	if err := r.d.qr.Use(cmd.QRNonce, r.d.now()); err != nil {
 		t.Fatal(err)
 	}
 	s := &ledger.Session{ID: cmd.SessionID, CmdID: cmd.ID, Kind: "shopping", Buyer: *cmd.Buyer, LimitFen: cmd.LimitFen,
-		Door: 1, State: fsm.Authorised, Received: time.Now().UTC(), Deadline: time.Now().Add(2 * time.Second).UTC(),
+		Door: 1, State: fsm.Authorised, Received: r.d.now().UTC(), Deadline: r.d.now().Add(2 * time.Second).UTC(),
 		Before: before, CatalogVersion: 1}
 	if err := r.d.ledger.SaveSession(s, &cmd); err != nil { // what unlock() commits before energising
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestSettleTimeoutCountsFromStart(t *testing.T) {
 	r.stepToState(fsm.Settling)
 
 	// Down for an hour; the scales settle again only after a few reads.
-	r.now = func() time.Time { return time.Now().Add(time.Hour) }
+	r.now = func() time.Time { return r.clk.Now().Add(time.Hour) }
 	r.wrap = func(hw hal.Cabinet) hal.Cabinet {
 		shelves := make([]hal.Shelf, len(hw.Shelves))
 		for i, sh := range hw.Shelves {

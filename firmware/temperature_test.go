@@ -15,7 +15,7 @@ func TestColdChainTemperatureAlarm(t *testing.T) {
 	// read takes one thermometer reading, as runThermometer would.
 	read := func() {
 		c, err := r.d.hw.Thermometer.Celsius(r.ctx)
-		r.d.temp.set(c, err, time.Now())
+		r.d.temp.set(c, err, r.d.now())
 	}
 	r.hw.SetTemp(4)
 	read()
@@ -55,7 +55,7 @@ func TestColdChainTemperatureAlarm(t *testing.T) {
 	}
 
 	// A thermometer that cannot be read cannot vouch for the food.
-	r.d.temp.set(0, errors.Join(hal.ErrFault, errors.New("ds18b20: crc")), time.Now())
+	r.d.temp.set(0, errors.Join(hal.ErrFault, errors.New("ds18b20: crc")), r.d.now())
 	stepUntil(t, r.d, func() bool { return len(r.alarms(msg.AlarmTemperature)) == 3 }, 5*time.Second)
 	if a := r.alarms(msg.AlarmTemperature)[2]; a.Cleared || a.Detail["err"] == nil {
 		t.Fatalf("alarm for a dead thermometer %+v", a)

@@ -53,7 +53,7 @@ func trustRig(t *testing.T, k platformKey, opts ...rigOpt) *rig {
 // deliver hands a signed message to the device as the link would.
 func (r *rig) deliver(topic string, payload []byte) {
 	r.t.Helper()
-	if err := r.d.handle(r.ctx, telemetry.Inbound{Topic: topic, Payload: payload, Received: time.Now()}); err != nil {
+	if err := r.d.handle(r.ctx, telemetry.Inbound{Topic: topic, Payload: payload, Received: r.d.now()}); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -172,7 +172,7 @@ func TestCatalogTrust(t *testing.T) {
 	a, other := newPlatformKey(t, "plat-a"), newPlatformKey(t, "plat-z")
 	r := trustRig(t, a)
 	topic := r.d.topics.Catalog()
-	now := time.Now()
+	now := r.d.now()
 	cat := func(v int64, mut ...func(*msg.Catalog)) msg.Catalog {
 		c := demo.Catalog(now)
 		c.Version = v
@@ -266,7 +266,7 @@ func TestClockTrust(t *testing.T) {
 		want  string
 	}{
 		{"a board that booted at 1970", time.Unix(0, 0), "before"},
-		{"a clock behind a signed command", time.Now().Add(-time.Hour), "behind"},
+		{"a clock behind a signed command", r.d.now().Add(-time.Hour), "behind"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

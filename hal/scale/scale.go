@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/hal"
-	"github.com/bangfu/cabinet/internal/clock"
 )
 
 // Raw values a 24-bit HX711 reports when its input is out of range.
@@ -84,6 +83,10 @@ type Opts struct {
 	RetryDelay time.Duration
 	// Clock stamps samples in Run and judges missing data in Reading.
 	Clock func() time.Time
+	// After times Run's wait after a failed read (default time.After):
+	// the same clock as Clock, so that a test moving a fake clock moves
+	// the retries too.
+	After func(d time.Duration) <-chan time.Time
 	// Logger receives change-only messages (reads failing, recovered,
 	// saturated).
 	Logger *slog.Logger
@@ -108,6 +111,7 @@ type Filter struct {
 	noDataAfter time.Duration
 	retryDelay  time.Duration
 	clock       func() time.Time
+	after       func(time.Duration) <-chan time.Time
 	log         *slog.Logger
 
 	mu        sync.Mutex
@@ -153,10 +157,14 @@ func New(raw hal.RawScale, cal Calibration, o *Opts) (*Filter, error) {
 			opts.RetryDelay = o.RetryDelay
 		}
 		opts.Clock = o.Clock
+		opts.After = o.After
 		opts.Logger = o.Logger
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -168,6 +176,7 @@ func New(raw hal.RawScale, cal Calibration, o *Opts) (*Filter, error) {
 		noDataAfter: opts.NoDataAfter,
 		retryDelay:  opts.RetryDelay,
 		clock:       opts.Clock,
+		after:       opts.After,
 		cal:         cal,
 		buf:         make([]int32, opts.Window),
 		at:          make([]time.Time, opts.Window),
@@ -231,7 +240,11 @@ func (f *Filter) Run(ctx context.Context) error {
 				failing = true
 				f.log.Warn("scale reads failing", "err", err)
 			}
-			if clock.Sleep(ctx, f.retryDelay) != nil {
+			select {
+			case <-ctx.Done():
+			case <-f.after(f.retryDelay):
+			}
+			if ctx.Err() != nil {
 				break
 			}
 			continue

@@ -289,6 +289,9 @@ func (c Config) resolve() (Config, error) {
 	if c.Scale.Clock == nil {
 		c.Scale.Clock = c.Clock
 	}
+	if c.Scale.After == nil {
+		c.Scale.After = c.After
+	}
 	if c.Scale.Logger == nil {
 		c.Scale.Logger = c.Logger
 	}
