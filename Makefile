@@ -118,7 +118,7 @@ accuracy:
 # it fails when those tools are missing.
 PKG_DIR    ?= bin/pkg
 PKG_ARCHES ?= armhf arm64 amd64
-FW_VERSION := $(shell sed -n 's/^const FW = "\(.*\)"/\1/p' firmware/device.go)
+FW_VERSION := $(shell sed -n 's/^var FW = "\(.*\)"/\1/p' firmware/device.go)
 ifeq ($(origin VERSION),undefined)
 VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$$v" | sed -e 's/^v//' -e 's/-/+/' -e 's/-/./g' || echo "$(FW_VERSION)+git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 endif
