@@ -280,16 +280,14 @@ func stepFor(t testing.TB, d *Device, dur time.Duration) {
 // rig's load cells (100 samples a second).
 const stepEvery = 10 * time.Millisecond
 
-// pass lets dur go by for d. On a virtual clock (the rig's) it moves the
-// clock and waits until every load cell's goroutine is waiting on it again,
-// so each sample due has been taken, whatever the machine's load; on the
-// wall clock it sleeps.
+// pass lets dur go by for d, whose clock must be a rig's virtual one: it
+// moves the clock and waits until every load cell's goroutine is waiting on
+// it again, so each sample due has been taken, whatever the machine's load.
 func pass(t testing.TB, d *Device, dur time.Duration) {
 	t.Helper()
 	clk, ok := d.clk.(*clocktest.Clock)
 	if !ok {
-		time.Sleep(dur)
-		return
+		t.Fatal("pass needs the Device on a virtual clock (the rig's)")
 	}
 	clk.Advance(dur)
 	cells := 0

@@ -585,15 +585,13 @@ func TestCalibratedShelvesReadGrams(t *testing.T) {
 	defer stop()
 	for _, s := range hw.Cabinet.Shelves {
 		var rd hal.Reading
-		// A deadline only so a broken driver fails instead of hanging.
-		for deadline := time.Now().Add(20 * time.Second); rd.Samples == 0; time.Sleep(5 * time.Millisecond) {
-			if rd, err = s.Scale.Reading(); err != nil && !errors.Is(err, hx711.ErrTiming) {
+		waitReading(t, fmt.Sprintf("shelf %d", s.Number), s.Scale, func(r hal.Reading, err error) bool {
+			if err != nil && !errors.Is(err, hx711.ErrTiming) {
 				t.Fatalf("shelf %d: %v", s.Number, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("shelf %d: no sample", s.Number)
-			}
-		}
+			rd = r
+			return r.Samples > 0
+		})
 		if math.Abs(rd.Grams-want[s.Number]) > 1e-9 {
 			t.Errorf("shelf %d reads %v g, want %v", s.Number, rd.Grams, want[s.Number])
 		}
@@ -1004,19 +1002,9 @@ func TestBuildTwoCellShelves(t *testing.T) {
 
 	_, stop := runHardware(t, hw)
 	defer stop()
-	// wait polls sc until cond holds; the deadline only fails a broken
-	// driver instead of hanging.
 	wait := func(what string, sc hal.Scale, cond func(hal.Reading, error) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			rd, err := sc.Reading()
-			if cond(rd, err) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: still %+v, %v", what, rd, err)
-			}
-		}
+		waitReading(t, what, sc, cond)
 	}
 	sampled := func(rd hal.Reading, err error) bool {
 		if err != nil && !errors.Is(err, hx711.ErrTiming) {
@@ -1105,6 +1093,23 @@ func runHardware(t *testing.T, hw *Hardware) (ctx context.Context, stop func()) 
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// waitReading polls sc until cond holds. The HX711 driver bit-bangs on
+// periph's gpiotest pins in real time (it has no injected clock), so this
+// waits in wall time; the deadline only fails a broken driver instead of
+// hanging.
+func waitReading(t *testing.T, what string, sc hal.Scale, cond func(hal.Reading, error) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		rd, err := sc.Reading()
+		if cond(rd, err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %+v, %v", what, rd, err)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bangfu/cabinet/firmware/config"
+	"github.com/bangfu/cabinet/firmware/fsm"
 	"github.com/bangfu/cabinet/firmware/ota"
 	"github.com/bangfu/cabinet/internal/failpoint"
 	"github.com/bangfu/cabinet/telemetry/msg"
@@ -195,7 +196,11 @@ func (r *otaRig) sale() string {
 		r.t.Fatal("door did not open")
 	}
 	r.must(r.s.Take(r.id, 1, "NM-0003", 1))
-	time.Sleep(300 * time.Millisecond) // the shopper's hand; not a wait for the firmware
+	// The shopper closes the door once the firmware has seen it open.
+	r.until(30*time.Second, "the session to see the door open", func() bool {
+		st, ok := r.c.Status()
+		return ok && st.Session != nil && st.Session.State == fsm.DoorOpen
+	})
 	r.door("close")
 	r.settle(60 * time.Second)
 	return cmd.SessionID
