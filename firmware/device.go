@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -73,8 +74,13 @@ type Opts struct {
 	OnSale   func(s msg.Sale)
 	// OnTick, when set, is called on the device loop after every tick
 	// the state machine completes: a loop stuck on hardware or storage
-	// stops calling it (the service watchdog's keep-alive).
+	// stops calling it (the service watchdog's keep-alive). On hardware
+	// hushed while idle (hal.Quiet, a simulation) ticks come as little as
+	// every 30 s; a real board is never hushed.
 	OnTick func()
+	// Dial, when set, opens the broker connections (telemetry.Opts.Dial):
+	// the simulator's network switch for in-process cabinets.
+	Dial func(ctx context.Context) (net.Conn, error)
 	// Updater runs signed over-the-air updates (update.go, firmware/ota);
 	// nil (in-process mode) refuses the update command.
 	Updater *ota.Updater
@@ -122,6 +128,7 @@ type Device struct {
 	warnings     []string
 	pendingPlan  *msg.Planogram   // a verified planogram that came before any catalog
 	hbC          <-chan time.Time // the next heartbeat; a config command re-arms it
+	hushed       <-chan struct{}  // while the hardware is hushed (quiet.go): closed when the hush ends
 	depth        int              // outbox depth, refreshed by publishStatus
 	depthAt      time.Time
 
@@ -245,7 +252,7 @@ func New(o Opts) (*Device, error) {
 	link, err := telemetry.New(telemetry.Opts{
 		Broker: cfg.Broker, TLS: cfg.TLS.Files(), ClientID: cfg.CabinetID, Topics: topics, FW: FW, Logger: log,
 		Subscribe: []string{topics.Cmd(), topics.Ack(), topics.Planogram(), topics.Catalog()},
-		Now:       o.Now,
+		Now:       o.Now, Dial: o.Dial,
 	})
 	if err != nil {
 		led.Close()
@@ -307,6 +314,7 @@ func (d *Device) Status() Status {
 	defer d.mu.Unlock()
 	s := d.status
 	s.BadMessages = d.bad
+	s.Connected = d.link.Connected() // live: a hushed cabinet ticks rarely (quiet.go)
 	return s
 }
 
@@ -347,9 +355,19 @@ func (d *Device) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case in := <-d.link.Inbound():
+			if d.hushed != nil {
+				// Sample again before acting: a hush vouches for the
+				// readings only up to the moment it ends.
+				d.wake()
+				d.sample(ctx)
+				tickC = d.clk.After(d.tick)
+			}
 			if err := d.handle(ctx, in); err != nil {
 				return err
 			}
+		case <-d.hushed: // the world changed: back to ticking at once
+			d.hushed = nil
+			tickC = d.clk.After(0)
 		case <-tickC:
 			d.step(ctx)
 			if d.onTick != nil {
@@ -358,7 +376,7 @@ func (d *Device) Run(ctx context.Context) error {
 			if err := d.updateTick(ctx); err != nil {
 				return err
 			}
-			tickC = d.clk.After(d.tick)
+			tickC = d.clk.After(d.pace(d.now()))
 		case r := <-d.fetchDone():
 			d.updateFetched(ctx, r)
 		case <-d.hbC:

@@ -42,6 +42,7 @@ func TestOnTickStopsWhenLoopStuck(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	hw := r.hw.Hardware()
+	hw.Quiet = nil // ticks at the tick, never hushed
 	for i := range hw.Doors {
 		hw.Doors[i].Sensor = stuckSensor{hw.Doors[i].Sensor, &stuck, entered, release}
 	}

@@ -67,7 +67,7 @@ type Reading struct {
 	NoiseG  float64   // standard deviation of the samples in the window
 	Samples int       // samples in the window
 	Settled bool      // the load is steady: no trend and little spread
-	At      time.Time // UTC time of the newest sample
+	At      time.Time // UTC time of the newest sample, or up to which a hush vouched for the window (Quiet)
 	Oldest  time.Time // UTC time of the oldest sample in the window
 }
 
@@ -176,4 +176,29 @@ type Cabinet struct {
 	Display     Display
 	Thermometer Thermometer // may be nil on ambient cabinets
 	Indicator   Indicator   // may be nil
+	// Quiet, optional, lets idle firmware stop sampling while nothing
+	// changes. Only a simulated cabinet has it; nil on real boards.
+	Quiet Quiet
+}
+
+// Quiet is implemented by hardware that knows when its physical world
+// changes — a simulation, where every door, load, lock, power and
+// temperature change goes through its own methods. Idle firmware hushes
+// it, so that a thousand idle virtual cabinets cost next to nothing, and
+// wakes it when it has work.
+//
+// While hushed the scales take no samples, and each Scale's Reading is its
+// last window vouched for up to now (Reading.At is the present): the
+// hardware promises that the load has not moved beyond a small fraction of
+// its noise since. Any change in the world ends the hush by itself.
+type Quiet interface {
+	// Hush stops sampling if the world is quiescent now (no vibration,
+	// creep or thermal drift left that the readings would show) and
+	// returns a channel closed when the hush ends: at the next change in
+	// the world, or at Wake. ok is false, and nothing changes, when the
+	// world is still moving: the firmware should keep sampling and try
+	// again later.
+	Hush() (ended <-chan struct{}, ok bool)
+	// Wake ends the hush, if any: sampling resumes at once.
+	Wake()
 }

@@ -126,6 +126,17 @@ func (q *QR) Current(now time.Time) string {
 	return q.cur.payload
 }
 
+// Due is when the current nonce reaches Rotate and Current draws a new
+// one; zero before the first nonce.
+func (q *QR) Due() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cur.value == "" {
+		return time.Time{}
+	}
+	return q.cur.born.Add(q.rotate)
+}
+
 // Rotate forces a new nonce, as after every session, and returns the new
 // payload; the replaced nonce becomes the previous one.
 func (q *QR) Rotate(now time.Time) string {

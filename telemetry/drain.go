@@ -36,7 +36,7 @@ type Drainer struct {
 	AckMode string        // AckPlatform (default, and for any unknown value) or AckBroker
 	AckWait time.Duration // republish an unacked sale after this (default 60s, checked every Tick)
 	Batch   int           // publishes per pass (default 64): ctx is checked between passes
-	Tick    time.Duration // pass interval when nothing wakes it (default 1s)
+	Tick    time.Duration // pass interval when nothing wakes it (default 1s; idleTick while the outbox is empty)
 	// Logger is rate-limited with logx (wrapped unless it already is): a
 	// storage or link fault that stands fails every pass alike.
 	Logger *slog.Logger
@@ -55,6 +55,7 @@ type Drainer struct {
 	tokens   float64   // sale publishes allowed now
 	tokensAt time.Time // when tokens was last topped up
 
+	empty       bool              // the last pass read the whole outbox and found it empty
 	sent        map[uint64]uint64 // entry id → link epoch of its last PUBACK
 	cursor      uint64            // resume after this entry id (0: from the head)
 	cursorEpoch uint64            // the link epoch the cursor belongs to
@@ -87,9 +88,22 @@ func (d *Drainer) Run(ctx context.Context) error {
 		case <-d.Outbox.Wake():
 		case <-changed:
 		case <-tick:
-			tick = d.Clock.After(d.Tick)
+			tick = d.Clock.After(d.interval())
 		}
 	}
+}
+
+// idleTick is the pass interval while the outbox is empty: nothing can
+// fall due then, and every entry added wakes the drain (Outbox.Notify), so
+// an idle cabinet reads its outbox once a minute, not once a second.
+const idleTick = time.Minute
+
+// interval is the time to the next pass when nothing wakes the drain.
+func (d *Drainer) interval() time.Duration {
+	if d.empty {
+		return max(d.Tick, idleTick)
+	}
+	return d.Tick
 }
 
 // init fills in the defaults. Non-positive values get them too: a
@@ -146,6 +160,7 @@ const pageSize = 256
 // O(N), not O(N²/Batch)). A new link epoch starts again from the head:
 // every unacknowledged sale is due then.
 func (d *Drainer) pass(ctx context.Context) bool {
+	d.empty = false
 	if !d.Link.Connected() {
 		return false
 	}
@@ -201,6 +216,7 @@ func (d *Drainer) pass(ctx context.Context) bool {
 		}
 	}
 	d.cursor = 0
+	d.empty = fromHead && len(seen) == 0 && len(liveDone) == 0
 	if fromHead {
 		// A whole-queue pass: forget entries that have left the outbox.
 		for id := range d.sent {

@@ -48,6 +48,11 @@ type Opts struct {
 	FW     string
 	// Subscribe lists the topics to subscribe to (QoS 1) on every connect.
 	Subscribe []string
+	// Dial, when set, opens each connection to a tcp:// broker instead of
+	// the network stack: the simulator's in-process cabinets dial through
+	// it so that each one's network can be cut alone. It gets a context
+	// bounded by ConnectTimeout.
+	Dial func(ctx context.Context) (net.Conn, error)
 
 	KeepAlive      time.Duration // default 30s
 	ConnectTimeout time.Duration // default 10s
@@ -120,12 +125,28 @@ func New(o Opts) (*Link, error) {
 	if err := CheckTLS(o.Broker, o.TLS); err != nil {
 		return nil, err
 	}
+	if o.Dial != nil && o.TLS != nil {
+		return nil, errors.New("telemetry: a custom dialer is for tcp:// brokers only")
+	}
 	if o.TLS != nil {
 		f := *o.TLS // the caller's struct may change; the files are read per attempt
 		o.TLS = &f
 	}
 	return &Link{o: o, host: u.Hostname(), inbound: make(chan Inbound, o.InboundDepth),
 		up: make(chan struct{}), changed: make(chan struct{})}, nil
+}
+
+// customDial is paho's connection opener for Opts.Dial, or nil (paho's
+// own dialer) without it.
+func (l *Link) customDial(ctx context.Context) mqtt.OpenConnectionFunc {
+	if l.o.Dial == nil {
+		return nil
+	}
+	return func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, l.o.ConnectTimeout)
+		defer cancel()
+		return l.o.Dial(dctx)
+	}
 }
 
 // Inbound delivers received messages. Handlers never block paho: when the
@@ -284,6 +305,7 @@ func (l *Link) connect(ctx context.Context, lost chan error) (mqtt.Client, error
 		// paho's default dialer waits 30s for TCP and the TLS handshake,
 		// longer than ConnectTimeout, which Run promises as the bound.
 		SetDialer(&net.Dialer{Timeout: l.o.ConnectTimeout}).
+		SetCustomOpenConnectionFn(l.customDial(ctx)).
 		SetWriteTimeout(10*time.Second).
 		SetBinaryWill(l.o.Topics.State(), will, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {

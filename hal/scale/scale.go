@@ -123,6 +123,12 @@ type Filter struct {
 	saturated bool
 	lastErr   error // newest ReadRaw error, for the ErrNoData message
 	running   bool
+
+	// A hold (Hold, Release) stops sampling while the hardware vouches
+	// that the load does not move: held is non-nil while it lasts (Release
+	// closes it), vouched is when the last hold ended.
+	held    chan struct{}
+	vouched time.Time
 }
 
 // New returns a Filter over raw with calibration cal. o may be nil.
@@ -228,6 +234,16 @@ func (f *Filter) Run(ctx context.Context) error {
 
 	failing := false
 	for ctx.Err() == nil {
+		f.mu.Lock()
+		held := f.held
+		f.mu.Unlock()
+		if held != nil {
+			select {
+			case <-ctx.Done():
+			case <-held:
+			}
+			continue
+		}
 		v, err := f.raw.ReadRaw(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -258,6 +274,44 @@ func (f *Filter) Run(ctx context.Context) error {
 	return nil
 }
 
+// Hold stops sampling until Release, for hardware that vouches the load
+// does not move meanwhile (hal.Quiet, a simulation): Run takes no sample,
+// and Reading returns the window as it stands, dated now. A sample already
+// being read when Hold is called is still fed.
+func (f *Filter) Hold() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held == nil {
+		f.held = make(chan struct{})
+	}
+}
+
+// Release ends a Hold: the window counts as vouched for up to now, and Run
+// samples again at once. Without a hold it does nothing.
+func (f *Filter) Release() {
+	now := f.clock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held != nil {
+		close(f.held)
+		f.held = nil
+		f.vouched = now
+	}
+}
+
+// fresh is the newest moment the window stands for: its newest sample,
+// the end of the last hold, or now while held. f.mu is held.
+func (f *Filter) fresh(now time.Time) time.Time {
+	if f.held != nil {
+		return now
+	}
+	t := f.lastAt
+	if f.vouched.After(t) {
+		t = f.vouched
+	}
+	return t
+}
+
 // Restart empties the window and gives the scale a fresh NoDataAfter of
 // grace, as a board does when its power comes back: the amplifier starts
 // again, the samples from before the cut are no evidence, and the time
@@ -268,6 +322,7 @@ func (f *Filter) Restart() {
 	defer f.mu.Unlock()
 	f.head, f.n = 0, 0
 	f.lastAt, f.lastErr, f.saturated = now, nil, false
+	f.vouched = time.Time{}
 }
 
 // Feed adds one raw sample taken at time at. Run calls it for every sample;
@@ -307,7 +362,7 @@ func (f *Filter) Reading() (hal.Reading, error) {
 	now := f.clock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if gap := now.Sub(f.lastAt); gap > f.noDataAfter {
+	if gap := now.Sub(f.fresh(now)); gap > f.noDataAfter {
 		if f.lastErr != nil {
 			return hal.Reading{}, fmt.Errorf("scale: %s: no sample for %v (last error: %v): %w: %w",
 				f, gap.Round(time.Millisecond), f.lastErr, ErrNoData, hal.ErrFault)
@@ -321,7 +376,11 @@ func (f *Filter) Reading() (hal.Reading, error) {
 	if f.n == 0 {
 		return hal.Reading{}, nil
 	}
-	return f.reading(), nil
+	r := f.reading()
+	if t := f.fresh(now); t.After(r.At) {
+		r.At = t.UTC() // vouched for by a hold
+	}
+	return r, nil
 }
 
 // reading computes the statistics of the window; f.mu is held.

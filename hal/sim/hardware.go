@@ -34,6 +34,9 @@ func (l *lock) Energise(ctx context.Context) error {
 	if err := l.c.live(ctx, l); err != nil {
 		return err
 	}
+	if !l.d.energised {
+		l.c.stir()
+	}
 	l.d.energise(l.c.clock(), l.c.cfg.LockReleaseTime)
 	return nil
 }
@@ -45,6 +48,9 @@ func (l *lock) Release(ctx context.Context) error {
 	defer l.c.mu.Unlock()
 	if err := l.c.live(ctx, l); err != nil {
 		return err
+	}
+	if l.d.energised {
+		l.c.stir()
 	}
 	l.d.release(l.c.clock(), l.c.cfg.LockReleaseTime)
 	return nil

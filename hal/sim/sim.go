@@ -304,6 +304,7 @@ type Cabinet struct {
 	cfg     Config
 	clock   func() time.Time
 	running atomic.Bool
+	samples atomic.Uint64 // raw samples drawn, by every reader
 
 	mu      sync.Mutex
 	doors   []*door // door n at index n-1
@@ -321,6 +322,7 @@ type Cabinet struct {
 	period  time.Duration // one HX711 sample period
 	sampler *Sampler      // Sample and SampleRight
 	run     *Sampler      // the Scales' raw scales
+	hush    chan struct{} // non-nil while hushed (hal.Quiet); closed when it ends
 
 	hw hal.Cabinet
 }
@@ -419,6 +421,7 @@ func New(cfg Config) (*Cabinet, error) {
 	c.hw.Display = &display{c: c}
 	c.hw.Thermometer = &thermometer{c: c}
 	c.hw.Indicator = &indicator{c: c}
+	c.hw.Quiet = quietHW{c}
 	return c, nil
 }
 
@@ -500,6 +503,7 @@ func (c *Cabinet) reachable(n int) (*shelf, error) {
 func (c *Cabinet) OpenDoor(door int, force bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	d, err := c.door(door)
 	if err != nil {
 		return err
@@ -522,6 +526,7 @@ func (c *Cabinet) OpenDoor(door int, force bool) error {
 func (c *Cabinet) CloseDoor(door int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	d, err := c.door(door)
 	if err != nil {
 		return err
@@ -552,6 +557,7 @@ func (c *Cabinet) Take(shelf int, sku string, qty int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.reachable(shelf)
 	if err != nil {
 		return err
@@ -594,6 +600,7 @@ func (c *Cabinet) Put(shelf int, sku string, unitG float64, qty int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.reachable(shelf)
 	if err != nil {
 		return err
@@ -638,6 +645,7 @@ func (c *Cabinet) PutObject(shelf int, grams float64) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.reachable(shelf)
 	if err != nil {
 		return err
@@ -660,6 +668,7 @@ func (c *Cabinet) Load(shelf int, sku string, unitG, tolG float64, qty int) erro
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.shelf(shelf)
 	if err != nil {
 		return err
@@ -684,6 +693,7 @@ func (c *Cabinet) SetLane(shelf int, sku string, x float64) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.shelf(shelf)
 	if err != nil {
 		return err
@@ -757,6 +767,7 @@ func (c *Cabinet) LeanAt(shelf int, grams, x float64) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	now := c.clock()
 	if grams == 0 {
 		s, err := c.shelf(shelf)
@@ -799,6 +810,7 @@ func (c *Cabinet) letGo(s *shelf, now time.Time) {
 func (c *Cabinet) JamLock(door int, jammed bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	d, err := c.door(door)
 	if err != nil {
 		return err
@@ -819,6 +831,7 @@ func (c *Cabinet) JamLock(door int, jammed bool) error {
 func (c *Cabinet) SetTemp(celsius float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	now := c.clock()
 	for _, s := range c.shelves {
 		s.setAir(now, celsius, c.cfg.CellTau)
@@ -833,6 +846,7 @@ func (c *Cabinet) SetTemp(celsius float64) {
 func (c *Cabinet) SetPower(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	if c.powered == on {
 		return
 	}
@@ -869,6 +883,7 @@ func (c *Cabinet) FaultScale(shelf int, mode string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stir() // the world changes: a hush ends
 	s, err := c.shelf(shelf)
 	if err != nil {
 		return err
@@ -948,6 +963,7 @@ func (c *Cabinet) sample(s *shelf, p *Sampler, right bool) (int32, error) {
 	case "saturated":
 		return scale.RawMax, nil
 	}
+	c.samples.Add(1)
 	now := c.clock()
 	var g float64
 	if !s.twoCell {
@@ -974,6 +990,10 @@ func (c *Cabinet) sample(s *shelf, p *Sampler, right bool) (int32, error) {
 	v := math.Round(float64(s.cal.Offset) + s.cal.CountsPerGram*g)
 	return int32(min(max(v, float64(scale.RawMin)), float64(scale.RawMax))), nil
 }
+
+// Samples is how many raw samples the cabinet's load cells have given, to
+// every reader: the simulation's own cost, which a hush (hal.Quiet) stops.
+func (c *Cabinet) Samples() uint64 { return c.samples.Load() }
 
 // Snapshot is the whole visible state of the cabinet at one moment. Its
 // JSON form matches the simulator's GET /api/cabinets/{id}.

@@ -413,6 +413,17 @@ func (s *Sim) Handler() http.Handler {
 				"review": rec.Review, "sale": rec.Sale})
 		}
 	}))
+	mux.HandleFunc("GET /api/fleet", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Fleet())
+	})
+	mux.HandleFunc("GET /api/load", func(w http.ResponseWriter, r *http.Request) {
+		rep, ok := s.LoadReport()
+		if !ok {
+			writeErr(w, http.StatusNotFound, errNoLoad)
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	})
 	return jsonErrors(mux)
 }
 

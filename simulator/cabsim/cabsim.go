@@ -72,6 +72,9 @@ type Options struct {
 	// Configure, when set, adjusts each cabinet's config (tests shorten
 	// timeouts with it).
 	Configure func(*config.Config)
+	// Physics, when set, adjusts each cabinet's virtual hardware before it
+	// is built (tests switch imperfections off with it).
+	Physics func(*sim.Config)
 	// NoAcks makes the virtual platform send no acks.
 	NoAcks bool
 	// PlatformKeys, when set, means the platform is external
@@ -97,6 +100,13 @@ type Options struct {
 	// evenly in SKU order; the virtual platform's planograms carry those
 	// lanes, so the firmware knows them.
 	TwoCell bool
+	// SaleEvery (-sale-every), when positive, runs the sale-load driver
+	// (load.go): shoppers come to each cabinet as a Poisson process with
+	// this mean gap, seeded from Seed, buy 1–3 units and shut the door;
+	// GET /api/load reports the purchases, the sales and heartbeats the
+	// virtual platform received and the close→platform latency. It needs
+	// the virtual platform: Start refuses it with PlatformKeys.
+	SaleEvery time.Duration
 }
 
 // Cabinet is one virtual cabinet: its hardware and its firmware.
@@ -148,6 +158,7 @@ type Sim struct {
 	log      *slog.Logger
 
 	cabinetBin string
+	load       *loadDriver // the sale-load driver (Options.SaleEvery), or nil
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -179,6 +190,9 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	case InProcess, Process:
 	default:
 		return nil, fmt.Errorf("cabsim: firmware mode %q: want %s or %s", o.Firmware, InProcess, Process)
+	}
+	if err := checkSaleLoad(o); err != nil {
+		return nil, err
 	}
 	// The goods first: a bad stock file is refused before anything runs.
 	now := time.Now()
@@ -229,8 +243,13 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	cat := goods.Catalog(now, demo.Region)
 	if len(o.PlatformKeys) == 0 {
+		var onSale func(platform.SaleRecord)
+		if o.SaleEvery > 0 {
+			s.load = newLoadDriver(s)
+			onSale = s.load.onSale
+		}
 		p, err := platform.New(platform.Opts{Broker: brokerURL, Logger: o.Logger, NoAcks: o.NoAcks,
-			StateDir: filepath.Join(o.DataDir, "platform")})
+			StateDir: filepath.Join(o.DataDir, "platform"), OnSale: onSale})
 		if err != nil {
 			return nil, err
 		}
@@ -256,6 +275,9 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		s.cabinets = append(s.cabinets, c)
 		s.byID[c.ID] = c
 	}
+	if s.load != nil {
+		s.wg.Go(func() { s.load.run(runCtx) })
+	}
 	ok = true
 	return s, nil
 }
@@ -265,6 +287,9 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	hwCfg := sim.Config{Seed: seed, NoiseG: s.opts.NoiseG, SampleRate: s.opts.SampleRate, Doors: s.goods.Doors()}
 	for _, sh := range plan.Shelves {
 		hwCfg.Shelves = append(hwCfg.Shelves, sim.ShelfConfig{Shelf: sh.Shelf, Door: sh.Door, TwoCell: s.opts.TwoCell})
+	}
+	if s.opts.Physics != nil {
+		s.opts.Physics(&hwCfg)
 	}
 	hw, err := sim.New(hwCfg)
 	if err != nil {
@@ -300,13 +325,13 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	if err != nil {
 		return nil, err
 	}
-	px, err := newProxy(brokerURL, s.log.With("cabinet", id))
+	px, err := newProxy(brokerURL, s.opts.Firmware == Process, s.log.With("cabinet", id))
 	if err != nil {
 		return nil, err
 	}
-	if px != nil {
+	if px != nil && px.ln != nil {
 		brokerURL = px.URL()
-	} else {
+	} else if px == nil {
 		s.log.Warn("broker link not relayed: POST …/network does not work for this cabinet", "cabinet", id, "broker", brokerURL)
 	}
 	cfg := config.Default()
@@ -327,7 +352,7 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 	var ln net.Listener
 	if s.opts.Firmware == Process {
 		if ln, err = s.processFiles(c); err != nil {
-			if px != nil {
+			if px != nil && px.ln != nil {
 				px.ln.Close()
 			}
 			return nil, err
@@ -344,7 +369,9 @@ func (s *Sim) addCabinet(ctx context.Context, id string, seed int64, brokerURL s
 			s.log.Error("virtual hardware stopped", "cabinet", id, "err", err)
 		}
 	})
-	if px != nil {
+	if px != nil && px.ln == nil {
+		px.Run(ctx) // closes the cabinet's dialled connection when ctx ends
+	} else if px != nil {
 		s.wg.Go(func() {
 			if err := px.Run(ctx); err != nil {
 				s.log.Error("network relay stopped", "cabinet", id, "err", err)

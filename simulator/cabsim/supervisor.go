@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -125,6 +126,7 @@ func (s *Sim) runInProcess(ctx context.Context, c *Cabinet) runResult {
 	dev, err := firmware.New(firmware.Opts{
 		Config: c.cfg, Hardware: c.HW.Hardware(), DeviceKey: c.key,
 		Logger:   s.log,
+		Dial:     c.dial(),
 		OnUnlock: c.metrics.unlock,
 		OnSale:   c.metrics.sale,
 	})
@@ -145,6 +147,15 @@ func (s *Sim) runInProcess(ctx context.Context, c *Cabinet) runResult {
 		return runResult{reboot: true}
 	}
 	return runResult{err: err}
+}
+
+// dial is the firmware's way to the broker: through the cabinet's network
+// switch, or nil (the link's own dialer) when there is none.
+func (c *Cabinet) dial() func(context.Context) (net.Conn, error) {
+	if c.proxy == nil {
+		return nil
+	}
+	return c.proxy.Dial
 }
 
 // ExecWrapperEnv names a command the device binary is started through, for

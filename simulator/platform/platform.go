@@ -48,6 +48,14 @@ type Opts struct {
 	// Now is the platform's clock (default time.Now); reviews are stamped
 	// with it.
 	Now func() time.Time
+	// OnSale, when set, observes the sales received: it is called once for
+	// each sale the first time it arrives (not for copies, nor for the
+	// sales read from the books at New), with its record (ReceivedAt is
+	// when it arrived), once the sale is in the books and before it is
+	// acknowledged. It runs outside the platform's lock on the MQTT
+	// client's goroutine, so it may call the platform but must be quick.
+	// cabsim's sale-load driver (-sale-every) measures latency with it.
+	OnSale func(SaleRecord)
 }
 
 // DefaultLimitFen is the pre-authorised amount of a scan that names none
@@ -116,6 +124,7 @@ type Platform struct {
 	waiters  map[string]chan msg.Reply
 	replies  map[string]msg.Reply
 	rejected int
+	hbs      int // verified heartbeats received (Heartbeats)
 	changed  chan struct{}
 	books    *books // nil without Opts.StateDir
 }
@@ -521,7 +530,7 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 			if st.FW != "" {
 				cb.fw = st.FW
 			}
-			p.received = append(p.received, Received{CabinetID: cabID, Leaf: leaf, Payload: append([]byte(nil), m.Payload()...), At: now})
+			p.keepReceived(Received{CabinetID: cabID, Leaf: leaf, Payload: append([]byte(nil), m.Payload()...), At: now})
 			p.mu.Unlock()
 		}
 		return
@@ -543,7 +552,7 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 		return
 	}
 	p.mu.Lock()
-	p.received = append(p.received, Received{CabinetID: cabID, Leaf: leaf, Payload: payload, At: now})
+	p.keepReceived(Received{CabinetID: cabID, Leaf: leaf, Payload: payload, At: now})
 	p.mu.Unlock()
 	switch leaf {
 	case "sale":
@@ -552,7 +561,10 @@ func (p *Platform) onMessage(c mqtt.Client, m mqtt.Message) {
 			p.log.Warn("bad sale", "cabinet", cabID, "err", err)
 			return
 		}
-		upto := p.ingest(s, now)
+		upto, fresh := p.ingestSale(s, now)
+		if fresh != nil && p.o.OnSale != nil {
+			p.o.OnSale(*fresh)
+		}
 		p.mu.Lock()
 		closed := p.closed
 		if !closed && !p.o.NoAcks {
@@ -605,6 +617,13 @@ func (p *Platform) notify() {
 
 // ingest stores a sale once and returns the cabinet's contiguous seq.
 func (p *Platform) ingest(s msg.Sale, now time.Time) uint64 {
+	upto, _ := p.ingestSale(s, now)
+	return upto
+}
+
+// ingestSale is ingest that also returns the sale's new record when this
+// was its first arrival and the books took it (nil for a copy).
+func (p *Platform) ingestSale(s msg.Sale, now time.Time) (upto uint64, fresh *SaleRecord) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cb := p.cab(s.CabinetID)
@@ -624,14 +643,15 @@ func (p *Platform) ingest(s msg.Sale, now time.Time) uint64 {
 			// acknowledged, so the cabinet publishes it again.
 			if err := p.books.putSale(len(p.sales)+1, rec, true); err != nil {
 				p.log.Error("books: sale not kept; it stays unacknowledged", "cabinet", s.CabinetID, "seq", s.Seq, "err", err)
-				return cb.contig
+				return cb.contig, nil
 			}
 		}
 		p.addSaleLocked(rec)
+		fresh = &rec
 		p.log.Info("sale received", "cabinet", s.CabinetID, "seq", s.Seq, "status", s.Status, "total_fen", s.TotalFen)
 	}
 	p.notify()
-	return cb.contig
+	return cb.contig, fresh
 }
 
 // addSaleLocked adds a new sale record to the in-memory books.
@@ -664,6 +684,7 @@ func (p *Platform) addAlarm(rec AlarmRecord) {
 func (p *Platform) heartbeat(cabID string, hb msg.Heartbeat) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.hbs++
 	cb := p.cab(cabID)
 	if old := cb.books.Counters; old != nil && !hb.At.After(cb.books.CountersAt) && hb.Counters.LastSeq <= old.LastSeq {
 		return // an older heartbeat overtaken by a newer one (unless it counts more: a clock set back)
@@ -753,7 +774,22 @@ func (p *Platform) Alarms() []AlarmRecord {
 	return slices.Clone(p.alarms)
 }
 
-// Received returns every verified cabinet message so far.
+// maxReceived is how many of the newest verified messages Received
+// keeps: a fleet's heartbeats must not grow the platform without bound
+// (the books keep the sales and alarms themselves).
+const maxReceived = 10_000
+
+// keepReceived appends r to the messages Received returns, dropping the oldest
+// beyond maxReceived (in batches, so appending stays cheap); p.mu is held.
+func (p *Platform) keepReceived(r Received) {
+	p.received = append(p.received, r)
+	if len(p.received) >= 2*maxReceived {
+		p.received = slices.Clone(p.received[len(p.received)-maxReceived:])
+	}
+}
+
+// Received returns the verified cabinet messages so far, oldest first: at
+// least the newest maxReceived (10,000) of them.
 func (p *Platform) Received() []Received {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -766,6 +802,15 @@ func (p *Platform) Reply(id string) (msg.Reply, bool) {
 	defer p.mu.Unlock()
 	r, ok := p.replies[id]
 	return r, ok
+}
+
+// Heartbeats counts the verified heartbeats received since New, every
+// copy included (also those overtaken by a newer one); cabsim's sale-load
+// driver reports their rate.
+func (p *Platform) Heartbeats() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hbs
 }
 
 // Rejected counts cabinet messages whose envelope did not verify.

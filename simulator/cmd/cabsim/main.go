@@ -87,6 +87,7 @@ func run() int {
 		verbose  = flag.Bool("v", false, "log at debug level")
 		offset   = flag.Int("cabinet-offset", 0, "number the cabinets from this one on (ids NM-150102-<7+offset>, …), so that several simulators can drive one broker without clashing")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		saleEv   = flag.Duration("sale-every", 0, "sale load: shoppers come to each cabinet at random (Poisson, seeded by -seed) on average once in this time, e.g. 10m, and buy 1–3 units; GET /api/load reports sales/s, heartbeats/s and close→platform latency, and a summary is logged every minute (needs the virtual platform)")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
 	flag.Usage = func() {
@@ -97,6 +98,10 @@ func run() int {
 	flag.Parse()
 	if *offset < 0 || *n < 1 {
 		fmt.Fprintln(os.Stderr, "cabsim: -cabinets must be at least 1 and -cabinet-offset at least 0")
+		return 2
+	}
+	if *saleEv < 0 || (*saleEv > 0 && (*plat != "sim" || *scenario != "")) {
+		fmt.Fprintln(os.Stderr, "cabsim: -sale-every wants a positive duration, the virtual platform (-platform=sim) and no -scenario")
 		return 2
 	}
 	if *cpuProf != "" {
@@ -162,7 +167,7 @@ func run() int {
 	defer stop()
 
 	opts := cabsim.Options{MQTTAddr: *mqttAddr, BrokerURL: *brokerU, Cabinets: *n, CabinetOffset: *offset, Seed: *seed, NoiseG: *noise, Logger: log,
-		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell, DataDir: *stateDir}
+		Firmware: *fwMode, CabinetBin: *fwBin, StockFile: *stockF, TwoCell: *twoCell, DataDir: *stateDir, SaleEvery: *saleEv}
 	if len(platKeys) > 0 {
 		opts.PlatformKeys = platKeys
 	}
@@ -268,6 +273,10 @@ HTTP API (JSON, on the -http address; errors are non-2xx with {"error":…}):
   POST /api/platform/sales/{sale_id}/review
         {"decision":"accept","reviewer":"r1"} or
         {"decision":"recharge","lines":[{"shelf":1,"sku":"…","qty":1}],"reviewer":"r1"}
+  GET  /api/load                        with -sale-every: purchases (started, completed, skipped,
+        empty, failed by reason), sales and heartbeats the platform received and their
+        rates, close→platform latency_ms {p50,p90,p99,max,n}, pending and lost sales;
+        404 without -sale-every
 `
 
 // externalStateDir is where -platform=external keeps its state without
