@@ -16,6 +16,7 @@ help:
 	@echo "make attack     the attack suite with 100,000 generated malicious commands (ATTACKS=N)"
 	@echo "make test-arm   the test suite built for 32-bit ARM, run under qemu-arm-static (no race detector there)"
 	@echo "make accuracy   the inference accuracy report over ≥100,000 realistic sessions"
+	@echo "make fleet      measure CABINETS virtual cabinets (PROCS simulators, SALE_EVERY sale load) against Mosquitto"
 
 sim:
 	$(GO) run ./simulator/cmd/cabsim $(ARGS)
@@ -100,6 +101,17 @@ SOAK_CYCLES ?= 200
 .PHONY: soak
 soak:
 	@bash -o pipefail -c "BANGFU_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 90m -run '^TestSoak\$$' -v ./simulator/cabsim/ 2>&1 | grep -E '^(soak:|--- |ok|FAIL|panic)|_test.go:'"
+
+# Fleet figures (README "Fleet"): CABINETS virtual cabinets in PROCS
+# simulators, each against a Mosquitto of its own, idle or with a sale
+# every SALE_EVERY per cabinet ("-": none), measured over WINDOW seconds.
+CABINETS   ?= 1000
+PROCS      ?= 1
+SALE_EVERY ?= -
+WINDOW     ?= 60
+.PHONY: fleet
+fleet:
+	sh simulator/fleet.sh $(CABINETS) $(SALE_EVERY) $(WINDOW) $(PROCS)
 
 # The inference accuracy report: infer.Infer against the simulated world of
 # simulator/world, 1,000 planograms × 100 sessions per σ and setting.

@@ -129,6 +129,9 @@ type Device struct {
 	pendingPlan  *msg.Planogram   // a verified planogram that came before any catalog
 	hbC          <-chan time.Time // the next heartbeat; a config command re-arms it
 	hushed       <-chan struct{}  // while the hardware is hushed (quiet.go): closed when the hush ends
+	hushAfter    time.Time        // no hush is asked for before this (quiet.go)
+	slow         bool             // the next tick is further away than the tick (quiet.go)
+	waitTick     time.Duration    // the tick while a hush is not asked for (quiet.go)
 	depth        int              // outbox depth, refreshed by publishStatus
 	depthAt      time.Time
 
@@ -360,7 +363,10 @@ func (d *Device) Run(ctx context.Context) error {
 				// readings only up to the moment it ends.
 				d.wake()
 				d.sample(ctx)
-				tickC = d.clk.After(d.tick)
+			}
+			if d.slow {
+				tickC = d.clk.After(d.tick) // a message may start a session: tick again
+				d.slow = false
 			}
 			if err := d.handle(ctx, in); err != nil {
 				return err
@@ -376,7 +382,9 @@ func (d *Device) Run(ctx context.Context) error {
 			if err := d.updateTick(ctx); err != nil {
 				return err
 			}
-			tickC = d.clk.After(d.pace(d.now()))
+			next := d.pace(d.now())
+			d.slow = next > d.tick
+			tickC = d.clk.After(next)
 		case r := <-d.fetchDone():
 			d.updateFetched(ctx, r)
 		case <-d.hbC:

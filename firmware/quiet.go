@@ -7,6 +7,17 @@ import "time"
 // delay) run at least this often.
 const hushTick = 30 * time.Second
 
+// hushRetry is how long a cabinet that could not hush (not idle, or its
+// world still settling) ticks before it asks again: the asking reads the
+// outbox and the physics, too dear for every tick.
+const hushRetry = time.Second
+
+// settleTick is the tick of an idle cabinet whose simulated world still
+// settles (creep after a sale, a temperature change) so that it cannot
+// hush yet: with no session nothing needs the 50 ms tick, and a door
+// opened meanwhile is latched (hal.DoorLatch).
+const settleTick = 250 * time.Millisecond
+
 // idle reports whether nothing the Run loop watches can change but through
 // the hardware, a message or the clock: no session, no update under way,
 // every door shut with its lock reporting locked in time, every scale
@@ -60,14 +71,29 @@ func (d *Device) pace(now time.Time) time.Duration {
 		d.hushed = nil // the world changed since
 	default:
 	}
-	if !d.idle() {
-		d.wake()
-		return d.tick
-	}
-	if d.hushed == nil {
-		ended, ok := q.Hush()
+	if d.hushed != nil {
+		if !d.idle() {
+			d.wake()
+			return d.tick
+		}
+	} else {
+		if now.Before(d.hushAfter) {
+			return d.waitTick // lately not idle, or the world still settling
+		}
+		idle := d.idle()
+		ended, ok := (<-chan struct{})(nil), false
+		if idle {
+			ended, ok = q.Hush()
+		}
 		if !ok {
-			return d.tick // the world still settles: ask again next tick
+			d.hushAfter = now.Add(hushRetry)
+			d.waitTick = d.tick
+			if idle {
+				// Nothing to watch but the world settling: a slower tick
+				// (a message still starts a session at once, see Run).
+				d.waitTick = max(d.tick, settleTick)
+			}
+			return d.waitTick
 		}
 		d.hushed = ended
 	}

@@ -11,6 +11,12 @@ type quietHW struct{ c *Cabinet }
 func (q quietHW) Hush() (<-chan struct{}, bool) { return q.c.Hush() }
 func (q quietHW) Wake()                         { q.c.Wake() }
 
+// quietFrac is the share of the noise σ by which the physics may still
+// move a reading after a hush: a fifth, about half the uncertainty of the
+// mean of a filter window of eight samples, so that what a hush holds is
+// as good as a fresh window.
+const quietFrac = 0.2
+
 // settleBounces is how many bounce times after a door's last reed-switch
 // edge its debounced level is sure to have settled (the debouncer needs
 // two).
@@ -22,8 +28,8 @@ const settleBounces = 4
 // or the firmware energising or releasing a lock — or Wake. It refuses (ok
 // false) while the physics still moves the readings: a door or lock in
 // motion, a shelf still ringing, creep or the cells' temperature still
-// drifting by more than a tenth of the noise (Config.NoiseG; 0.01 g when
-// the noise is off), a scale fault, or no power.
+// drifting by more than a fifth of the noise (quietFrac of Config.NoiseG;
+// 0.01 g when the noise is off), a scale fault, or no power.
 func (c *Cabinet) Hush() (ended <-chan struct{}, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -39,6 +45,10 @@ func (c *Cabinet) Hush() (ended <-chan struct{}, ok bool) {
 		if s.right != nil {
 			s.right.Hold()
 		}
+	}
+	if c.began != nil {
+		close(c.began) // Run stops the Filters' goroutines
+		c.began = nil
 	}
 	return c.hush, true
 }
@@ -87,7 +97,7 @@ func (c *Cabinet) quiescent(now time.Time) bool {
 			return false
 		}
 	}
-	eps := 0.1 * c.cfg.NoiseG
+	eps := quietFrac * c.cfg.NoiseG
 	if eps <= 0 {
 		eps = 0.01
 	}

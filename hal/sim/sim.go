@@ -323,6 +323,7 @@ type Cabinet struct {
 	sampler *Sampler      // Sample and SampleRight
 	run     *Sampler      // the Scales' raw scales
 	hush    chan struct{} // non-nil while hushed (hal.Quiet); closed when it ends
+	began   chan struct{} // closed by the next Hush: Run stops the Filters' goroutines
 
 	hw hal.Cabinet
 }
@@ -448,6 +449,9 @@ func (c *Cabinet) Hardware() hal.Cabinet {
 
 // Run samples every shelf's scale (each Filter's Run) until ctx ends, then
 // returns nil. The caller owns the goroutine; only one Run may be active.
+// While the cabinet is hushed (Hush) the Filters' goroutines are stopped,
+// not only held, so that a hushed cabinet holds no goroutine of its own
+// but Run's.
 func (c *Cabinet) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("sim: Run is already running")
@@ -460,11 +464,45 @@ func (c *Cabinet) Run(ctx context.Context) error {
 			filters = append(filters, s.right)
 		}
 	}
+	for {
+		c.mu.Lock()
+		began := make(chan struct{})
+		c.began = began
+		ended := c.hush
+		c.mu.Unlock()
+		if ended == nil {
+			if err := sampleUntil(ctx, filters, began); err != nil || ctx.Err() != nil {
+				return err
+			}
+			c.mu.Lock()
+			ended = c.hush
+			c.mu.Unlock()
+		}
+		if ended == nil {
+			continue // the hush ended before the Filters stopped
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ended:
+		}
+	}
+}
+
+// sampleUntil runs the filters until ctx ends or stop is closed.
+func sampleUntil(ctx context.Context, filters []*scale.Filter, stop <-chan struct{}) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make([]error, len(filters))
 	var wg sync.WaitGroup
 	for i, f := range filters {
-		wg.Go(func() { errs[i] = f.Run(ctx) })
+		wg.Go(func() { errs[i] = f.Run(rctx) })
 	}
+	select {
+	case <-ctx.Done():
+	case <-stop:
+	}
+	cancel()
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -87,6 +88,7 @@ func run() int {
 		verbose  = flag.Bool("v", false, "log at debug level")
 		offset   = flag.Int("cabinet-offset", 0, "number the cabinets from this one on (ids NM-150102-<7+offset>, …), so that several simulators can drive one broker without clashing")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+		memProf  = flag.String("memprofile", "", "at exit, before the cabinets stop, write a heap profile to this file (go tool pprof), the goroutines grouped by stack to FILE.goroutines, and log the goroutine count")
 		saleEv   = flag.Duration("sale-every", 0, "sale load: shoppers come to each cabinet at random (Poisson, seeded by -seed) on average once in this time, e.g. 10m, and buy 1–3 units; GET /api/load reports sales/s, heartbeats/s and close→platform latency, and a summary is logged every minute (needs the virtual platform)")
 	)
 	flag.Var(platKeys, "platform-key", "with -platform=external: a platform key the cabinets trust, as kid=BASE64URL (repeatable)")
@@ -209,7 +211,40 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "cabsim:", err)
 		return 1
 	}
+	if *memProf != "" {
+		if err := writeHeap(*memProf); err != nil {
+			fmt.Fprintln(os.Stderr, "cabsim: -memprofile:", err)
+			return 1
+		}
+		log.Info("heap profile written", "file", *memProf, "goroutines", runtime.NumGoroutine())
+	}
 	return 0
+}
+
+// writeHeap writes the live heap, after a collection, to path.
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// Beside it, the goroutines grouped by stack: where a fleet's stacks go.
+	g, err := os.Create(path + ".goroutines")
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("goroutine").WriteTo(g, 1); err != nil {
+		g.Close()
+		return err
+	}
+	return g.Close()
 }
 
 func runScenario(ctx context.Context, opts cabsim.Options, path string) int {
