@@ -1097,10 +1097,13 @@ func runHardware(t *testing.T, hw *Hardware) (ctx context.Context, stop func()) 
 	}
 }
 
-// waitReading polls sc until cond holds. The HX711 driver bit-bangs on
-// periph's gpiotest pins in real time (it has no injected clock), so this
-// waits in wall time; the deadline only fails a broken driver instead of
-// hanging.
+// waitReading polls sc until cond holds. It waits in wall time, on
+// purpose: these tests build the cabinet the way a board does, so the HX711
+// groups bit-bang periph's gpiotest pins on the system clock (the
+// microsecond clock-high timing is what they check) and the scale filters
+// stamp samples with it; there is no clock to advance, and no signal when a
+// sample lands. The 5 ms poll costs nothing; the deadline only fails a
+// broken driver instead of hanging.
 func waitReading(t *testing.T, what string, sc hal.Scale, cond func(hal.Reading, error) bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
