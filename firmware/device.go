@@ -192,6 +192,7 @@ type sensed struct {
 	settled      map[int]hal.Reading // last settled reading per shelf
 	baseline     map[int]float64     // idle weight per shelf, for the locked-weight alarm
 	doorClosed   map[int]bool
+	touch        *touchWatch // the running session's shelves, watched (touch.go)
 }
 
 // New opens the device's files in cfg.DataDir and wires its parts. It does
@@ -553,6 +554,7 @@ func (d *Device) sampleRight(sh hal.Shelf) {
 // step advances the state machine by one tick.
 func (d *Device) step(ctx context.Context) {
 	d.sample(ctx)
+	d.sampleTouches()
 	now := d.now()
 	d.refreshRevoked()
 	d.checkScales()

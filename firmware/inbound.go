@@ -376,6 +376,7 @@ func (d *Device) unlock(ctx context.Context, cmd msg.Command, received, now time
 		return
 	}
 	d.sess = s
+	d.watchTouches(s)
 	failpoint.Hit(failpoint.SessionSaved)
 	energised, err := d.energise(ctx, door)
 	if err != nil {

@@ -64,6 +64,13 @@ type Shelf struct {
 	// turn the shift of the centre of mass into evidence.
 	TwoCell                   bool
 	RightBeforeG, RightAfterG float64
+	// Still reports that the shelf was watched throughout the session and
+	// its weight never left the before reading by the firmware's touch
+	// threshold (a sustained change, not a passing jolt): no unit was
+	// lifted from it or set down on it, unless in one quick two-handed swap
+	// (see Options.StillMissP). False means touched, or not known (a restart
+	// in the session): no evidence either way.
+	Still bool
 }
 
 // Options are the model's parameters: the weight model, the prior over
@@ -124,6 +131,12 @@ type Options struct {
 	// it; when the best explanation needs them the result reports a
 	// StockMismatch and the evidence is judged without the bound.
 	MiscountP float64
+	// StillMissP is the chance that a shelf where units were lifted or set
+	// down still looks Still: a unit put down while its look-alike was
+	// lifted in the same moment, so the weight never stayed off by the touch
+	// threshold. Every hypothesis that takes units from, moves units onto or
+	// leaves an object on a Still shelf is scored with it (default 0.1).
+	StillMissP float64
 
 	// Search caps.
 
@@ -170,6 +183,7 @@ const (
 	DefaultObjectMinG     = 10
 	DefaultObjectMaxG     = 5000
 	DefaultMiscountP      = 0.002
+	DefaultStillMissP     = 0.1
 	DefaultMaxItems       = 30
 	DefaultMaxAdds        = 2
 	DefaultConfidence     = 0.99
@@ -182,7 +196,7 @@ func (o *Options) resolved() Options {
 		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
 		TouchedShelves: DefaultTouchedShelves, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
-		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP,
+		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
 		Confidence: DefaultConfidence, CheaperBound: DefaultCheaperBound, Alternatives: DefaultAlternatives}
 	if o == nil {
@@ -208,6 +222,7 @@ func (o *Options) resolved() Options {
 	set(&r.ObjectMinG, o.ObjectMinG)
 	set(&r.ObjectMaxG, o.ObjectMaxG)
 	set(&r.MiscountP, o.MiscountP)
+	set(&r.StillMissP, o.StillMissP)
 	set(&r.Confidence, o.Confidence)
 	set(&r.CheaperBound, o.CheaperBound)
 	if o.MaxItems > 0 {
@@ -463,6 +478,7 @@ type engine struct {
 	lTouch, lUntouched               float64
 	lCount                           []float64 // log P(n units | touched), n = 1..len−1
 	lMove, lObj, lObjGone, lMiscount float64
+	lStillMiss                       float64 // log StillMissP
 	lObjNorm                         float64 // log Z of the object weight prior (see object)
 	lDest                            float64 // log of the shelves a moved unit may land on
 	lShelves                         float64 // log of the shelves a moved unit may come from
@@ -498,6 +514,7 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 	e.lMove = logp(o.MoveP)
 	e.lObj, e.lObjGone = logp(o.ObjectP), logp(o.ObjectGoneP)
 	e.lMiscount = logp(o.MiscountP)
+	e.lStillMiss = logp(o.StillMissP)
 	lo, hi := max(o.ObjectMinG, 0.1), o.ObjectMaxG
 	if !(hi > lo) {
 		hi = lo * 10

@@ -355,6 +355,10 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 	sd := noiseG * math.Sqrt(2.0/10)
 	var in []Shelf
 	for i, sh := range plan {
+		// The cabinet watches its shelves: one the shopper did not reach
+		// into is still (a jolt or a brushing sleeve, which would leave it
+		// unmarked, is the real world's, not the model's).
+		still := !slices.Contains(touched, i)
 		have := map[string]int{}
 		for _, k := range sh.SKUs {
 			n, ok := sh.Stock[k.SKU]
@@ -363,7 +367,7 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 			}
 			have[k.SKU] = n
 		}
-		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000}
+		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000, Still: still}
 		if sh.TwoCell {
 			// Each cell has its own noise and drift.
 			cell := sd / math.Sqrt2

@@ -37,6 +37,9 @@ type setting struct {
 	twoCell  bool
 	options  func(Planogram) *infer.Options
 	frontier func(post []FrontierBasket) infer.Result
+	// noTouch hides the touch detector's Still flags from Infer: the
+	// cabinet as it judged before it watched its shelves during a session.
+	noTouch bool
 }
 
 // judge is the setting's result for session s of planogram p at σ; post
@@ -49,18 +52,26 @@ func (st setting) judge(p Planogram, s Session, sigma float64, post *[]FrontierB
 		}
 		return st.frontier(*post)
 	}
+	if st.noTouch {
+		s.Shelves = slices.Clone(s.Shelves)
+		for i := range s.Shelves {
+			s.Shelves[i].Still = false
+		}
+	}
 	return infer.Infer(s.Shelves, s.Cabinet, st.options(p))
 }
 
 func defaultOptions(Planogram) *infer.Options { return nil }
 
 var (
-	settingDefault = setting{"default", false, defaultOptions, nil}
+	settingDefault = setting{"default", false, defaultOptions, nil, false}
+	// The default model without the touch detector's evidence.
+	settingNoTouch = setting{"default, no touch evidence", false, defaultOptions, nil, true}
 	settingRevenue = setting{"revenue-first", false, func(Planogram) *infer.Options {
 		return &infer.Options{RevenueFirst: true}
-	}, nil}
-	settingOracle  = setting{"oracle", false, OracleOptions, nil}
-	settingTwoCell = setting{"two-cell", true, defaultOptions, nil}
+	}, nil, false}
+	settingOracle  = setting{"oracle", false, OracleOptions, nil, false}
+	settingTwoCell = setting{"two-cell", true, defaultOptions, nil, false}
 	// The frontier (frontier.go) under the default decision rule and
 	// under the posterior alone.
 	settingFrontier = setting{name: "frontier", frontier: func(post []FrontierBasket) infer.Result {
@@ -69,7 +80,7 @@ var (
 	settingFrontierRevenue = setting{name: "frontier, revenue-first", frontier: func(post []FrontierBasket) infer.Result {
 		return FrontierDecide(post, infer.DefaultConfidence, infer.DefaultCheaperBound, true)
 	}}
-	allSettings = []setting{settingDefault, settingRevenue, settingOracle, settingTwoCell, settingFrontier, settingFrontierRevenue}
+	allSettings = []setting{settingDefault, settingNoTouch, settingRevenue, settingOracle, settingTwoCell, settingFrontier, settingFrontierRevenue}
 )
 
 // maxExamples is how many failing sessions a run keeps for its log.

@@ -33,7 +33,9 @@ import (
 //   - a shopper's SKU choice ignores lanes that run empty during the
 //     session (stock bounds removals, but does not reweight the choice);
 //   - a miscount moves the books of one SKU of a shelf by one unit either
-//     way, as the world's ledger does, and is otherwise uniform.
+//     way, as the world's ledger does, and is otherwise uniform;
+//   - the touch detector (touch.go) judges a worked shelf's net change by
+//     the measured delta, and a put-back may land on any shelf.
 
 // frontierMaxUnits caps the units one session removes: the world's largest
 // purchase is MaxBig, and a move removes one more.
@@ -97,7 +99,7 @@ func (p Planogram) Frontier(s Session, sigma float64) []FrontierBasket {
 		f.cands = p.candidates(f, noiseVar)
 		shelves[i] = f
 	}
-	e := &frontierEval{p: p, shelves: shelves, noiseVar: noiseVar, post: map[string]*FrontierBasket{}}
+	e := &frontierEval{p: p, shelves: shelves, noiseVar: noiseVar, post: map[string]*FrontierBasket{}, touch: newTouchLik(s.Shelves)}
 	e.walk(0, make([]int, S), 0, 0)
 	var out []FrontierBasket
 	var z float64
@@ -270,7 +272,65 @@ type frontierEval struct {
 	shelves  []*fShelf
 	noiseVar float64
 	post     map[string]*FrontierBasket
+	touch    touchLik
 }
+
+// touchLik is the touch detector's likelihood of the session's Still flags
+// (touch.go), per shelf: given that the shelf was worked on, leaned on, or
+// left alone.
+type touchLik struct {
+	worked, leaned, idle []float64
+	// jolt is the flags' likelihood under a jolt: JoltP when no shelf
+	// looks still, else 0.
+	jolt float64
+}
+
+func newTouchLik(shelves []infer.Shelf) touchLik {
+	t := touchLik{jolt: JoltP}
+	for _, in := range shelves {
+		small := math.Abs(in.AfterG-in.BeforeG) < TouchG
+		w, l, i := 1.0, 1-LeanStillP, FalseTouchP
+		if small {
+			w = 1 - SwapStillP
+		}
+		if in.Still {
+			t.jolt = 0
+			w, l, i = 0, LeanStillP, 1-FalseTouchP
+			if small {
+				w = SwapStillP
+			}
+		}
+		t.worked, t.leaned, t.idle = append(t.worked, w), append(t.leaned, l), append(t.idle, i)
+	}
+	return t
+}
+
+// base is the flags' likelihood, outside a jolt, when exactly the shelves
+// that lose units under cs were worked on.
+func (t touchLik) base(cs []*fCand) float64 {
+	l := 1.0
+	for i, c := range cs {
+		if c.n > 0 {
+			l *= t.worked[i]
+		} else {
+			l *= t.idle[i]
+		}
+	}
+	return l
+}
+
+// also turns base (for cs) into the likelihood when shelf i was also worked
+// on (f = t.worked) or leaned on (f = t.leaned): a shelf already worked on
+// stays so.
+func (t touchLik) also(base float64, cs []*fCand, i int, f []float64) float64 {
+	if cs[i].n > 0 {
+		return base
+	}
+	return base / t.idle[i] * f[i]
+}
+
+// total adds the jolt to a likelihood outside one.
+func (t touchLik) total(l float64) float64 { return t.jolt + (1-JoltP)*l }
 
 // walk picks a candidate for shelf i onward; n counts units removed so far
 // and extra the shelves that need an extra event (at most two: a move's
@@ -316,14 +376,20 @@ func (e *frontierEval) leaf(pick []int) {
 		p0 *= c.l0 * c.stockOK
 	}
 	var w float64
+	t := e.touch
+	tb := t.base(cs)
 	// Purchases alone: ordinary (and put-backs, which leave one cell's
-	// reading unchanged), big, nothing.
+	// reading unchanged but work a shelf), big, nothing.
 	if n <= frontierMaxUnits {
 		pOrd := purchaseP(Ordinary, n, k, S, cs)
 		pBig := purchaseP(Big, n, k, S, cs)
-		w += p0 * ((classP(Ordinary)+classP(PutBack))*pOrd + classP(Big)*pBig)
+		var back float64
+		for j := range cs {
+			back += t.total(t.also(tb, cs, j, t.worked)) / float64(S)
+		}
+		w += p0 * ((classP(Ordinary)*pOrd+classP(Big)*pBig)*t.total(tb) + classP(PutBack)*pOrd*back)
 		if n == 0 {
-			w += p0 * classP(Nothing)
+			w += p0 * classP(Nothing) * t.total(tb)
 		}
 		// An ordinary purchase plus a lean or an object on one shelf.
 		if pOrd > 0 {
@@ -335,15 +401,15 @@ func (e *frontierEval) leaf(pick []int) {
 						rest *= o.l0 * o.stockOK
 					}
 				}
-				lean += rest * c.lLean * c.stockOK
-				obj += rest * c.lObj * c.stockOK
+				lean += rest * c.lLean * c.stockOK * t.total(t.also(tb, cs, j, t.leaned))
+				obj += rest * c.lObj * c.stockOK * t.total(t.also(tb, cs, j, t.worked))
 			}
 			w += pOrd / float64(S) * (classP(Lean)*lean + classP(Object)*obj)
 		}
 	}
 	// An ordinary purchase plus one unit moved from shelf a to shelf b:
 	// a loses x_a and the moved unit, b gains it and loses x_b.
-	w += e.moves(cs, n, k)
+	w += e.moves(cs, n, k, tb)
 	if w <= 0 {
 		return
 	}
@@ -370,7 +436,7 @@ func (e *frontierEval) leaf(pick []int) {
 }
 
 // moves is the weight of the combination cs under the move class.
-func (e *frontierEval) moves(cs []*fCand, n, k int) float64 {
+func (e *frontierEval) moves(cs []*fCand, n, k int, tb float64) float64 {
 	S := len(e.shelves)
 	if S < 2 || n > frontierMaxUnits {
 		return 0
@@ -423,7 +489,8 @@ func (e *frontierEval) moves(cs []*fCand, n, k int) float64 {
 				}
 				xa := slices.Clone(ca.x)
 				xa[j]++
-				total += rest * stockAllows(sa, xa) * cb.stockOK * l *
+				touch := e.touch.total(e.touch.also(e.touch.also(tb, cs, a, e.touch.worked), cs, b, e.touch.worked))
+				total += rest * stockAllows(sa, xa) * cb.stockOK * l * touch *
 					pUnit / float64(S) / float64(S-1) * pOrd
 			}
 		}

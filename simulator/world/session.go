@@ -62,11 +62,14 @@ func (p Planogram) Session(rng *rand.Rand, sigma float64, twoCell bool) Session 
 	books, miscounted := ledger(rng, state)
 	before := loadsOf(state)
 	s := Session{Class: drawClass(rng), Cabinet: p.Cabinet(), Prices: p.Prices, Miscounted: miscounted}
-	sh := &shopper{rng: rng, plan: p, state: state}
+	sh := newShopper(rng, p, state)
 	sh.act(s.Class)
 	after := loadsOf(state)
+	still := stillFlags(rng, sh.worked, sh.leaned, before, after)
 	for i := range p.Shelves {
-		s.Shelves = append(s.Shelves, p.shelfInput(rng, i, before[i], after[i], state[i].hyst, books[i], sigma, twoCell))
+		in := p.shelfInput(rng, i, before[i], after[i], state[i].hyst, books[i], sigma, twoCell)
+		in.Still = still[i]
+		s.Shelves = append(s.Shelves, in)
 	}
 	s.setTruth(sh.bought, p)
 	return s

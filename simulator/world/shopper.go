@@ -107,6 +107,13 @@ type shopper struct {
 	plan   Planogram
 	state  []*trayState
 	bought []bought
+	// worked marks the shelves a unit or an object was lifted from or set
+	// down on, leaned those leaned on (see stillFlags).
+	worked, leaned []bool
+}
+
+func newShopper(rng *rand.Rand, plan Planogram, state []*trayState) *shopper {
+	return &shopper{rng: rng, plan: plan, state: state, worked: make([]bool, len(state)), leaned: make([]bool, len(state))}
 }
 
 // bought is one unit paid for: taken from a shelf and not put back.
@@ -165,6 +172,7 @@ func (s *shopper) buy(n, k int) {
 			si = shelves[i]
 		}
 		if u, ok := s.takeUnit(si); ok {
+			s.worked[si] = true
 			s.bought = append(s.bought, bought{shelf: si, sku: u.sku})
 		}
 	}
@@ -200,6 +208,7 @@ func (s *shopper) putBack() {
 		return
 	}
 	t := s.state[si]
+	s.worked[si] = true
 	u := t.removeAny(s.rng)
 	u.x = t.lanePos(s.rng, u.sku)
 	t.units = append(t.units, u)
@@ -219,6 +228,7 @@ func (s *shopper) move() {
 	if to >= from {
 		to++
 	}
+	s.worked[from], s.worked[to] = true, true
 	u := s.state[from].removeAny(s.rng)
 	u.x = s.rng.Float64()
 	u.moved = true
@@ -229,14 +239,18 @@ func (s *shopper) move() {
 func (s *shopper) leaveObject() {
 	k := objectKinds[s.rng.IntN(len(objectKinds))]
 	g := k.lo + (k.hi-k.lo)*s.rng.Float64()
-	t := s.state[s.rng.IntN(len(s.state))]
+	i := s.rng.IntN(len(s.state))
+	s.worked[i] = true
+	t := s.state[i]
 	t.units = append(t.units, unit{g: g, x: s.rng.Float64()})
 }
 
 // lean leaves a hysteresis offset on a random shelf, at a random point
 // along it.
 func (s *shopper) lean() {
-	t := s.state[s.rng.IntN(len(s.state))]
+	i := s.rng.IntN(len(s.state))
+	s.leaned[i] = true
+	t := s.state[i]
 	g := MinLeanG + (MaxLeanG-MinLeanG)*s.rng.Float64()
 	if s.rng.IntN(2) == 0 {
 		g = -g

@@ -382,6 +382,10 @@ type Evidence struct {
 	AfterG    float64 `json:"after_g"`
 	DeltaG    float64 `json:"delta_g"`
 	ResidualG float64 `json:"residual_g"`
+	// Still (an addition to v1; sales only) reports that the shelf was
+	// watched throughout the session and its weight never left the before
+	// reading: nothing was lifted from it or set down on it.
+	Still bool `json:"still,omitempty"`
 }
 
 // Sale is the body of P/c/C/sale: one per authorised shopping session.

@@ -1,0 +1,52 @@
+package infer
+
+import "testing"
+
+// Two products of one pack size on two shelves: a 500 g jar of honey (¥68)
+// on shelf 1 and a 500 g bag of millet (¥12) on shelf 2. The shopper takes
+// the honey. By weight alone, "the honey was moved onto shelf 2 and a bag
+// of millet taken" stays plausible and is cheaper, so the sale is flagged
+// and only ¥12 charged. When the cabinet watched shelf 2 stay still
+// throughout, nothing was set down on it nor lifted from it, and the honey
+// is charged exact.
+func TestStillShelfRulesOutATwinSwap(t *testing.T) {
+	honey := SKU{SKU: "HONEY", UnitG: 500, TolG: 10, PriceFen: 6800}
+	millet := SKU{SKU: "MILLET", UnitG: 500, TolG: 10, PriceFen: 1200}
+	tea := SKU{SKU: "TEA", UnitG: 150, TolG: 3, PriceFen: 3900}
+	cab := []SKU{honey, millet, tea}
+	in := func(still bool) []Shelf {
+		return []Shelf{
+			{Shelf: 1, SKUs: []SKU{honey}, BeforeG: 4000, AfterG: 3500.8, NoiseG: 0.3},
+			{Shelf: 2, SKUs: []SKU{millet}, BeforeG: 5000, AfterG: 5000.2, NoiseG: 0.3, Still: still},
+			{Shelf: 3, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.1, NoiseG: 0.3, Still: still},
+		}
+	}
+	blind := Infer(in(false), cab, nil)
+	t.Logf("without touch evidence: %s %v ¥%d posterior %.5f alternatives %+v", blind.Status, blind.Lines, blind.PriceFen, blind.Posterior, blind.Alternatives)
+	if blind.Status != StatusAmbiguous || blind.PriceFen != 1200 {
+		t.Fatalf("without touch evidence: %s ¥%d, want the cheaper swap charged as ambiguous (the fixture no longer shows the confusion)", blind.Status, blind.PriceFen)
+	}
+	seen := Infer(in(true), cab, nil)
+	t.Logf("shelves 2 and 3 still: %s %v ¥%d posterior %.5f alternatives %+v", seen.Status, seen.Lines, seen.PriceFen, seen.Posterior, seen.Alternatives)
+	want := []Line{{Shelf: 1, SKU: "HONEY", Qty: 1}}
+	if seen.Status != StatusExact || len(seen.Lines) != 1 || seen.Lines[0] != want[0] {
+		t.Fatalf("with shelves 2 and 3 still: %s %v, want the honey exact", seen.Status, seen.Lines)
+	}
+
+	// A still shelf is evidence, not a veto: if its weight did change (the
+	// firmware never reports that, but a caller might), the change is
+	// still explained, at the cost of StillMissP.
+	odd := in(true)
+	odd[1].AfterG = 4500.1
+	r := Infer(odd, cab, nil)
+	if r.PriceFen < 1200 || len(r.Lines) == 0 {
+		t.Fatalf("still shelf that lost 500 g: %s %v ¥%d, want the millet's removal counted", r.Status, r.Lines, r.PriceFen)
+	}
+	// StillMissP below zero makes a still shelf a hard veto.
+	r = Infer(odd, cab, &Options{StillMissP: -1})
+	for _, l := range r.Lines {
+		if l.Shelf == 2 {
+			t.Fatalf("StillMissP −1: %v charges shelf 2", r.Lines)
+		}
+	}
+}

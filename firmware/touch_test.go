@@ -1,0 +1,78 @@
+package firmware
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bangfu/cabinet/firmware/fsm"
+	"github.com/bangfu/cabinet/telemetry/msg"
+)
+
+// stillShelves is the set of shelves a sale's evidence reports still.
+func stillShelves(s msg.Sale) map[int]bool {
+	out := map[int]bool{}
+	for _, ev := range s.Evidence {
+		if ev.Still {
+			out[ev.Shelf] = true
+		}
+	}
+	return out
+}
+
+// The cabinet watches its shelves during a session: a shelf nobody touched
+// is reported still; one a unit was taken from is not, nor one where a unit
+// was lifted and put back, though its weight ends where it began.
+func TestTouchWatch(t *testing.T) {
+	r := newRig(t)
+	sale := r.shopShelf3(func() {
+		if err := r.hw.Take(1, "NM-0003", 1); err != nil {
+			t.Fatal(err)
+		}
+		stepFor(t, r.d, 500*time.Millisecond)
+		p := r.product("QH-0201")
+		if err := r.hw.Take(2, "QH-0201", 1); err != nil {
+			t.Fatal(err)
+		}
+		stepFor(t, r.d, 500*time.Millisecond) // the shopper reads the label
+		if err := r.hw.Put(2, "QH-0201", p.UnitWeightG, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	dump(t, sale)
+	got := stillShelves(sale)
+	want := map[int]bool{3: true, 4: true}
+	if len(got) != len(want) || !got[3] || !got[4] {
+		t.Fatalf("still shelves %v, want %v (1 sold from, 2 lifted and put back)", got, want)
+	}
+	if sale.Status != msg.SaleExact || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
+		t.Fatalf("sale %s %+v, want NM-0003 exact", sale.Status, sale.Lines)
+	}
+}
+
+// A session the cabinet recovers after a restart was not watched from its
+// start: no shelf is reported still, whatever happened.
+func TestTouchWatchForgetsAcrossRestart(t *testing.T) {
+	r := newRig(t)
+	r.unlock()
+	if err := r.hw.OpenDoor(1, false); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState(fsm.DoorOpen)
+	if err := r.hw.Take(1, "NM-0003", 1); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	if err := r.hw.CloseDoor(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.recover(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.stepToState("")
+	s := r.sales()
+	sale := s[len(s)-1]
+	dump(t, sale)
+	if got := stillShelves(sale); len(got) != 0 {
+		t.Fatalf("still shelves %v after a restart in the session, want none", got)
+	}
+}
