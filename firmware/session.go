@@ -50,8 +50,8 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 			continue
 		}
 		in := infer.Shelf{Shelf: b.Shelf, BeforeG: b.Grams, AfterG: after.Grams,
-			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1))),
-			Still:  d.still(s.ID, b.Shelf, now)}
+			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1)))}
+		in.Still, in.NeverRose = d.watched(s.ID, b.Shelf, now)
 		var lanes map[string]float64
 		// Two cells: the right cell's change places the weight along the
 		// shelf. Its after reading must be as good as the total's.
@@ -158,7 +158,8 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		ev := msg.Evidence{Shelf: sr.Shelf, DeltaG: round1(sr.DeltaG), ResidualG: round1(sr.ResidualG)}
 		for _, in := range inputs {
 			if in.Shelf == sr.Shelf {
-				ev.BeforeG, ev.AfterG, ev.Still = round1(in.BeforeG), round1(in.AfterG), in.Still
+				ev.BeforeG, ev.AfterG = round1(in.BeforeG), round1(in.AfterG)
+				ev.Still, ev.NeverRose = in.Still, in.NeverRose
 			}
 		}
 		evidence = append(evidence, ev)

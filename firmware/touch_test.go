@@ -19,6 +19,18 @@ func stillShelves(s msg.Sale) map[int]bool {
 	return out
 }
 
+// risenShelves is the set of shelves whose evidence does not report that
+// they never rose.
+func risenShelves(s msg.Sale) map[int]bool {
+	out := map[int]bool{}
+	for _, ev := range s.Evidence {
+		if !ev.NeverRose {
+			out[ev.Shelf] = true
+		}
+	}
+	return out
+}
+
 // The cabinet watches its shelves during a session: a shelf nobody touched
 // is reported still; one a unit was taken from is not, nor one where a unit
 // was lifted and put back, though its weight ends where it began.
@@ -43,6 +55,10 @@ func TestTouchWatch(t *testing.T) {
 	want := map[int]bool{3: true, 4: true}
 	if len(got) != len(want) || !got[3] || !got[4] {
 		t.Fatalf("still shelves %v, want %v (1 sold from, 2 lifted and put back)", got, want)
+	}
+	// Shelf 1 was only lifted from; the unit put back on shelf 2 raised it.
+	if rose := risenShelves(sale); len(rose) != 1 || !rose[2] {
+		t.Fatalf("shelves not reported never-risen %v, want only 2", rose)
 	}
 	if sale.Status != msg.SaleExact || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
 		t.Fatalf("sale %s %+v, want NM-0003 exact", sale.Status, sale.Lines)
@@ -74,5 +90,8 @@ func TestTouchWatchForgetsAcrossRestart(t *testing.T) {
 	dump(t, sale)
 	if got := stillShelves(sale); len(got) != 0 {
 		t.Fatalf("still shelves %v after a restart in the session, want none", got)
+	}
+	if got := risenShelves(sale); len(got) != 4 {
+		t.Fatalf("shelves not reported never-risen %v after a restart in the session, want all 4", got)
 	}
 }

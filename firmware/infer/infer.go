@@ -71,6 +71,12 @@ type Shelf struct {
 	// (see Options.StillMissP). False means touched, or not known (a restart
 	// in the session): no evidence either way.
 	Still bool
+	// NeverRose reports that the shelf was watched throughout the session
+	// and its weight never rose by the touch threshold above the lowest it
+	// had been: units were lifted from it, but nothing was set down on it
+	// (no unit moved onto it, no object left on it; see
+	// Options.RiseMissP). Still implies it. False: no evidence.
+	NeverRose bool
 }
 
 // Options are the model's parameters: the weight model, the prior over
@@ -137,6 +143,12 @@ type Options struct {
 	// threshold. Every hypothesis that takes units from, moves units onto or
 	// leaves an object on a Still shelf is scored with it (default 0.1).
 	StillMissP float64
+	// RiseMissP is the chance that a shelf where something was set down
+	// shows no rise: it was set down in the same moment as units of at
+	// least its weight were lifted. Every hypothesis that moves units onto,
+	// or leaves an object on, a NeverRose shelf that is not Still is scored
+	// with it (default 0.1).
+	RiseMissP float64
 
 	// Search caps.
 
@@ -184,6 +196,7 @@ const (
 	DefaultObjectMaxG     = 5000
 	DefaultMiscountP      = 0.002
 	DefaultStillMissP     = 0.1
+	DefaultRiseMissP      = 0.1
 	DefaultMaxItems       = 30
 	DefaultMaxAdds        = 2
 	DefaultConfidence     = 0.99
@@ -196,7 +209,7 @@ func (o *Options) resolved() Options {
 		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
 		TouchedShelves: DefaultTouchedShelves, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
-		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP,
+		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP, RiseMissP: DefaultRiseMissP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
 		Confidence: DefaultConfidence, CheaperBound: DefaultCheaperBound, Alternatives: DefaultAlternatives}
 	if o == nil {
@@ -223,6 +236,7 @@ func (o *Options) resolved() Options {
 	set(&r.ObjectMaxG, o.ObjectMaxG)
 	set(&r.MiscountP, o.MiscountP)
 	set(&r.StillMissP, o.StillMissP)
+	set(&r.RiseMissP, o.RiseMissP)
 	set(&r.Confidence, o.Confidence)
 	set(&r.CheaperBound, o.CheaperBound)
 	if o.MaxItems > 0 {
@@ -478,7 +492,7 @@ type engine struct {
 	lTouch, lUntouched               float64
 	lCount                           []float64 // log P(n units | touched), n = 1..len−1
 	lMove, lObj, lObjGone, lMiscount float64
-	lStillMiss                       float64 // log StillMissP
+	lStillMiss, lRiseMiss            float64 // log StillMissP, log RiseMissP
 	lObjNorm                         float64 // log Z of the object weight prior (see object)
 	lDest                            float64 // log of the shelves a moved unit may land on
 	lShelves                         float64 // log of the shelves a moved unit may come from
@@ -514,7 +528,7 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 	e.lMove = logp(o.MoveP)
 	e.lObj, e.lObjGone = logp(o.ObjectP), logp(o.ObjectGoneP)
 	e.lMiscount = logp(o.MiscountP)
-	e.lStillMiss = logp(o.StillMissP)
+	e.lStillMiss, e.lRiseMiss = logp(o.StillMissP), logp(o.RiseMissP)
 	lo, hi := max(o.ObjectMinG, 0.1), o.ObjectMaxG
 	if !(hi > lo) {
 		hi = lo * 10

@@ -356,8 +356,9 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 	var in []Shelf
 	for i, sh := range plan {
 		// The cabinet watches its shelves: one the shopper did not reach
-		// into is still (a jolt or a brushing sleeve, which would leave it
-		// unmarked, is the real world's, not the model's).
+		// into is still, and nothing is set down on any (a jolt, a brushing
+		// sleeve or a hand resting on a shelf, which would leave shelves
+		// unmarked, are the real world's, not the model's).
 		still := !slices.Contains(touched, i)
 		have := map[string]int{}
 		for _, k := range sh.SKUs {
@@ -367,7 +368,7 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 			}
 			have[k.SKU] = n
 		}
-		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000, Still: still}
+		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000, Still: still, NeverRose: true}
 		if sh.TwoCell {
 			// Each cell has its own noise and drift.
 			cell := sd / math.Sqrt2

@@ -268,8 +268,11 @@ func bad(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 // keep records a hypothesis, dropping it at once when it is already hopeless
 // against the shelf's best so far.
 func (e *engine) keep(w *shelfWork, c cand) {
-	if w.in.Still && (len(c.rem) > 0 || len(c.add) > 0 || e.isObject(&c)) {
+	switch {
+	case w.in.Still && (len(c.rem) > 0 || len(c.add) > 0 || e.isObject(&c)):
 		c.score += e.lStillMiss // the shelf never moved, yet units did
+	case w.in.NeverRose && !w.in.Still && (len(c.add) > 0 || (c.obj > 0 && e.isObject(&c))):
+		c.score += e.lRiseMiss // nothing was set down, yet something was
 	}
 	if math.IsInf(c.score, -1) || math.IsNaN(c.score) {
 		return

@@ -50,3 +50,30 @@ func TestStillShelfRulesOutATwinSwap(t *testing.T) {
 		}
 	}
 }
+
+// The same two pack sizes, but the shopper also takes a packet of tea from
+// the millet's shelf, so that shelf is not still. It never rose, though:
+// nothing was set down on it, so "the honey was moved there and a bag of
+// millet taken" is all but ruled out again.
+func TestNeverRisenShelfRulesOutAMoveOntoIt(t *testing.T) {
+	honey := SKU{SKU: "HONEY", UnitG: 500, TolG: 10, PriceFen: 6800}
+	millet := SKU{SKU: "MILLET", UnitG: 500, TolG: 10, PriceFen: 1200}
+	tea := SKU{SKU: "TEA", UnitG: 150, TolG: 3, PriceFen: 3900}
+	cab := []SKU{honey, millet, tea}
+	in := func(neverRose bool) []Shelf {
+		return []Shelf{
+			{Shelf: 1, SKUs: []SKU{honey}, BeforeG: 4000, AfterG: 3500.8, NoiseG: 0.3, NeverRose: neverRose},
+			{Shelf: 2, SKUs: []SKU{millet, tea}, BeforeG: 5000, AfterG: 4850.3, NoiseG: 0.3, NeverRose: neverRose},
+		}
+	}
+	blind := Infer(in(false), cab, nil)
+	t.Logf("without touch evidence: %s %v ¥%d posterior %.5f alternatives %+v", blind.Status, blind.Lines, blind.PriceFen, blind.Posterior, blind.Alternatives)
+	if blind.Status != StatusAmbiguous || blind.PriceFen != 1200+3900 {
+		t.Fatalf("without touch evidence: %s ¥%d, want the cheaper move charged as ambiguous (the fixture no longer shows the confusion)", blind.Status, blind.PriceFen)
+	}
+	seen := Infer(in(true), cab, nil)
+	t.Logf("both never rose: %s %v ¥%d posterior %.5f", seen.Status, seen.Lines, seen.PriceFen, seen.Posterior)
+	if seen.Status != StatusExact || seen.PriceFen != 6800+3900 {
+		t.Fatalf("both never rose: %s %v ¥%d, want honey and tea exact", seen.Status, seen.Lines, seen.PriceFen)
+	}
+}

@@ -35,7 +35,10 @@ import (
 //   - a miscount moves the books of one SKU of a shelf by one unit either
 //     way, as the world's ledger does, and is otherwise uniform;
 //   - the touch detector (touch.go) judges a worked shelf's net change by
-//     the measured delta, and a put-back may land on any shelf.
+//     the measured delta, and a put-back may land on any shelf;
+//   - the touch evidence of a move's source is that of a shelf lifted from
+//     (the world's move is drawn after the purchase, so the order of lifts
+//     and set-downs does not matter to it).
 
 // frontierMaxUnits caps the units one session removes: the world's largest
 // purchase is MaxBig, and a move removes one more.
@@ -275,62 +278,58 @@ type frontierEval struct {
 	touch    touchLik
 }
 
-// touchLik is the touch detector's likelihood of the session's Still flags
-// (touch.go), per shelf: given that the shelf was worked on, leaned on, or
-// left alone.
+// touchLik is the touch detector's likelihood of the session's flags
+// (touch.go): per shelf and per kind of work on it, outside a jolt.
 type touchLik struct {
-	worked, leaned, idle []float64
+	p [][numWork]float64
 	// jolt is the flags' likelihood under a jolt: JoltP when no shelf
-	// looks still, else 0.
+	// looks still or never-risen, else 0.
 	jolt float64
 }
 
 func newTouchLik(shelves []infer.Shelf) touchLik {
 	t := touchLik{jolt: JoltP}
 	for _, in := range shelves {
-		small := math.Abs(in.AfterG-in.BeforeG) < TouchG
-		w, l, i := 1.0, 1-LeanStillP, FalseTouchP
-		if small {
-			w = 1 - SwapStillP
-		}
-		if in.Still {
+		f := touchFlags{still: in.Still, neverRose: in.NeverRose}
+		if f.still || f.neverRose {
 			t.jolt = 0
-			w, l, i = 0, LeanStillP, 1-FalseTouchP
-			if small {
-				w = SwapStillP
-			}
 		}
-		t.worked, t.leaned, t.idle = append(t.worked, w), append(t.leaned, l), append(t.idle, i)
+		small := math.Abs(in.AfterG-in.BeforeG) < TouchG
+		var p [numWork]float64
+		for w := range numWork {
+			p[w] = touchP(f, w, small)
+		}
+		t.p = append(t.p, p)
 	}
 	return t
 }
 
-// base is the flags' likelihood, outside a jolt, when exactly the shelves
-// that lose units under cs were worked on.
-func (t touchLik) base(cs []*fCand) float64 {
+// noShelf is an index that names no shelf, for lik's second override.
+const noShelf = -1
+
+// lik is the flags' likelihood, jolt included, when every shelf that loses
+// units under cs was lifted from and the others were left alone, except
+// that shelf i also had work wi and shelf j work wj (noShelf: none). A
+// set-down outranks a lift, which outranks a lean.
+func (t touchLik) lik(cs []*fCand, i int, wi shelfWork, j int, wj shelfWork) float64 {
 	l := 1.0
-	for i, c := range cs {
+	for k, c := range cs {
+		w := idle
 		if c.n > 0 {
-			l *= t.worked[i]
-		} else {
-			l *= t.idle[i]
+			w = lifted
 		}
+		for _, o := range [...]struct {
+			at int
+			w  shelfWork
+		}{{i, wi}, {j, wj}} {
+			if o.at == k && (w == idle || o.w == setDown) {
+				w = o.w
+			}
+		}
+		l *= t.p[k][w]
 	}
-	return l
+	return t.jolt + (1-JoltP)*l
 }
-
-// also turns base (for cs) into the likelihood when shelf i was also worked
-// on (f = t.worked) or leaned on (f = t.leaned): a shelf already worked on
-// stays so.
-func (t touchLik) also(base float64, cs []*fCand, i int, f []float64) float64 {
-	if cs[i].n > 0 {
-		return base
-	}
-	return base / t.idle[i] * f[i]
-}
-
-// total adds the jolt to a likelihood outside one.
-func (t touchLik) total(l float64) float64 { return t.jolt + (1-JoltP)*l }
 
 // walk picks a candidate for shelf i onward; n counts units removed so far
 // and extra the shelves that need an extra event (at most two: a move's
@@ -377,19 +376,19 @@ func (e *frontierEval) leaf(pick []int) {
 	}
 	var w float64
 	t := e.touch
-	tb := t.base(cs)
+	tb := t.lik(cs, noShelf, idle, noShelf, idle)
 	// Purchases alone: ordinary (and put-backs, which leave one cell's
-	// reading unchanged but work a shelf), big, nothing.
+	// reading unchanged but set a unit down on a shelf), big, nothing.
 	if n <= frontierMaxUnits {
 		pOrd := purchaseP(Ordinary, n, k, S, cs)
 		pBig := purchaseP(Big, n, k, S, cs)
 		var back float64
 		for j := range cs {
-			back += t.total(t.also(tb, cs, j, t.worked)) / float64(S)
+			back += t.lik(cs, j, setDown, noShelf, idle) / float64(S)
 		}
-		w += p0 * ((classP(Ordinary)*pOrd+classP(Big)*pBig)*t.total(tb) + classP(PutBack)*pOrd*back)
+		w += p0 * ((classP(Ordinary)*pOrd+classP(Big)*pBig)*tb + classP(PutBack)*pOrd*back)
 		if n == 0 {
-			w += p0 * classP(Nothing) * t.total(tb)
+			w += p0 * classP(Nothing) * tb
 		}
 		// An ordinary purchase plus a lean or an object on one shelf.
 		if pOrd > 0 {
@@ -401,15 +400,15 @@ func (e *frontierEval) leaf(pick []int) {
 						rest *= o.l0 * o.stockOK
 					}
 				}
-				lean += rest * c.lLean * c.stockOK * t.total(t.also(tb, cs, j, t.leaned))
-				obj += rest * c.lObj * c.stockOK * t.total(t.also(tb, cs, j, t.worked))
+				lean += rest * c.lLean * c.stockOK * t.lik(cs, j, leaned, noShelf, idle)
+				obj += rest * c.lObj * c.stockOK * t.lik(cs, j, setDown, noShelf, idle)
 			}
 			w += pOrd / float64(S) * (classP(Lean)*lean + classP(Object)*obj)
 		}
 	}
 	// An ordinary purchase plus one unit moved from shelf a to shelf b:
 	// a loses x_a and the moved unit, b gains it and loses x_b.
-	w += e.moves(cs, n, k, tb)
+	w += e.moves(cs, n, k)
 	if w <= 0 {
 		return
 	}
@@ -436,7 +435,7 @@ func (e *frontierEval) leaf(pick []int) {
 }
 
 // moves is the weight of the combination cs under the move class.
-func (e *frontierEval) moves(cs []*fCand, n, k int, tb float64) float64 {
+func (e *frontierEval) moves(cs []*fCand, n, k int) float64 {
 	S := len(e.shelves)
 	if S < 2 || n > frontierMaxUnits {
 		return 0
@@ -489,7 +488,7 @@ func (e *frontierEval) moves(cs []*fCand, n, k int, tb float64) float64 {
 				}
 				xa := slices.Clone(ca.x)
 				xa[j]++
-				touch := e.touch.total(e.touch.also(e.touch.also(tb, cs, a, e.touch.worked), cs, b, e.touch.worked))
+				touch := e.touch.lik(cs, a, lifted, b, setDown)
 				total += rest * stockAllows(sa, xa) * cb.stockOK * l * touch *
 					pUnit / float64(S) / float64(S-1) * pOrd
 			}

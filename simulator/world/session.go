@@ -65,10 +65,10 @@ func (p Planogram) Session(rng *rand.Rand, sigma float64, twoCell bool) Session 
 	sh := newShopper(rng, p, state)
 	sh.act(s.Class)
 	after := loadsOf(state)
-	still := stillFlags(rng, sh.worked, sh.leaned, before, after)
+	touch := touchFlagsOf(rng, sh.work, before, after)
 	for i := range p.Shelves {
 		in := p.shelfInput(rng, i, before[i], after[i], state[i].hyst, books[i], sigma, twoCell)
-		in.Still = still[i]
+		in.Still, in.NeverRose = touch[i].still, touch[i].neverRose
 		s.Shelves = append(s.Shelves, in)
 	}
 	s.setTruth(sh.bought, p)

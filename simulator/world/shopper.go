@@ -107,13 +107,21 @@ type shopper struct {
 	plan   Planogram
 	state  []*trayState
 	bought []bought
-	// worked marks the shelves a unit or an object was lifted from or set
-	// down on, leaned those leaned on (see stillFlags).
-	worked, leaned []bool
+	// work is what the shopper did to each shelf, as the touch detector
+	// tells it apart (touch.go).
+	work []shelfWork
 }
 
 func newShopper(rng *rand.Rand, plan Planogram, state []*trayState) *shopper {
-	return &shopper{rng: rng, plan: plan, state: state, worked: make([]bool, len(state)), leaned: make([]bool, len(state))}
+	return &shopper{rng: rng, plan: plan, state: state, work: make([]shelfWork, len(state))}
+}
+
+// did records work w on shelf i: a set-down outranks a lift, which
+// outranks a lean.
+func (s *shopper) did(i int, w shelfWork) {
+	if s.work[i] == idle || s.work[i] == leaned || w == setDown {
+		s.work[i] = w
+	}
 }
 
 // bought is one unit paid for: taken from a shelf and not put back.
@@ -172,7 +180,7 @@ func (s *shopper) buy(n, k int) {
 			si = shelves[i]
 		}
 		if u, ok := s.takeUnit(si); ok {
-			s.worked[si] = true
+			s.did(si, lifted)
 			s.bought = append(s.bought, bought{shelf: si, sku: u.sku})
 		}
 	}
@@ -208,7 +216,7 @@ func (s *shopper) putBack() {
 		return
 	}
 	t := s.state[si]
-	s.worked[si] = true
+	s.did(si, setDown)
 	u := t.removeAny(s.rng)
 	u.x = t.lanePos(s.rng, u.sku)
 	t.units = append(t.units, u)
@@ -228,7 +236,8 @@ func (s *shopper) move() {
 	if to >= from {
 		to++
 	}
-	s.worked[from], s.worked[to] = true, true
+	s.did(from, lifted)
+	s.did(to, setDown)
 	u := s.state[from].removeAny(s.rng)
 	u.x = s.rng.Float64()
 	u.moved = true
@@ -240,7 +249,7 @@ func (s *shopper) leaveObject() {
 	k := objectKinds[s.rng.IntN(len(objectKinds))]
 	g := k.lo + (k.hi-k.lo)*s.rng.Float64()
 	i := s.rng.IntN(len(s.state))
-	s.worked[i] = true
+	s.did(i, setDown)
 	t := s.state[i]
 	t.units = append(t.units, unit{g: g, x: s.rng.Float64()})
 }
@@ -249,7 +258,9 @@ func (s *shopper) leaveObject() {
 // along it.
 func (s *shopper) lean() {
 	i := s.rng.IntN(len(s.state))
-	s.leaned[i] = true
+	if s.work[i] == idle {
+		s.did(i, leaned)
+	}
 	t := s.state[i]
 	g := MinLeanG + (MaxLeanG-MinLeanG)*s.rng.Float64()
 	if s.rng.IntN(2) == 0 {

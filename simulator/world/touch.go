@@ -6,47 +6,119 @@ import (
 )
 
 // The touch detector. While the door is open the firmware watches every
-// shelf's weight; a shelf whose weight never left its before reading by
-// TouchG for a moment is reported Still. A unit lifted or set down always
-// moves a shelf by its weight, so a shelf the shopper worked on is seen,
-// except when its net change is small and the work was one quick swap (a
-// unit set down while its look-alike is lifted), or a light lean. A shelf
-// nobody worked on can look touched too: a sleeve brushes it, a bag rests on
-// it, or the whole cabinet is jolted (a slammed door, a shopper bumping the
-// side) and no shelf looks still at all.
+// shelf's weight. A shelf whose weight never left its before reading by
+// TouchG is reported Still; one whose weight never rose by TouchG above the
+// lowest it had been is reported NeverRose (units may have been lifted from
+// it, nothing was set down on it).
+//
+// A unit lifted or set down always moves a shelf by its weight, so a shelf
+// the shopper worked on is seen, except when its net change is small and
+// the work was one quick swap (SwapStillP), and a unit set down shows as a
+// rise except when it went down in the same moment as something of its
+// weight was lifted (SetDownUnseenP). The detector also sees more than
+// happened: a hand resting on a shelf while taking from it looks like a
+// rise (HandRestP), a lean presses a shelf down, a sleeve brushes a shelf
+// nobody worked on (FalseTouchP), and a jolt (a slammed door, a shopper
+// bumping the cabinet) leaves no shelf looking still or never-risen.
 const (
 	// TouchG is the detector's threshold in grams.
 	TouchG = 10
 	// SwapStillP is the chance that a shelf where units were lifted or set
 	// down, with a net change below TouchG, looks still.
 	SwapStillP = 0.05
-	// LeanStillP is the chance that a shelf leaned on looks still.
+	// SetDownUnseenP is the chance that a shelf where something was set
+	// down shows no rise.
+	SetDownUnseenP = 0.05
+	// HandRestP is the chance that a shelf units were only lifted from
+	// shows a rise.
+	HandRestP = 0.2
+	// LeanStillP is the chance that a shelf leaned on looks still; when it
+	// does not, the lean shows as a rise.
 	LeanStillP = 0.3
 	// FalseTouchP is the chance that a shelf nobody worked on looks
-	// touched.
+	// touched; half of those touches show as a rise.
 	FalseTouchP = 0.1
 	// JoltP is the share of sessions in which a jolt makes every shelf
-	// look touched.
+	// look touched and risen.
 	JoltP = 0.05
 )
 
-// stillFlags draws what the touch detector reports for each shelf, from the
-// shelves the shopper worked on (worked), leaned on (leaned), and the true
-// loads before and after.
-func stillFlags(rng *rand.Rand, worked, leaned []bool, before, after []load) []bool {
-	out := make([]bool, len(worked))
-	jolt := rng.Float64() < JoltP
-	for i := range out {
-		u := rng.Float64()
-		switch {
-		case jolt:
-		case worked[i]:
-			out[i] = math.Abs(after[i].total()-before[i].total()) < TouchG && u < SwapStillP
-		case leaned[i]:
-			out[i] = u < LeanStillP
-		default:
-			out[i] = u >= FalseTouchP
+// shelfWork is what a shopper did to one shelf, as the touch detector
+// tells it apart.
+type shelfWork int
+
+const (
+	idle    shelfWork = iota
+	lifted            // units lifted from it, nothing set down
+	setDown           // something set down on it (a put-back, a moved unit, an object)
+	leaned            // leaned on, nothing lifted or set down
+	numWork
+)
+
+// touchFlags is the detector's verdict on one shelf.
+type touchFlags struct{ still, neverRose bool }
+
+// drawTouch draws the detector's verdict on a shelf the shopper worked as
+// w, whose true net change is small (below TouchG) or not.
+func drawTouch(rng *rand.Rand, w shelfWork, small bool) touchFlags {
+	u, v := rng.Float64(), rng.Float64()
+	var f touchFlags
+	switch w {
+	case idle:
+		f.still = u >= FalseTouchP
+		f.neverRose = f.still || v < 0.5
+	case lifted:
+		f.still = small && u < SwapStillP
+		f.neverRose = f.still || v >= HandRestP
+	case setDown:
+		f.still = small && u < SwapStillP
+		f.neverRose = f.still || v < SetDownUnseenP
+	case leaned:
+		f.still = u < LeanStillP
+		f.neverRose = f.still
+	}
+	return f
+}
+
+// touchP is the probability of the verdict f on a shelf worked as w
+// (drawTouch's distribution, outside a jolt).
+func touchP(f touchFlags, w shelfWork, small bool) float64 {
+	pick := func(p float64, b bool) float64 {
+		if b {
+			return p
 		}
+		return 1 - p
+	}
+	var still, rise float64 // P(still); P(never rose | not still)
+	switch w {
+	case idle:
+		still, rise = 1-FalseTouchP, 0.5
+	case lifted, setDown:
+		if small {
+			still = SwapStillP
+		}
+		rise = 1 - HandRestP
+		if w == setDown {
+			rise = SetDownUnseenP
+		}
+	case leaned:
+		still, rise = LeanStillP, 0
+	}
+	if f.still {
+		return still
+	}
+	return (1 - still) * pick(rise, f.neverRose)
+}
+
+// touchFlagsOf draws every shelf's verdict: from what the shopper did to
+// it and the true loads before and after, or, in a jolt, nothing.
+func touchFlagsOf(rng *rand.Rand, work []shelfWork, before, after []load) []touchFlags {
+	out := make([]touchFlags, len(work))
+	if rng.Float64() < JoltP {
+		return out
+	}
+	for i, w := range work {
+		out[i] = drawTouch(rng, w, math.Abs(after[i].total()-before[i].total()) < TouchG)
 	}
 	return out
 }

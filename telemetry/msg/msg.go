@@ -386,6 +386,10 @@ type Evidence struct {
 	// watched throughout the session and its weight never left the before
 	// reading: nothing was lifted from it or set down on it.
 	Still bool `json:"still,omitempty"`
+	// NeverRose (an addition to v1; sales only) reports that the shelf was
+	// watched throughout the session and its weight never rose above the
+	// lowest it had been: nothing was set down on it. Still implies it.
+	NeverRose bool `json:"never_rose,omitempty"`
 }
 
 // Sale is the body of P/c/C/sale: one per authorised shopping session.
