@@ -2,6 +2,10 @@
 // wiring of hardware, ledger, catalog, payment checks and telemetry, and
 // the recovery of an interrupted session at start-up.
 //
+// Serve (serve.go) is one power-up: it builds a Device with New, the
+// composition root, runs it beside the hardware, and closes it. The device
+// binary and the simulator's in-process cabinets both go through it.
+//
 // It sees hardware only through hal's interfaces, the platform only through
 // telemetry, and money only through payment. Sub-packages: config (typed
 // settings), ledger (the durable record), catalog (certified catalog and

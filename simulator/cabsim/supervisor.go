@@ -123,27 +123,30 @@ type runResult struct {
 // runInProcess runs the firmware as goroutines until ctx ends or it
 // stops.
 func (s *Sim) runInProcess(ctx context.Context, c *Cabinet) runResult {
-	dev, err := firmware.New(firmware.Opts{
+	started := false
+	err := firmware.Serve(ctx, firmware.Opts{
 		Config: c.cfg, Hardware: c.HW.Hardware(), DeviceKey: c.key,
 		Logger:   s.log,
 		Dial:     c.dial(),
 		OnUnlock: c.metrics.unlock,
 		OnSale:   c.metrics.sale,
+	}, firmware.Life{
+		Running: func(dev *firmware.Device) {
+			started = true
+			c.mu.Lock()
+			c.dev = dev
+			c.mu.Unlock()
+		},
+		Stopped: func() {
+			c.mu.Lock()
+			c.dev = nil
+			c.mu.Unlock()
+		},
 	})
-	if err != nil {
+	switch {
+	case !started:
 		return runResult{err: fmt.Errorf("firmware would not start: %w", err)}
-	}
-	c.mu.Lock()
-	c.dev = dev
-	c.mu.Unlock()
-	err = dev.Run(ctx)
-	c.mu.Lock()
-	c.dev = nil
-	c.mu.Unlock()
-	if cerr := dev.Close(); cerr != nil {
-		s.log.Error("firmware close", "cabinet", c.ID, "err", cerr)
-	}
-	if errors.Is(err, firmware.ErrReboot) {
+	case errors.Is(err, firmware.ErrReboot):
 		return runResult{reboot: true}
 	}
 	return runResult{err: err}

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/bangfu/cabinet/firmware"
 	"github.com/bangfu/cabinet/firmware/config"
@@ -146,49 +145,35 @@ func runBoard(ctx context.Context, cfg config.Config, path string, host boardHos
 }
 
 // runFirmware runs the firmware on hw until ctx ends or it stops by itself,
-// with hwRun (the hardware's own goroutines) running alongside; hwRun has
-// returned when runFirmware does. A failing hwRun stops the firmware. It
-// returns the process's exit code: 3 asks the supervisor for a restart.
-// Each alongside function runs on its own goroutine with the device once it
-// is built, and stops with the hardware.
+// with hwRun (the hardware's own goroutines) running alongside
+// (firmware.Serve); hwRun has returned when runFirmware does. It returns
+// the process's exit code: 0 when ctx ended, 3 when the platform asked for
+// a reboot (the supervisor restarts us), 1 for anything else — a failing
+// hwRun included, so that systemd starts the firmware again. Each
+// alongside function runs on its own goroutine with the device once it is
+// built, and stops with the hardware.
 func runFirmware(ctx context.Context, cfg config.Config, key ed25519.PrivateKey, hw hal.Cabinet,
 	hwRun func(context.Context) error, log *slog.Logger, stderr io.Writer,
 	alongside ...func(context.Context, *firmware.Device)) int {
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	hwCtx, stopHW := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stopHW()
-	wg.Go(func() {
-		if err := hwRun(hwCtx); err != nil && hwCtx.Err() == nil {
-			log.Error("hardware stopped", "err", err)
-			stop()
-		}
-	})
 	svc := newService(log)
-	dev, err := firmware.New(firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log, OnTick: svc.tick,
-		Updater: ota.New(cfg.DataDir, cfg.ReleaseKeys, firmware.FW)})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	started := false
+	err := firmware.Serve(ctx, firmware.Opts{Config: cfg, Hardware: hw, DeviceKey: key, Logger: log, OnTick: svc.tick,
+		Updater: ota.New(cfg.DataDir, cfg.ReleaseKeys, firmware.FW)}, firmware.Life{
+		Hardware:  hwRun,
+		Alongside: alongside,
+		Running:   func(*firmware.Device) { started = true },
+		Stopped:   svc.stopping,
+	})
+	switch {
+	case err == nil:
+		return 0
+	case !started:
+		fmt.Fprintln(stderr, err) // the config, the key or the files: the technician's to fix
 		return 1
 	}
-	for _, f := range alongside {
-		wg.Go(func() { f(hwCtx, dev) })
+	log.Error("firmware stopped", "err", err)
+	if errors.Is(err, firmware.ErrReboot) {
+		return 3
 	}
-	err = dev.Run(ctx)
-	svc.stopping()
-	stopHW()
-	wg.Wait()
-	if cerr := dev.Close(); cerr != nil {
-		log.Error("close", "err", cerr)
-	}
-	if err != nil {
-		log.Error("firmware stopped", "err", err)
-		if errors.Is(err, firmware.ErrReboot) {
-			return 3 // the supervisor restarts us
-		}
-		return 1
-	}
-	return 0
+	return 1
 }

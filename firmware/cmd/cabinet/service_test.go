@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +102,39 @@ func TestRunNotifiesSystemd(t *testing.T) {
 		if s != "WATCHDOG=1" {
 			t.Fatalf("unexpected notification %q", s)
 		}
+	}
+}
+
+// A hardware that fails stops the firmware with exit 1, which systemd's
+// Restart=on-failure starts again (exit 0 would leave the cabinet dead);
+// a config the firmware cannot start on is exit 1 with the reason on
+// stderr.
+func TestRunExitCodes(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.CabinetID = "NM-150102-0007"
+	cfg.DataDir = t.TempDir()
+	cfg.Broker = "tcp://127.0.0.1:1"
+	cfg.PlatformKeys = map[string]string{"plat-1": msg.EncodeKey(pub)}
+	hw, err := sim.New(sim.Config{Doors: 1, Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := func(context.Context) error { return errors.New("spi bus gone") }
+	if code := runFirmware(t.Context(), cfg, key, hw.Hardware(), failing, slog.New(slog.DiscardHandler), io.Discard); code != 1 {
+		t.Fatalf("hardware failed: exit %d, want 1", code)
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.PlatformKeys = nil
+	var stderr strings.Builder
+	if code := runFirmware(t.Context(), cfg, key, hw.Hardware(), hw.Run, slog.New(slog.DiscardHandler), &stderr); code != 1 || !strings.Contains(stderr.String(), "platform_keys") {
+		t.Fatalf("no platform key: exit %d, stderr %q; want 1 naming platform_keys", code, stderr.String())
 	}
 }
