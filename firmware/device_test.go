@@ -128,20 +128,7 @@ func newRigWith(t testing.TB, plan msg.Planogram, stock map[int]map[string]int, 
 		}
 	})
 
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.CabinetID = testCabinet
-	cfg.Region = demo.Region
-	cfg.DataDir = t.TempDir()
-	cfg.Broker = "tcp://127.0.0.1:1" // nobody listens; the link is never started anyway
-	cfg.PlatformKeys = map[string]string{"plat-test": msg.EncodeKey(pub)}
+	cfg, key := offlineConfig(t)
 	cfg.UnlockWindowS = 2
 	cfg.SettleTimeoutS = 5
 	cfg.HeartbeatS = 1
@@ -160,6 +147,28 @@ func newRigWith(t testing.TB, plan msg.Planogram, stock map[int]map[string]int, 
 	}
 	r.waitIdle()
 	return r
+}
+
+// offlineConfig is a valid config for testCabinet in a fresh data dir,
+// trusting a fresh platform key, with a broker nobody listens on, and a
+// fresh device key.
+func offlineConfig(t testing.TB) (config.Config, ed25519.PrivateKey) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.CabinetID = testCabinet
+	cfg.Region = demo.Region
+	cfg.DataDir = t.TempDir()
+	cfg.Broker = "tcp://127.0.0.1:1" // nobody listens; the link keeps trying, harmlessly
+	cfg.PlatformKeys = map[string]string{"plat-test": msg.EncodeKey(pub)}
+	return cfg, key
 }
 
 // demoHardware builds a virtual cabinet with the demo planogram's doors

@@ -2,20 +2,16 @@ package firmware
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/bangfu/cabinet/firmware/config"
 	"github.com/bangfu/cabinet/hal/sim"
-	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
 // serveOpts is a Device's options on a fresh virtual cabinet that Serve is
-// to run; its broker is unreachable (the link keeps trying, harmlessly).
+// to run, offline.
 func serveOpts(t *testing.T) (Opts, *sim.Cabinet) {
 	t.Helper()
 	hw, err := sim.New(sim.Config{Name: "serve", Seed: 3, SampleRate: 100, Doors: 1,
@@ -23,19 +19,7 @@ func serveOpts(t *testing.T) (Opts, *sim.Cabinet) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.CabinetID = testCabinet
-	cfg.DataDir = t.TempDir()
-	cfg.Broker = "tcp://127.0.0.1:1"
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PlatformKeys = map[string]string{"plat-test": msg.EncodeKey(pub)}
+	cfg, key := offlineConfig(t)
 	return Opts{Config: cfg, Hardware: hw.Hardware(), DeviceKey: key, Logger: slog.New(slog.DiscardHandler)}, hw
 }
 

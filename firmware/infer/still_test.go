@@ -2,6 +2,14 @@ package infer
 
 import "testing"
 
+// Two products of one pack size, and a third: a 500 g jar of honey (¥68), a
+// 500 g bag of millet (¥12), a 150 g packet of tea (¥39).
+var (
+	honey  = SKU{SKU: "HONEY", UnitG: 500, TolG: 10, PriceFen: 6800}
+	millet = SKU{SKU: "MILLET", UnitG: 500, TolG: 10, PriceFen: 1200}
+	tea    = SKU{SKU: "TEA", UnitG: 150, TolG: 3, PriceFen: 3900}
+)
+
 // Two products of one pack size on two shelves: a 500 g jar of honey (¥68)
 // on shelf 1 and a 500 g bag of millet (¥12) on shelf 2. The shopper takes
 // the honey. By weight alone, "the honey was moved onto shelf 2 and a bag
@@ -10,9 +18,6 @@ import "testing"
 // throughout, nothing was set down on it nor lifted from it, and the honey
 // is charged exact.
 func TestStillShelfRulesOutATwinSwap(t *testing.T) {
-	honey := SKU{SKU: "HONEY", UnitG: 500, TolG: 10, PriceFen: 6800}
-	millet := SKU{SKU: "MILLET", UnitG: 500, TolG: 10, PriceFen: 1200}
-	tea := SKU{SKU: "TEA", UnitG: 150, TolG: 3, PriceFen: 3900}
 	cab := []SKU{honey, millet, tea}
 	in := func(still bool) []Shelf {
 		return []Shelf{
@@ -56,9 +61,6 @@ func TestStillShelfRulesOutATwinSwap(t *testing.T) {
 // nothing was set down on it, so "the honey was moved there and a bag of
 // millet taken" is all but ruled out again.
 func TestNeverRisenShelfRulesOutAMoveOntoIt(t *testing.T) {
-	honey := SKU{SKU: "HONEY", UnitG: 500, TolG: 10, PriceFen: 6800}
-	millet := SKU{SKU: "MILLET", UnitG: 500, TolG: 10, PriceFen: 1200}
-	tea := SKU{SKU: "TEA", UnitG: 150, TolG: 3, PriceFen: 3900}
 	cab := []SKU{honey, millet, tea}
 	in := func(neverRose bool) []Shelf {
 		return []Shelf{

@@ -47,19 +47,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "40000") // pings at most every 20 ms
 	t.Setenv("WATCHDOG_PID", "")
 
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.CabinetID = "NM-150102-0007"
-	cfg.DataDir = t.TempDir()
-	cfg.Broker = "tcp://127.0.0.1:1" // nobody listens: the cabinet runs offline
-	cfg.PlatformKeys = map[string]string{"plat-1": msg.EncodeKey(pub)}
+	cfg, key := offlineConfig(t)
 	hw, err := sim.New(sim.Config{Doors: 1, Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,19 +98,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 // a config the firmware cannot start on is exit 1 with the reason on
 // stderr.
 func TestRunExitCodes(t *testing.T) {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.CabinetID = "NM-150102-0007"
-	cfg.DataDir = t.TempDir()
-	cfg.Broker = "tcp://127.0.0.1:1"
-	cfg.PlatformKeys = map[string]string{"plat-1": msg.EncodeKey(pub)}
+	cfg, key := offlineConfig(t)
 	hw, err := sim.New(sim.Config{Doors: 1, Shelves: []sim.ShelfConfig{{Shelf: 1, Door: 1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -137,4 +113,25 @@ func TestRunExitCodes(t *testing.T) {
 	if code := runFirmware(t.Context(), cfg, key, hw.Hardware(), hw.Run, slog.New(slog.DiscardHandler), &stderr); code != 1 || !strings.Contains(stderr.String(), "platform_keys") {
 		t.Fatalf("no platform key: exit %d, stderr %q; want 1 naming platform_keys", code, stderr.String())
 	}
+}
+
+// offlineConfig is a valid config in a fresh data dir, trusting a fresh
+// platform key, with a broker nobody listens on (the cabinet runs
+// offline), and a fresh device key.
+func offlineConfig(t *testing.T) (config.Config, ed25519.PrivateKey) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.CabinetID = "NM-150102-0007"
+	cfg.DataDir = t.TempDir()
+	cfg.Broker = "tcp://127.0.0.1:1"
+	cfg.PlatformKeys = map[string]string{"plat-1": msg.EncodeKey(pub)}
+	return cfg, key
 }
