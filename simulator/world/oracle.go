@@ -33,9 +33,10 @@ const OracleUnitSpread = 0.45
 //     off (-1), since no shopper in the world takes an object away.
 //   - MiscountP: half of MiscountShelfP (a shelf holding one unit more than
 //     its books says; the other half holds one fewer).
-//   - StillMissP: SwapStillP, the chance that a worked shelf looks still
-//     (the model has no knob for false touches or jolts: it reads only a
-//     still shelf as evidence).
+//   - StillMissP: SwapStillP, the chance that a worked shelf looks still;
+//     RiseMissP: SetDownUnseenP, the chance that a set-down shows no rise
+//     (the model has no knob for false touches, resting hands or jolts: it
+//     reads only a still or never-risen shelf as evidence).
 //
 // Put-backs and leans have no knob: a put-back cancels in the model, and a
 // lean's hysteresis is not modelled.
@@ -58,6 +59,7 @@ func OracleOptions(p Planogram) *infer.Options {
 		ObjectMaxG:     hi,
 		MiscountP:      MiscountShelfP / 2,
 		StillMissP:     SwapStillP,
+		RiseMissP:      SetDownUnseenP,
 	}
 }
 
