@@ -16,14 +16,19 @@ import (
 //     down on it (infer.Shelf.Still);
 //   - one whose weight never rose by foreign_min_g above its lowest is
 //     NeverRose: units may have been lifted, but nothing was set down on it
-//     (infer.Shelf.NeverRose).
+//     (infer.Shelf.NeverRose);
+//   - one whose weight did rise so (in two successive readings) Rose:
+//     something was set down on it, or a hand pressed on it
+//     (infer.Shelf.Rose).
 //
 // Inference then rules out explaining the other shelves by a unit moved
 // onto this one and a look-alike taken. A lift always moves a shelf by a
 // unit's weight, and setting a unit down raises it; the filter's window
 // mean lets a passing jolt through only in part, and the second reading
 // rules out a single spike. A hand resting on a shelf, or a jolt, looks
-// like a rise: that loses evidence, never invents it.
+// like a rise: Rose only makes a set-down likelier (by infer's
+// Options.RiseFalseP), and a rise on every shelf at once is a jolt, which
+// inference ignores.
 //
 // The watch lives in memory. A session recovered after a restart has none,
 // and all its shelves count as touched: no evidence, never false evidence.
@@ -44,6 +49,7 @@ type shelfWatch struct {
 	over, up    int       // successive readings beyond the threshold: off before, above low
 	touched     bool      // left the before weight (or not watched throughout)
 	rose        bool      // rose above low (or not watched throughout)
+	lost        bool      // not watched throughout: no evidence
 }
 
 // watchTouches starts the watch for session s from its "before" weights.
@@ -69,7 +75,7 @@ func (d *Device) sampleTouches() {
 		r, ok := d.readings[n]
 		switch {
 		case d.readErr[n] != nil || !ok || r.At.Sub(sw.last) > touchGap:
-			sw.touched, sw.rose = true, true // not watched throughout: no evidence
+			sw.touched, sw.rose, sw.lost = true, true, true // not watched throughout: no evidence
 		case r.At.After(sw.last):
 			sw.last = r.At
 			sw.touched = sw.touched || beyond(&sw.over, math.Abs(r.Grams-sw.before) > d.cfg.ForeignMinG)
@@ -92,17 +98,17 @@ func beyond(n *int, over bool) bool {
 }
 
 // watched reports what the watch saw of shelf n in session id up to now:
-// still, and never rose. Both are false when this run did not watch the
-// shelf throughout.
-func (d *Device) watched(id string, n int, now time.Time) (still, neverRose bool) {
+// still, never rose, or rose. All are false when this run did not watch
+// the shelf throughout.
+func (d *Device) watched(id string, n int, now time.Time) (still, neverRose, rose bool) {
 	w := d.touch
 	if w == nil || w.session != id {
-		return false, false
+		return false, false, false
 	}
 	sw, ok := w.shelves[n]
-	if !ok || now.Sub(sw.last) > touchGap {
-		return false, false
+	if !ok || sw.lost || now.Sub(sw.last) > touchGap {
+		return false, false, false
 	}
 	neverRose = !sw.rose && sw.up == 0
-	return neverRose && !sw.touched && sw.over == 0, neverRose
+	return neverRose && !sw.touched && sw.over == 0, neverRose, sw.rose
 }

@@ -31,6 +31,17 @@ func risenShelves(s msg.Sale) map[int]bool {
 	return out
 }
 
+// roseShelves is the set of shelves a sale's evidence reports risen.
+func roseShelves(s msg.Sale) map[int]bool {
+	out := map[int]bool{}
+	for _, ev := range s.Evidence {
+		if ev.Rose {
+			out[ev.Shelf] = true
+		}
+	}
+	return out
+}
+
 // The cabinet watches its shelves during a session: a shelf nobody touched
 // is reported still; one a unit was taken from is not, nor one where a unit
 // was lifted and put back, though its weight ends where it began.
@@ -59,6 +70,9 @@ func TestTouchWatch(t *testing.T) {
 	// Shelf 1 was only lifted from; the unit put back on shelf 2 raised it.
 	if rose := risenShelves(sale); len(rose) != 1 || !rose[2] {
 		t.Fatalf("shelves not reported never-risen %v, want only 2", rose)
+	}
+	if rose := roseShelves(sale); len(rose) != 1 || !rose[2] {
+		t.Fatalf("shelves reported risen %v, want only 2", rose)
 	}
 	if sale.Status != msg.SaleExact || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
 		t.Fatalf("sale %s %+v, want NM-0003 exact", sale.Status, sale.Lines)
@@ -93,5 +107,8 @@ func TestTouchWatchForgetsAcrossRestart(t *testing.T) {
 	}
 	if got := risenShelves(sale); len(got) != 4 {
 		t.Fatalf("shelves not reported never-risen %v after a restart in the session, want all 4", got)
+	}
+	if got := roseShelves(sale); len(got) != 0 {
+		t.Fatalf("shelves reported risen %v after a restart in the session, want none: not watched is no evidence", got)
 	}
 }

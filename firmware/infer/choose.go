@@ -144,7 +144,9 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 	}
 	left := slices.Clone(t.a)
 	var corr float64
-	src := map[int]int{} // SKU → the shelf its first moved unit came from
+	// SKU → the shelf its first moved units came from, and how many.
+	type source struct{ shelf, n int }
+	src := map[int]source{}
 	for i, j := range idx {
 		w := work[i]
 		c := &w.cands[j]
@@ -154,7 +156,7 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 				out = append(out, kc{x.g, q})
 				left[x.g] -= q
 				if _, ok := src[x.g]; !ok {
-					src[x.g] = i
+					src[x.g] = source{i, q}
 				}
 			}
 		}
@@ -179,16 +181,20 @@ func (e *engine) moveCorrection(work []*shelfWork, t *tally, idx []int) float64 
 	for b, j := range idx {
 		cb := &work[b].cands[j]
 		for _, x := range cb.add {
-			a, ok := src[x.g]
-			if !ok || a == b {
+			from, ok := src[x.g]
+			if !ok || from.shelf == b {
 				continue
 			}
-			ca := &work[a].cands[idx[a]]
+			ca := &work[from.shelf].cands[idx[from.shelf]]
 			if ca.varG <= 0 || cb.varG <= 0 {
 				continue
 			}
+			// Only the units that came from this source share their
+			// deviation with it; each shelf's variance holds at least
+			// those units' spread, so the pair's covariance matrix stays
+			// positive definite.
 			sd := e.opt.UnitSpread * e.addable[x.g].tol
-			cv := -float64(x.n) * sd * sd
+			cv := -float64(min(x.n, from.n)) * sd * sd
 			corr += gauss2(ca.residG, cb.residG, ca.varG, cb.varG, cv) -
 				gauss1(ca.residG, ca.varG) - gauss1(cb.residG, cb.varG)
 		}

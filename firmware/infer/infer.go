@@ -77,6 +77,13 @@ type Shelf struct {
 	// (no unit moved onto it, no object left on it; see
 	// Options.RiseMissP). Still implies it. False: no evidence.
 	NeverRose bool
+	// Rose reports that the shelf was watched throughout the session and
+	// its weight did rise by the touch threshold above the lowest it had
+	// been: something was set down on it (a unit put back or moved onto it,
+	// an object left on it), or a hand or a bag pressed on it (see
+	// Options.RiseFalseP). It excludes NeverRose. When every shelf of the
+	// session rose, the cabinet was jolted and Rose is no evidence.
+	Rose bool
 }
 
 // Options are the model's parameters: the weight model, the prior over
@@ -149,6 +156,12 @@ type Options struct {
 	// or leaves an object on, a NeverRose shelf that is not Still is scored
 	// with it (default 0.1).
 	RiseMissP float64
+	// RiseFalseP is the chance that a shelf shows a rise although nothing
+	// was set down on it: a hand resting on it while taking, a lean, a
+	// brushing sleeve, a unit lifted and put straight back. Every
+	// hypothesis that sets nothing down on a Rose shelf (no unit moved onto
+	// it, no object left) is scored with it (default 0.3).
+	RiseFalseP float64
 
 	// Search caps.
 
@@ -197,6 +210,7 @@ const (
 	DefaultMiscountP      = 0.002
 	DefaultStillMissP     = 0.1
 	DefaultRiseMissP      = 0.1
+	DefaultRiseFalseP     = 0.3
 	DefaultMaxItems       = 30
 	DefaultMaxAdds        = 2
 	DefaultConfidence     = 0.99
@@ -209,7 +223,7 @@ func (o *Options) resolved() Options {
 		UnitSpread: DefaultUnitSpread, DriftG: DefaultDriftG,
 		TouchedShelves: DefaultTouchedShelves, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
-		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP, RiseMissP: DefaultRiseMissP,
+		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP, RiseMissP: DefaultRiseMissP, RiseFalseP: DefaultRiseFalseP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
 		Confidence: DefaultConfidence, CheaperBound: DefaultCheaperBound, Alternatives: DefaultAlternatives}
 	if o == nil {
@@ -237,6 +251,7 @@ func (o *Options) resolved() Options {
 	set(&r.MiscountP, o.MiscountP)
 	set(&r.StillMissP, o.StillMissP)
 	set(&r.RiseMissP, o.RiseMissP)
+	set(&r.RiseFalseP, o.RiseFalseP)
 	set(&r.Confidence, o.Confidence)
 	set(&r.CheaperBound, o.CheaperBound)
 	if o.MaxItems > 0 {
@@ -446,6 +461,21 @@ func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 	return r
 }
 
+// joltedShelves reports that every shelf of a session of two or more rose:
+// a jolt of the whole cabinet (a slammed door, a bump), not goods set down
+// everywhere, so no shelf's Rose is evidence.
+func joltedShelves(shelves []Shelf) bool {
+	if len(shelves) < 2 {
+		return false
+	}
+	for _, s := range shelves {
+		if !s.Rose {
+			return false
+		}
+	}
+	return true
+}
+
 // infer runs the model once, with removals beyond the known stock scored
 // by MiscountP (bounded) or not bounded at all. clean reports that the most
 // probable hypothesis needs no move and no unknown object; the result's
@@ -453,7 +483,11 @@ func Infer(shelves []Shelf, cabinet []SKU, opt *Options) Result {
 func infer(shelves []Shelf, cabinet []SKU, o Options, bounded bool) (Result, bool) {
 	e := newEngine(shelves, cabinet, o, bounded)
 	work := make([]*shelfWork, len(shelves))
+	jolt := joltedShelves(shelves)
 	for i, s := range shelves {
+		if jolt || s.NeverRose {
+			s.Rose = false
+		}
 		work[i] = &shelfWork{in: s}
 	}
 	// Stable sort so that the output, and every tie-break, follows shelf
@@ -493,6 +527,7 @@ type engine struct {
 	lCount                           []float64 // log P(n units | touched), n = 1..len−1
 	lMove, lObj, lObjGone, lMiscount float64
 	lStillMiss, lRiseMiss            float64 // log StillMissP, log RiseMissP
+	lRiseFalse                       float64 // log RiseFalseP
 	lObjNorm                         float64 // log Z of the object weight prior (see object)
 	lDest                            float64 // log of the shelves a moved unit may land on
 	lShelves                         float64 // log of the shelves a moved unit may come from
@@ -529,6 +564,7 @@ func newEngine(shelves []Shelf, cabinet []SKU, o Options, bounded bool) *engine 
 	e.lObj, e.lObjGone = logp(o.ObjectP), logp(o.ObjectGoneP)
 	e.lMiscount = logp(o.MiscountP)
 	e.lStillMiss, e.lRiseMiss = logp(o.StillMissP), logp(o.RiseMissP)
+	e.lRiseFalse = logp(o.RiseFalseP)
 	lo, hi := max(o.ObjectMinG, 0.1), o.ObjectMaxG
 	if !(hi > lo) {
 		hi = lo * 10

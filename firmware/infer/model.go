@@ -273,6 +273,8 @@ func (e *engine) keep(w *shelfWork, c cand) {
 		c.score += e.lStillMiss // the shelf never moved, yet units did
 	case w.in.NeverRose && !w.in.Still && (len(c.add) > 0 || (c.obj > 0 && e.isObject(&c))):
 		c.score += e.lRiseMiss // nothing was set down, yet something was
+	case w.in.Rose && len(c.add) == 0 && !(c.obj > 0 && e.isObject(&c)):
+		c.score += e.lRiseFalse // something was set down, yet nothing was
 	}
 	if math.IsInf(c.score, -1) || math.IsNaN(c.score) {
 		return
@@ -410,8 +412,10 @@ func (e *engine) fit(w *shelfWork, m moments, base float64) (cand, bool) {
 // variances vt, vr and covariance cv.
 func gauss2(rt, rr, vt, vr, cv float64) float64 {
 	det := vt*vr - cv*cv
-	if !(det > 0) {
-		det = vt * vr * 1e-6
+	if !(det > 1e-9*vt*vr) {
+		// Not a covariance matrix: never let a degenerate pair make a
+		// hypothesis likelier than its two readings on their own.
+		return gauss1(rt, vt) + gauss1(rr, vr)
 	}
 	return -0.5*(vr*rt*rt-2*cv*rt*rr+vt*rr*rr)/det - 0.5*math.Log(4*math.Pi*math.Pi*det)
 }

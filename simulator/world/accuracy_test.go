@@ -37,7 +37,7 @@ type setting struct {
 	twoCell  bool
 	options  func(Planogram) *infer.Options
 	frontier func(post []FrontierBasket) infer.Result
-	// noTouch hides the touch detector's flags (Still, NeverRose) from
+	// noTouch hides the touch detector's flags (Still, NeverRose, Rose) from
 	// Infer: the cabinet as it judged before it watched its shelves during
 	// a session.
 	noTouch bool
@@ -56,7 +56,7 @@ func (st setting) judge(p Planogram, s Session, sigma float64, post *[]FrontierB
 	if st.noTouch {
 		s.Shelves = slices.Clone(s.Shelves)
 		for i := range s.Shelves {
-			s.Shelves[i].Still, s.Shelves[i].NeverRose = false, false
+			s.Shelves[i].Still, s.Shelves[i].NeverRose, s.Shelves[i].Rose = false, false, false
 		}
 	}
 	return infer.Infer(s.Shelves, s.Cabinet, st.options(p))

@@ -34,9 +34,12 @@ const OracleUnitSpread = 0.45
 //   - MiscountP: half of MiscountShelfP (a shelf holding one unit more than
 //     its books says; the other half holds one fewer).
 //   - StillMissP: SwapStillP, the chance that a worked shelf looks still;
-//     RiseMissP: SetDownUnseenP, the chance that a set-down shows no rise
-//     (the model has no knob for false touches, resting hands or jolts: it
-//     reads only a still or never-risen shelf as evidence).
+//     RiseMissP: SetDownUnseenP, the chance that a set-down shows no rise;
+//     RiseFalseP: HandRestP/(1−SetDownUnseenP), how much likelier a rise is
+//     on a shelf only lifted from than on one something was set down on
+//     (the model has one knob for every shelf that rose: an untouched
+//     shelf's false touches, a lean's rise and jolts have none of their
+//     own).
 //
 // Put-backs and leans have no knob: a put-back cancels in the model, and a
 // lean's hysteresis is not modelled.
@@ -60,6 +63,7 @@ func OracleOptions(p Planogram) *infer.Options {
 		MiscountP:      MiscountShelfP / 2,
 		StillMissP:     SwapStillP,
 		RiseMissP:      SetDownUnseenP,
+		RiseFalseP:     HandRestP / (1 - SetDownUnseenP),
 	}
 }
 

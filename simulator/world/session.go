@@ -68,7 +68,7 @@ func (p Planogram) Session(rng *rand.Rand, sigma float64, twoCell bool) Session 
 	touch := touchFlagsOf(rng, sh.work, before, after)
 	for i := range p.Shelves {
 		in := p.shelfInput(rng, i, before[i], after[i], state[i].hyst, books[i], sigma, twoCell)
-		in.Still, in.NeverRose = touch[i].still, touch[i].neverRose
+		in.Still, in.NeverRose, in.Rose = touch[i].still, touch[i].neverRose, !touch[i].neverRose
 		s.Shelves = append(s.Shelves, in)
 	}
 	s.setTruth(sh.bought, p)

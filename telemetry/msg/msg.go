@@ -390,6 +390,11 @@ type Evidence struct {
 	// watched throughout the session and its weight never rose above the
 	// lowest it had been: nothing was set down on it. Still implies it.
 	NeverRose bool `json:"never_rose,omitempty"`
+	// Rose (an addition to v1; sales only) reports that the shelf was
+	// watched throughout the session and its weight did rise above the
+	// lowest it had been: something was set down on it, or a hand pressed
+	// on it. It excludes NeverRose.
+	Rose bool `json:"rose,omitempty"`
 }
 
 // Sale is the body of P/c/C/sale: one per authorised shopping session.
