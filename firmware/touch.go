@@ -11,22 +11,25 @@ import (
 // shelf's filtered weight with its "before" weight and with the lowest it
 // has been in the session. Of a shelf whose scale reported throughout:
 //
-//   - one whose weight never left the before weight by foreign_min_g (in
-//     two successive readings) is Still: nothing was lifted from it or set
-//     down on it (infer.Shelf.Still);
+//   - one whose weight never held a level off the before weight by
+//     foreign_min_g is Still: nothing was lifted from it or set down on it
+//     (infer.Shelf.Still);
 //   - one whose weight never rose by foreign_min_g above its lowest is
 //     NeverRose: units may have been lifted, but nothing was set down on it
 //     (infer.Shelf.NeverRose);
-//   - one whose weight did rise so (in two successive readings) Rose:
+//   - one whose weight did rise so Rose:
 //     something was set down on it, or a hand pressed on it
 //     (infer.Shelf.Rose).
 //
 // Inference then rules out explaining the other shelves by a unit moved
 // onto this one and a look-alike taken. A lift always moves a shelf by a
-// unit's weight, and setting a unit down raises it; the filter's window
-// mean lets a passing jolt through only in part, and the second reading
-// rules out a single spike. A hand resting on a shelf, or a jolt, looks
-// like a rise: Rose only makes a set-down likelier (by infer's
+// unit's weight, and setting a unit down raises it, for as long as a hand
+// needs to reach for the next thing. A level counts only once the weight
+// has held it for touchHold: a spike, a bump or the ring of a slammed door
+// swings both ways faster than that and is not mistaken for goods lifted
+// or set down (and the watch goes on through the close, so the filter's
+// lag never hides a last-moment set-down). A hand resting on a shelf
+// looks like a rise: Rose only makes a set-down likelier (by infer's
 // Options.RiseFalseP), and a rise on every shelf at once is a jolt, which
 // inference ignores.
 //
@@ -37,6 +40,11 @@ import (
 // before the watch no longer vouches for it.
 const touchGap = time.Second
 
+// touchHold is how long the weight must hold a level for the watch to
+// count it: longer than a shelf's ring (a few Hz and up) swings one way,
+// shorter than a shopper's hand rests on a unit it sets down.
+const touchHold = 200 * time.Millisecond
+
 // touchWatch is one session's watch (Run goroutine only).
 type touchWatch struct {
 	session string
@@ -44,12 +52,36 @@ type touchWatch struct {
 }
 
 type shelfWatch struct {
-	before, low float64   // the before weight; the lowest weight seen since
+	before, low float64   // the before weight; the lowest level held since
 	last        time.Time // newest sample seen
-	over, up    int       // successive readings beyond the threshold: off before, above low
-	touched     bool      // left the before weight (or not watched throughout)
-	rose        bool      // rose above low (or not watched throughout)
+	recent      []sample  // the readings of the last touchHold, oldest first
+	touched     bool      // held a level off the before weight (or not watched throughout)
+	rose        bool      // held a level above low (or not watched throughout)
 	lost        bool      // not watched throughout: no evidence
+}
+
+// sample is one filtered reading the watch saw.
+type sample struct {
+	at time.Time
+	g  float64
+}
+
+// add records reading g at at and returns the range of the readings of
+// the last touchHold, held reporting whether they span it: only then is
+// every level in [lo, hi] one the weight held.
+func (sw *shelfWatch) add(at time.Time, g float64) (lo, hi float64, held bool) {
+	sw.recent = append(sw.recent, sample{at, g})
+	// Keep the newest reading at or before at−touchHold: it opens the span.
+	cut := 0
+	for cut+1 < len(sw.recent) && !sw.recent[cut+1].at.After(at.Add(-touchHold)) {
+		cut++
+	}
+	sw.recent = append(sw.recent[:0], sw.recent[cut:]...)
+	lo, hi = g, g
+	for _, s := range sw.recent {
+		lo, hi = math.Min(lo, s.g), math.Max(hi, s.g)
+	}
+	return lo, hi, at.Sub(sw.recent[0].at) >= touchHold
 }
 
 // watchTouches starts the watch for session s from its "before" weights.
@@ -77,24 +109,33 @@ func (d *Device) sampleTouches() {
 		case d.readErr[n] != nil || !ok || r.At.Sub(sw.last) > touchGap:
 			sw.touched, sw.rose, sw.lost = true, true, true // not watched throughout: no evidence
 		case r.At.After(sw.last):
-			sw.last = r.At
-			sw.touched = sw.touched || beyond(&sw.over, math.Abs(r.Grams-sw.before) > d.cfg.ForeignMinG)
-			sw.rose = beyond(&sw.up, r.Grams-sw.low > d.cfg.ForeignMinG)
-			sw.touched = sw.touched || sw.rose
-			sw.low = math.Min(sw.low, r.Grams)
+			sw.see(r.At, r.Grams, d.cfg.ForeignMinG)
 		}
 	}
 }
 
-// beyond counts successive readings beyond a threshold in *n and reports
-// the second.
-func beyond(n *int, over bool) bool {
-	if !over {
-		*n = 0
-		return false
+// see takes one new reading g at at, with the touch threshold th.
+func (sw *shelfWatch) see(at time.Time, g, th float64) {
+	sw.last = at
+	lo, hi, held := sw.add(at, g)
+	if !held {
+		return
 	}
-	*n++
-	return *n >= 2
+	sw.touched = sw.touched || lo > sw.before+th || hi < sw.before-th
+	sw.rose = sw.rose || lo > sw.low+th
+	sw.touched = sw.touched || sw.rose
+	sw.low = math.Min(sw.low, hi)
+}
+
+// pending reports that the last touchHold's readings already leave the
+// before weight (off) or rise above the lowest level (up) without having
+// held it long: the start of a change the watch cannot yet vouch against.
+func (sw *shelfWatch) pending(th float64) (off, up bool) {
+	for _, s := range sw.recent[1:] {
+		off = off || math.Abs(s.g-sw.before) > th
+		up = up || s.g-sw.low > th
+	}
+	return off, up
 }
 
 // watched reports what the watch saw of shelf n in session id up to now:
@@ -109,6 +150,10 @@ func (d *Device) watched(id string, n int, now time.Time) (still, neverRose, ros
 	if !ok || sw.lost || now.Sub(sw.last) > touchGap {
 		return false, false, false
 	}
-	neverRose = !sw.rose && sw.up == 0
-	return neverRose && !sw.touched && sw.over == 0, neverRose, sw.rose
+	off, up := false, false
+	if len(sw.recent) > 1 {
+		off, up = sw.pending(d.cfg.ForeignMinG)
+	}
+	neverRose = !sw.rose && !up
+	return neverRose && !sw.touched && !off, neverRose, sw.rose
 }

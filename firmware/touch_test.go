@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ func roseShelves(s msg.Sale) map[int]bool {
 
 // The cabinet watches its shelves during a session: a shelf nobody touched
 // is reported still; one a unit was taken from is not, nor one where a unit
-// was lifted and put back, though its weight ends where it began.
+// was lifted and put back, though its weight ends where it began. The
+// door's slam rings every shelf by 30 g (the virtual cabinet's SlamG) and
+// takes none of that away.
 func TestTouchWatch(t *testing.T) {
 	r := newRig(t)
 	sale := r.shopShelf3(func() {
@@ -110,5 +113,59 @@ func TestTouchWatchForgetsAcrossRestart(t *testing.T) {
 	}
 	if got := roseShelves(sale); len(got) != 0 {
 		t.Fatalf("shelves reported risen %v after a restart in the session, want none: not watched is no evidence", got)
+	}
+}
+
+// The watch counts a level only once the weight held it for touchHold: a
+// ring (a slammed door, a bump) swings both ways faster and leaves a shelf
+// still; a unit lifted and set down again is seen both ways.
+func TestTouchWatchHoldsLevels(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	const th = 10.0
+	feed := func(sw *shelfWatch, from, to time.Duration, g func(t time.Duration) float64) {
+		for at := from; at < to; at += 12500 * time.Microsecond { // 80 samples a second
+			sw.see(t0.Add(at), g(at), th)
+		}
+	}
+	ring := func(amp float64) func(time.Duration) float64 {
+		return func(at time.Duration) float64 {
+			s := at.Seconds()
+			return 2000 + amp*math.Exp(-s/0.15)*math.Sin(2*math.Pi*7.3*s)
+		}
+	}
+
+	sw := &shelfWatch{before: 2000, low: 2000, last: t0}
+	feed(sw, 0, 2*time.Second, ring(60))
+	if sw.touched || sw.rose {
+		t.Fatalf("a 60 g ring: touched %v rose %v, want still", sw.touched, sw.rose)
+	}
+
+	sw = &shelfWatch{before: 2000, low: 2000, last: t0}
+	feed(sw, 0, time.Second, func(at time.Duration) float64 {
+		if at >= 300*time.Millisecond && at < 700*time.Millisecond {
+			return 1500 // a 500 g jar lifted for 0.4 s
+		}
+		return 2000
+	})
+	if !sw.touched || !sw.rose {
+		t.Fatalf("a jar lifted and put back: touched %v rose %v, want both", sw.touched, sw.rose)
+	}
+
+	sw = &shelfWatch{before: 2000, low: 2000, last: t0}
+	feed(sw, 0, time.Second, func(at time.Duration) float64 {
+		if at >= 300*time.Millisecond && at < 400*time.Millisecond {
+			return 2040 // pressed for 0.1 s: shorter than touchHold
+		}
+		return 2000
+	})
+	if sw.touched || sw.rose {
+		t.Fatalf("a 0.1 s press: touched %v rose %v, want still", sw.touched, sw.rose)
+	}
+	if off, up := sw.pending(th); off || up {
+		t.Fatalf("pending %v %v long after the press", off, up)
+	}
+	sw.see(t0.Add(time.Second), 2040, th)
+	if off, up := sw.pending(th); !off || !up {
+		t.Fatalf("a reading 40 g up just now: pending %v %v, want both (a change may be starting)", off, up)
 	}
 }

@@ -124,7 +124,7 @@ func TestFillBias(t *testing.T) {
 }
 
 // quiet switches off every imperfection but the one under test.
-var quiet = Config{NoiseG: -1, VibrationG: -1, CreepFrac: -1, DriftGPerC: -1, SpanPerC: -1}
+var quiet = Config{NoiseG: -1, VibrationG: -1, SlamG: -1, CreepFrac: -1, DriftGPerC: -1, SpanPerC: -1}
 
 // TestZeroDriftFollowsTemperature: each load cell's zero moves by its own
 // seeded coefficient times its temperature change, and the cell follows

@@ -138,6 +138,7 @@ type Config struct {
 	SampleRate float64       // HX711 samples per second; default 10
 	SettleTime time.Duration // vibration after a door close or item move dies out over this; default 600ms
 	VibrationG float64       // initial vibration amplitude, grams; default 5
+	SlamG      float64       // a door slam's initial vibration amplitude on the door's shelves, grams; default 30
 	CreepFrac  float64       // creep as a fraction of a load change; default 0.0003
 	CreepTau   time.Duration // creep time constant; default 20s (must not be negative)
 	DriftGPerC float64       // typical zero drift per °C of a load cell away from TempC (each cell's own is drawn); default 0.05
@@ -212,7 +213,7 @@ func (c Config) resolve() (Config, error) {
 			*v = 0
 		}
 	}
-	for _, v := range []float64{c.NoiseG, c.SampleRate, c.VibrationG, c.CreepFrac, c.DriftGPerC, c.SpanPerC, c.TempC} {
+	for _, v := range []float64{c.NoiseG, c.SampleRate, c.VibrationG, c.SlamG, c.CreepFrac, c.DriftGPerC, c.SpanPerC, c.TempC} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return c, errors.New("sim: config has a NaN or infinite number")
 		}
@@ -229,6 +230,7 @@ func (c Config) resolve() (Config, error) {
 	}
 	dur(&c.SettleTime, 600*time.Millisecond)
 	pos(&c.VibrationG, 5)
+	pos(&c.SlamG, 30)
 	pos(&c.CreepFrac, 0.0003)
 	if c.CreepTau < 0 {
 		return c, errors.New("sim: negative creep time constant")
@@ -580,7 +582,7 @@ func (c *Cabinet) CloseDoor(door int) error {
 	for _, s := range c.shelves {
 		if s.door == door {
 			c.letGo(s, now) // a shopper closing the door is not leaning in
-			s.shake(now, c.cfg.VibrationG)
+			s.shake(now, c.cfg.SlamG)
 		}
 	}
 	return nil

@@ -259,7 +259,7 @@ func TestNoiseSigma(t *testing.T) {
 }
 
 func TestNoImperfections(t *testing.T) {
-	c, clk := newCab(t, Config{Seed: 3, NoiseG: -1, VibrationG: -1, CreepFrac: -1, DriftGPerC: -1, SpanPerC: -1})
+	c, clk := newCab(t, Config{Seed: 3, NoiseG: -1, VibrationG: -1, SlamG: -1, CreepFrac: -1, DriftGPerC: -1, SpanPerC: -1})
 	must(t, c.Load(1, "A", 100, 1, 7))
 	openDoor(t, c, clk, 1)
 	must(t, c.Take(1, "A", 2))
@@ -272,7 +272,7 @@ func TestNoImperfections(t *testing.T) {
 }
 
 func TestCreepAndDrift(t *testing.T) {
-	c, clk := newCab(t, Config{Seed: 3, NoiseG: -1, VibrationG: -1, SpanPerC: -1, TempC: 20})
+	c, clk := newCab(t, Config{Seed: 3, NoiseG: -1, VibrationG: -1, SlamG: -1, SpanPerC: -1, TempC: 20})
 	must(t, c.Load(1, "A", 1000, 1, 10))
 	openDoor(t, c, clk, 1)
 	before := shelfState(c, 1).TrueG

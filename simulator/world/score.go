@@ -106,6 +106,17 @@ func (t Tally) Pct(n int) float64 {
 	return 100 * float64(n) / float64(t.Sessions)
 }
 
+// ExactRightShare is the percentage of the sales reported exact (or
+// empty) that charged the right units: the share a shopper and a supplier
+// can take on trust.
+func (t Tally) ExactRightShare() float64 {
+	n := t.ExactRight + t.ExactWrong
+	if n == 0 {
+		return 100
+	}
+	return 100 * float64(t.ExactRight) / float64(n)
+}
+
 // RevenuePct is the fen charged as a percentage of the fen owed.
 func (t Tally) RevenuePct() float64 {
 	if t.TrueFen == 0 {
@@ -305,6 +316,10 @@ func (r Report) Markdown() string {
 	for _, run := range r.Runs {
 		fmt.Fprintf(&b, "\n### %s, σ = %g g\n\n", run.Setting, run.Sigma)
 		fmt.Fprintf(&b, "Ordinary purchases exact and right: %.2f %%.\n\n", run.Score.Ordinary())
+		if t := run.Score.Total(); t.ExactRight+t.ExactWrong > 0 {
+			fmt.Fprintf(&b, "Sales reported exact (or empty) that were right: %.3f %% (%d wrong of %d).\n\n",
+				t.ExactRightShare(), t.ExactWrong, t.ExactRight+t.ExactWrong)
+		}
 		b.WriteString(run.Score.Table())
 		b.WriteString("\nCalibration:\n\n")
 		b.WriteString(run.Score.CalibTable())

@@ -189,7 +189,9 @@ func TestCalls(t *testing.T) {
 				return err
 			}
 			g := sim.DefaultCalibration.Grams(float64(r))
-			if math.Abs(g-cab.Snapshot().Shelves[0].TrueG) > 20 {
+			// The door has just slammed: the shelf may still ring by up
+			// to the slam's 30 g.
+			if math.Abs(g-cab.Snapshot().Shelves[0].TrueG) > 50 {
 				return errors.New("raw sample far from the true load")
 			}
 			return nil
