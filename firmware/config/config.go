@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/telemetry"
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
@@ -119,7 +120,7 @@ func Default() Config {
 		WeightAlarmG:    20,
 		ForeignMinG:     10,
 		ChargeRule:      ChargeShopperSafe,
-		ExactConfidence: 0.99,
+		ExactConfidence: infer.DefaultConfidence,
 		CheaperBound:    1e-4,
 		TempMinC:        0, // chilled food: 0…8 °C
 		TempMaxC:        8,

@@ -301,7 +301,7 @@ func TestOptionsDefaults(t *testing.T) {
 	want := Options{K: 4.5, CreepFrac: 0.001, MinNoiseG: 0.3, UnitSpread: 0.5, DriftG: 1,
 		TouchedShelves: 1.3, TakeMean: 1.5, BulkP: 0.08, BulkMean: 5, MoveP: 0.02, ObjectP: 0.002, ObjectGoneP: 1e-5,
 		ObjectMinG: 10, ObjectMaxG: 5000, MiscountP: 0.002, StillMissP: 0.1, RiseMissP: 0.1, RiseFalseP: 0.3, MaxItems: 30, MaxAdds: 2,
-		Confidence: 0.99, CheaperBound: 1e-4, Alternatives: 3}
+		Confidence: 0.995, CheaperBound: 1e-4, Alternatives: 3}
 	if got := nilOpt.resolved(); got != want {
 		t.Errorf("nil options = %+v, want %+v", got, want)
 	}

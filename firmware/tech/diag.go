@@ -26,6 +26,10 @@ type DiagOpts struct {
 	// LockSettle is how long after energising or releasing a lock its
 	// feedback is read: the bolt's travel time, with margin.
 	LockSettle time.Duration
+	// RingDown is how long the shelves are left after the door checks
+	// before their noise is measured: a shut door rings its shelves for a
+	// moment, which is not the load cells' noise.
+	RingDown time.Duration
 	// Poll is how often door switches and scales are read.
 	Poll time.Duration
 	// MaxNoiseG is the largest scale noise σ, in grams, that passes.
@@ -41,6 +45,7 @@ var DefaultDiagOpts = DiagOpts{
 	Sample:      5 * time.Second,
 	DoorTimeout: 30 * time.Second,
 	LockSettle:  500 * time.Millisecond,
+	RingDown:    time.Second,
 	Poll:        20 * time.Millisecond,
 	MaxNoiseG:   scale.DefaultOpts.MaxStdG,
 	MinC:        -25,
@@ -61,6 +66,9 @@ func (o *DiagOpts) resolve() DiagOpts {
 	}
 	if o.LockSettle > 0 {
 		r.LockSettle = o.LockSettle
+	}
+	if o.RingDown > 0 {
+		r.RingDown = o.RingDown
 	}
 	if o.Poll > 0 {
 		r.Poll = o.Poll
@@ -411,6 +419,11 @@ func (d *diag) shelves(ctx context.Context) error {
 		return nil
 	}
 	d.say("sampling %d shelves for %v; keep the cabinet still…", len(shelves), d.o.Sample)
+	if len(d.rig.Cabinet.Doors) > 0 {
+		if err := clock.Sleep(ctx, d.o.RingDown); err != nil {
+			return err
+		}
+	}
 	results := make([]shelfResult, len(shelves))
 	var wg sync.WaitGroup
 	for i, s := range shelves {

@@ -63,6 +63,7 @@ var fastDiag = DiagOpts{
 	Sample:      600 * time.Millisecond,
 	DoorTimeout: time.Second,
 	LockSettle:  200 * time.Millisecond, // sim bolts move in 150ms
+	RingDown:    700 * time.Millisecond, // a sim shelf rings for 600ms after a door shuts
 	Poll:        5 * time.Millisecond,
 }
 
