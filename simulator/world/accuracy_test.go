@@ -345,7 +345,8 @@ func reportNotes(took time.Duration, workers int) []string {
 			"(`OracleOptions`: the world's true rates where Options has a knob) on one load cell per shelf; " +
 			"**two-cell** (nil Options) on two load cells per shelf with lanes; **frontier** and **frontier, revenue-first**: " +
 			"not infer.Infer but the exact posterior under the world's own process (`Planogram.Frontier`, one cell per shelf), " +
-			"decided by the default rule (exact iff posterior ≥ 0.99 and no cheaper basket ≥ 10⁻⁴) or by the posterior alone — " +
+			fmt.Sprintf("decided by the default rule (exact iff posterior ≥ %g and no cheaper basket ≥ %g) or by the posterior alone — ",
+				infer.DefaultConfidence, infer.DefaultCheaperBound) +
 			"the best any model can do on this world. The shoppers and units are the same in every run; only the readings differ.",
 		fmt.Sprintf("Seeds: planogram i from PCG(%d, i), session j from PCG(%d, i<<32|j). "+
 			"Accuracy pass: %s on %d workers.", planogramSeed, sessionSeed, took.Round(time.Second), workers),
