@@ -424,18 +424,30 @@ func (d *diag) shelves(ctx context.Context) error {
 			return err
 		}
 	}
+	// A shelf on two load cells also gets a row for its right cell alone,
+	// so a technician knows which cell to look at.
 	results := make([]shelfResult, len(shelves))
+	rights := make([]*shelfResult, len(shelves))
 	var wg sync.WaitGroup
 	for i, s := range shelves {
-		wg.Go(func() { results[i] = d.sampleShelf(ctx, s) })
+		wg.Go(func() { results[i] = d.sampleCell(ctx, s.Scale, d.rig.Raw[s.Number]) })
+		if raw := d.rig.RawRight[s.Number]; s.Right != nil || raw != nil {
+			wg.Go(func() {
+				r := d.sampleCell(ctx, s.Right, raw)
+				rights[i] = &r
+			})
+		}
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	for i, s := range shelves {
-		r := results[i]
-		d.row(fmt.Sprintf("shelf %d", s.Number), "scale", r.status, "%s", r.detail)
+		part := fmt.Sprintf("shelf %d", s.Number)
+		d.row(part, "scale", results[i].status, "%s", results[i].detail)
+		if r := rights[i]; r != nil {
+			d.row(part, "right cell", r.status, "%s", r.detail)
+		}
 	}
 	return nil
 }
@@ -445,16 +457,16 @@ type shelfResult struct {
 	detail string
 }
 
-// sampleShelf reads one shelf's raw counts and filtered readings for
-// Sample and judges them.
-func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
+// sampleCell reads one scale's raw counts (rawDev, nil when the rig has
+// no raw access) and its filtered readings (sc) for Sample and judges them.
+func (d *diag) sampleCell(ctx context.Context, sc hal.Scale, rawDev hal.RawScale) shelfResult {
 	sctx, cancel := context.WithTimeout(ctx, d.o.Sample)
 	defer cancel()
 
 	var raw []int32
 	var rawErr error
 	var wg sync.WaitGroup
-	if r := d.rig.Raw[s.Number]; r != nil {
+	if r := rawDev; r != nil {
 		wg.Go(func() {
 			for sctx.Err() == nil {
 				v, err := r.ReadRaw(sctx)
@@ -474,9 +486,9 @@ func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
 	var readErr error
 	var noiseSum float64
 	var noiseN int
-	if s.Scale != nil {
+	if sc != nil {
 		for sctx.Err() == nil {
-			rd, err := s.Scale.Reading()
+			rd, err := sc.Reading()
 			last, readErr = rd, err
 			if err == nil && rd.Samples > 1 {
 				noiseSum += rd.NoiseG
@@ -491,7 +503,7 @@ func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
 
 	st := statsOf(raw)
 	rawText := "no raw access"
-	if d.rig.Raw[s.Number] != nil {
+	if rawDev != nil {
 		rawText = fmt.Sprintf("raw %.0f ±%.0f counts (n=%d)", st.mean, st.std, st.n)
 	}
 	fail := func(format string, a ...any) shelfResult {
@@ -502,9 +514,9 @@ func (d *diag) sampleShelf(ctx context.Context, s hal.Shelf) shelfResult {
 		return fail("raw read: %v", rawErr)
 	case st.n > 0 && (st.max >= scale.RawMax || st.min <= scale.RawMin):
 		return fail("raw at full scale: overloaded, broken or miswired load cell")
-	case d.rig.Raw[s.Number] != nil && st.n == 0:
+	case rawDev != nil && st.n == 0:
 		return fail("no raw sample in %v", d.o.Sample)
-	case s.Scale == nil:
+	case sc == nil:
 		return fail("no scale in the rig")
 	case readErr != nil:
 		return fail("%v", readErr)

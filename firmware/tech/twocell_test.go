@@ -2,6 +2,7 @@ package tech
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -23,6 +24,7 @@ type cellRaw struct {
 	mu    sync.Mutex
 	grams float64
 	n     int
+	err   error // every read fails with it (a dead chip)
 }
 
 func (c *cellRaw) set(g float64) {
@@ -37,6 +39,9 @@ func (c *cellRaw) ReadRaw(ctx context.Context) (int32, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
 	c.n++
 	jitter := []float64{3, -2, 1, -3, 2, -1}[c.n%6]
 	return int32(math.Round(float64(c.cal.Offset) + c.grams*c.cal.CountsPerGram + jitter)), nil
@@ -131,5 +136,80 @@ func TestCalibrateCellRefuses(t *testing.T) {
 	}
 	if j := strings.Join(texts, "\n"); !strings.Contains(j, "in the middle of shelf 2") || strings.Contains(j, "load cell") {
 		t.Errorf("one-cell prompts:\n%s", j)
+	}
+}
+
+// The diag checks both cells of a two-cell shelf: its "scale" row for the
+// shelf's total and a "right cell" row for the right cell alone, so a
+// technician knows which of the two is dead. The shelf is built as a board
+// builds it: a scale.Pair of the two amplifiers, a Filter over the total
+// and one over the right cell's view.
+func TestDiagTwoCellShelf(t *testing.T) {
+	for _, dead := range []string{"", "left", "right"} {
+		t.Run("dead="+dead, func(t *testing.T) {
+			rig, left, right := twoCellRig()
+			left.set(800)
+			right.set(700)
+			switch dead {
+			case "left":
+				left.err = fmt.Errorf("left: %w", hal.ErrFault)
+			case "right":
+				right.err = fmt.Errorf("right: %w", hal.ErrFault)
+			}
+			pair, err := scale.NewPair(left, right, left.cal, right.cal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := &scale.Opts{RetryDelay: time.Millisecond}
+			total, err := scale.New(pair, scale.PairCalibration, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rightF, err := scale.New(pair.Right(), right.cal, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oneF, err := scale.New(rig.Raw[2], rig.Raw[2].(*cellRaw).cal, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for _, f := range []*scale.Filter{total, rightF, oneF} {
+				wg.Go(func() { _ = f.Run(ctx) })
+			}
+			defer wg.Wait()
+			defer cancel()
+			rig.Cabinet.Shelves[0].Scale, rig.Cabinet.Shelves[0].Right = total, rightF
+			rig.Cabinet.Shelves[1].Scale = oneF
+			// The cells are read through the Pair while the diag samples:
+			// no raw access of its own, as on a board sharing the chips.
+			rig.Raw, rig.RawRight = nil, nil
+
+			rep, err := Diag(ctx, rig, prompter{}, io.Discard, &DiagOpts{Sample: 300 * time.Millisecond, Poll: 5 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, ok1 := rep.Find("shelf 1", "scale")
+			rc, ok2 := rep.Find("shelf 1", "right cell")
+			one, ok3 := rep.Find("shelf 2", "scale")
+			if !ok1 || !ok2 || !ok3 {
+				t.Fatalf("rows missing: %+v", rep.Rows)
+			}
+			if _, ok := rep.Find("shelf 2", "right cell"); ok {
+				t.Fatalf("a right-cell row for a one-cell shelf: %+v", rep.Rows)
+			}
+			t.Logf("total %s %s; right %s %s", sum.Status, sum.Detail, rc.Status, rc.Detail)
+			wantTotal, wantRight := Pass, Pass
+			switch dead {
+			case "left":
+				wantTotal = Fail
+			case "right":
+				wantTotal, wantRight = Fail, Fail
+			}
+			if sum.Status != wantTotal || rc.Status != wantRight || one.Status != Pass {
+				t.Fatalf("dead %q: total %s, right cell %s, shelf 2 %s; want %s, %s, PASS", dead, sum.Status, rc.Status, one.Status, wantTotal, wantRight)
+			}
+		})
 	}
 }

@@ -317,7 +317,7 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "\n### %s, σ = %g g\n\n", run.Setting, run.Sigma)
 		fmt.Fprintf(&b, "Ordinary purchases exact and right: %.2f %%.\n\n", run.Score.Ordinary())
 		if t := run.Score.Total(); t.ExactRight+t.ExactWrong > 0 {
-			fmt.Fprintf(&b, "Sales reported exact (or empty) that were right: %.3f %% (%d wrong of %d).\n\n",
+			fmt.Fprintf(&b, "Sales reported exact (or empty) that were right: %.4f %% (%d wrong of %d).\n\n",
 				t.ExactRightShare(), t.ExactWrong, t.ExactRight+t.ExactWrong)
 		}
 		b.WriteString(run.Score.Table())
