@@ -9,38 +9,29 @@ import (
 	"github.com/bangfu/cabinet/telemetry/msg"
 )
 
-// stillShelves is the set of shelves a sale's evidence reports still.
+// shelvesWhere is the set of shelves whose evidence in sale s has the
+// property f.
+func shelvesWhere(s msg.Sale, f func(msg.Evidence) bool) map[int]bool {
+	out := map[int]bool{}
+	for _, ev := range s.Evidence {
+		if f(ev) {
+			out[ev.Shelf] = true
+		}
+	}
+	return out
+}
+
 func stillShelves(s msg.Sale) map[int]bool {
-	out := map[int]bool{}
-	for _, ev := range s.Evidence {
-		if ev.Still {
-			out[ev.Shelf] = true
-		}
-	}
-	return out
+	return shelvesWhere(s, func(ev msg.Evidence) bool { return ev.Still })
 }
 
-// risenShelves is the set of shelves whose evidence does not report that
-// they never rose.
+// risenShelves are the shelves not reported never-risen.
 func risenShelves(s msg.Sale) map[int]bool {
-	out := map[int]bool{}
-	for _, ev := range s.Evidence {
-		if !ev.NeverRose {
-			out[ev.Shelf] = true
-		}
-	}
-	return out
+	return shelvesWhere(s, func(ev msg.Evidence) bool { return !ev.NeverRose })
 }
 
-// roseShelves is the set of shelves a sale's evidence reports risen.
 func roseShelves(s msg.Sale) map[int]bool {
-	out := map[int]bool{}
-	for _, ev := range s.Evidence {
-		if ev.Rose {
-			out[ev.Shelf] = true
-		}
-	}
-	return out
+	return shelvesWhere(s, func(ev msg.Evidence) bool { return ev.Rose })
 }
 
 // The cabinet watches its shelves during a session: a shelf nobody touched
