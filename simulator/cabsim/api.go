@@ -111,8 +111,9 @@ func round1(v float64) float64 {
 	return float64(int64(v*10+0.5)) / 10
 }
 
-// Scan is a phone scanning the QR the cabinet shows now.
-func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int64) (msg.Command, msg.Reply, error) {
+// Scan is a phone scanning the QR the cabinet shows now, for door (0:
+// door 1).
+func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int64, door int) (msg.Command, msg.Reply, error) {
 	c, ok := s.byID[id]
 	if !ok {
 		return msg.Command{}, msg.Reply{}, ErrNotFound
@@ -124,7 +125,7 @@ func (s *Sim) Scan(ctx context.Context, id string, buyer msg.Buyer, limitFen int
 	if qr == "" {
 		return msg.Command{}, msg.Reply{}, fmt.Errorf("cabsim: cabinet %s shows no QR code (mode %q)", id, c.mode())
 	}
-	return s.Platform.Scan(ctx, qr, buyer, limitFen)
+	return s.Platform.Scan(ctx, qr, buyer, limitFen, door)
 }
 
 func (c *Cabinet) mode() string {
@@ -253,13 +254,14 @@ func (s *Sim) Handler() http.Handler {
 		var body struct {
 			Buyer    msg.Buyer `json:"buyer"`
 			LimitFen int64     `json:"limit_fen"`
+			Door     int       `json:"door"`
 		}
 		if !readJSON(w, r, &body) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		cmd, reply, err := s.Scan(ctx, r.PathValue("id"), body.Buyer, body.LimitFen)
+		cmd, reply, err := s.Scan(ctx, r.PathValue("id"), body.Buyer, body.LimitFen, body.Door)
 		switch {
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoPlatform):
 			writeErr(w, http.StatusNotFound, err)

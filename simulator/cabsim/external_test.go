@@ -58,7 +58,7 @@ func TestExternalPlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	qr := c.HW.Snapshot().Display.QR
-	if _, reply, err := outside.Scan(ctx, qr, msg.Buyer{Ref: "ext-1", Kind: msg.BuyerPerson}, 0); err != nil || !reply.OK {
+	if _, reply, err := outside.Scan(ctx, qr, msg.Buyer{Ref: "ext-1", Kind: msg.BuyerPerson}, 0, 0); err != nil || !reply.OK {
 		t.Fatalf("scan through the outside platform: %v %+v", err, reply)
 	}
 	must(t, s.Door(c.ID, 1, "open", false))

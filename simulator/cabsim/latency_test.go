@@ -26,7 +26,7 @@ func BenchmarkPurchaseLatency(b *testing.B) {
 			if err := r.waitReady(ctx, 20*time.Second); err != nil {
 				b.Fatal(err)
 			}
-			if _, reply, err := s.Scan(ctx, id, msg.Buyer{Ref: "bench", Kind: msg.BuyerPerson}, 0); err != nil || !reply.OK {
+			if _, reply, err := s.Scan(ctx, id, msg.Buyer{Ref: "bench", Kind: msg.BuyerPerson}, 0, 0); err != nil || !reply.OK {
 				b.Fatalf("scan: %v %+v", err, reply)
 			}
 			must(b, s.Door(id, 1, "open", false))

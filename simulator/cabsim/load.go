@@ -289,7 +289,7 @@ func (d *loadDriver) purchase(ctx context.Context, j loadJob) {
 	}
 	buyer := msg.Buyer{Ref: fmt.Sprintf("load-%d", d.shoppers.Add(1)), Kind: msg.BuyerPerson}
 	sctx, cancel := context.WithTimeout(ctx, loadWait)
-	cmd, reply, err := d.s.Scan(sctx, c.ID, buyer, 0)
+	cmd, reply, err := d.s.Scan(sctx, c.ID, buyer, 0, 0)
 	cancel()
 	switch {
 	case err != nil:

@@ -175,7 +175,7 @@ func purchaseAcrossRestart(t *testing.T, s *Sim, b restartable) {
 	if err := r.waitReady(ctx, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, reply, err := s.Scan(ctx, id, msg.Buyer{Ref: "u-restart", Kind: msg.BuyerPerson}, 0); err != nil || !reply.OK {
+	if _, reply, err := s.Scan(ctx, id, msg.Buyer{Ref: "u-restart", Kind: msg.BuyerPerson}, 0, 0); err != nil || !reply.OK {
 		t.Fatalf("scan: %v %+v", err, reply)
 	}
 	must(t, s.Door(id, 1, "open", false))

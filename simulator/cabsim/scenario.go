@@ -40,6 +40,8 @@ type Step struct {
 	Scan *struct {
 		Buyer    msg.Buyer `json:"buyer"`
 		LimitFen int64     `json:"limit_fen"`
+		// Door is the door the shopper asks for (0: door 1).
+		Door int `json:"door"`
 		// ExpectError is the reply code expected; empty expects success.
 		ExpectError string `json:"expect_error"`
 	} `json:"scan,omitempty"`
@@ -250,7 +252,7 @@ func (r *runner) step(ctx context.Context, st Step) error {
 		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		cmd, reply, err := r.s.Scan(sctx, r.id, st.Scan.Buyer, st.Scan.LimitFen)
+		cmd, reply, err := r.s.Scan(sctx, r.id, st.Scan.Buyer, st.Scan.LimitFen, st.Scan.Door)
 		if err != nil {
 			return err
 		}

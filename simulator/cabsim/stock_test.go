@@ -128,3 +128,58 @@ func buyHoneyAndTea(t *testing.T, h *harness, s *Sim, id string) msg.Sale {
 	}
 	return sale
 }
+
+// twoDoorStock stocks a cabinet of two doors: the honey behind door 1, the
+// tea behind door 2.
+const twoDoorStock = `{"products":[{"sku":"HONEY-500","name":"土蜂蜜 500克","unit_weight_g":500,"weight_tol_g":8,"price_fen":6800},
+             {"sku":"TEA-100","name":"高山绿茶 100克","unit_weight_g":100,"weight_tol_g":2,"price_fen":3800}],
+ "shelves":[{"shelf":1,"door":1,"items":{"HONEY-500":8}},
+            {"shelf":2,"door":2,"items":{"TEA-100":12}}]}`
+
+// TestScanForDoor: on a cabinet of two doors the shopper's scan names the
+// door, the platform's unlock carries it, only that door opens, and the
+// sale is of what stood behind it. A scan that names no door unlocks
+// door 1, as before.
+func TestScanForDoor(t *testing.T) {
+	s := startSim(t, Options{Seed: 12, StockFile: writeFile(t, "stock.json", twoDoorStock)})
+	id := s.Cabinets()[0].ID
+	h := newHarness(t, s, id, 2*time.Minute)
+	h.waitReady()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := s.Scan(ctx, id, msg.Buyer{Ref: "u-bad"}, 0, -1); err == nil {
+		t.Fatal("a scan for door -1 was sent")
+	}
+	cmd, reply, err := s.Scan(ctx, id, msg.Buyer{Ref: "u-door2", Kind: msg.BuyerPerson}, 0, 2)
+	if err != nil || !reply.OK {
+		t.Fatalf("scan for door 2: %v %+v", err, reply)
+	}
+	if cmd.Door != 2 {
+		t.Fatalf("unlock for door %d, want 2", cmd.Door)
+	}
+	if err := s.Door(id, 1, "open", false); err == nil {
+		t.Fatal("door 1 opened on an unlock of door 2")
+	}
+	h.until(10*time.Second, "door 2 to open", func() bool { return s.Door(id, 2, "open", false) == nil })
+	h.until(10*time.Second, "the firmware to see door 2 open", func() bool {
+		v, err := s.View(id)
+		return err == nil && v.Session != nil && v.Session.State == "door_open"
+	})
+	h.must(s.Take(id, 2, "TEA-100", 2))
+	h.must(s.Door(id, 2, "close", false))
+	h.settle(30 * time.Second)
+	sale, ok := h.saleOf(cmd.SessionID)
+	if !ok {
+		t.Fatal("no sale")
+	}
+	if sale.Status != msg.SaleExact || sale.TotalFen != 2*3800 || len(sale.Lines) != 1 || sale.Lines[0].Shelf != 2 {
+		t.Fatalf("sale %s %d fen %+v, want 2 × TEA-100 from shelf 2 exact", sale.Status, sale.TotalFen, sale.Lines)
+	}
+
+	h.waitReady()
+	cmd, reply, err = s.Scan(ctx, id, msg.Buyer{Ref: "u-door1", Kind: msg.BuyerPerson}, 0, 0)
+	if err != nil || !reply.OK || cmd.Door != 1 {
+		t.Fatalf("scan naming no door: door %d, %v %+v", cmd.Door, err, reply)
+	}
+}

@@ -422,9 +422,13 @@ func (p *Platform) SetPlanogram(pl msg.Planogram) error {
 }
 
 // Scan is a phone scanning the QR text qr: the platform checks the code's
-// signature and age and sends a signed unlock carrying its nonce, then
-// waits for the cabinet's reply.
-func (p *Platform) Scan(ctx context.Context, qr string, buyer msg.Buyer, limitFen int64) (msg.Command, msg.Reply, error) {
+// signature and age and sends a signed unlock of door (the shopper's
+// choice on a cabinet of several doors; 0 means door 1) carrying its
+// nonce, then waits for the cabinet's reply.
+func (p *Platform) Scan(ctx context.Context, qr string, buyer msg.Buyer, limitFen int64, door int) (msg.Command, msg.Reply, error) {
+	if door < 0 {
+		return msg.Command{}, msg.Reply{}, fmt.Errorf("platform: door %d: want 1 or more (0: door 1)", door)
+	}
 	parsed, err := payment.ParseQR(qr)
 	if err != nil {
 		return msg.Command{}, msg.Reply{}, err
@@ -453,7 +457,7 @@ func (p *Platform) Scan(ctx context.Context, qr string, buyer msg.Buyer, limitFe
 		limitFen = DefaultLimitFen
 	}
 	cmd.LimitFen = limitFen
-	cmd.Door = 1
+	cmd.Door = max(door, 1)
 	r, err := p.Send(ctx, cmd, p.signer)
 	return cmd, r, err
 }
