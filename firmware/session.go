@@ -51,7 +51,7 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 		}
 		in := infer.Shelf{Shelf: b.Shelf, BeforeG: b.Grams, AfterG: after.Grams,
 			NoiseG: math.Sqrt(sq(b.NoiseG)/float64(max(b.Samples, 1)) + sq(after.NoiseG)/float64(max(after.Samples, 1)))}
-		in.Still, in.NeverRose, in.Rose = d.watched(s.ID, b.Shelf, now)
+		d.watched(s.ID, b.Shelf, now, &in)
 		var lanes map[string]float64
 		// Two cells: the right cell's change places the weight along the
 		// shelf. Its after reading must be as good as the total's.
@@ -160,6 +160,10 @@ func (d *Device) finish(s *ledger.Session, now time.Time, timedOut bool) {
 			if in.Shelf == sr.Shelf {
 				ev.BeforeG, ev.AfterG = round1(in.BeforeG), round1(in.AfterG)
 				ev.Still, ev.NeverRose, ev.Rose = in.Still, in.NeverRose, in.Rose
+				if in.LiftsKnown {
+					k := in.Lifts
+					ev.Lifts = &k
+				}
 			}
 		}
 		evidence = append(evidence, ev)

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/bangfu/cabinet/firmware/infer"
 	"github.com/bangfu/cabinet/firmware/ledger"
 )
 
@@ -20,6 +21,13 @@ import (
 //   - one whose weight did rise so Rose:
 //     something was set down on it, or a hand pressed on it
 //     (infer.Shelf.Rose).
+//
+// It also counts each shelf's lifts (infer.Shelf.Lifts): the times its
+// weight held a flat level below the lowest flat level before it by
+// foreign_min_g. Units lifted one after the other are as many lifts; a
+// handful grabbed at once, or a unit lifted while the filter still slides
+// from the one before, is one. A press or a resting hand lifts nothing,
+// and a unit lifted again after it was put back reaches no new low.
 //
 // Inference then rules out explaining the other shelves by a unit moved
 // onto this one and a look-alike taken. A lift always moves a shelf by a
@@ -58,6 +66,8 @@ type shelfWatch struct {
 	touched     bool      // held a level off the before weight (or not watched throughout)
 	rose        bool      // held a level above low (or not watched throughout)
 	lost        bool      // not watched throughout: no evidence
+	flatLow     float64   // the lowest flat level held since before
+	lifts       int       // flat levels held below flatLow by the threshold
 }
 
 // sample is one filtered reading the watch saw.
@@ -88,7 +98,7 @@ func (sw *shelfWatch) add(at time.Time, g float64) (lo, hi float64, held bool) {
 func (d *Device) watchTouches(s *ledger.Session) {
 	w := &touchWatch{session: s.ID, shelves: map[int]*shelfWatch{}}
 	for _, b := range s.Before {
-		w.shelves[b.Shelf] = &shelfWatch{before: b.Grams, low: b.Grams, last: b.At}
+		w.shelves[b.Shelf] = &shelfWatch{before: b.Grams, low: b.Grams, flatLow: b.Grams, last: b.At}
 	}
 	d.touch = w
 }
@@ -101,8 +111,8 @@ func (d *Device) sampleTouches() {
 		return
 	}
 	for n, sw := range w.shelves {
-		if sw.rose {
-			continue // and so touched: nothing more to learn
+		if sw.lost {
+			continue // no evidence, and nothing more to learn
 		}
 		r, ok := d.readings[n]
 		switch {
@@ -125,6 +135,12 @@ func (sw *shelfWatch) see(at time.Time, g, th float64) {
 	sw.rose = sw.rose || lo > sw.low+th
 	sw.touched = sw.touched || sw.rose
 	sw.low = math.Min(sw.low, hi)
+	if hi-lo <= th { // a flat level, not the slide of a filter or a ring
+		if hi < sw.flatLow-th {
+			sw.lifts++
+		}
+		sw.flatLow = math.Min(sw.flatLow, hi)
+	}
 }
 
 // pending reports that the last touchHold's readings already leave the
@@ -138,22 +154,29 @@ func (sw *shelfWatch) pending(th float64) (off, up bool) {
 	return off, up
 }
 
-// watched reports what the watch saw of shelf n in session id up to now:
-// still, never rose, or rose. All are false when this run did not watch
+// watched sets in's touch evidence from what the watch saw of shelf n in
+// session id up to now: still, never rose or rose, and the lifts. It
+// leaves in's evidence unset (no evidence) when this run did not watch
 // the shelf throughout.
-func (d *Device) watched(id string, n int, now time.Time) (still, neverRose, rose bool) {
+func (d *Device) watched(id string, n int, now time.Time, in *infer.Shelf) {
 	w := d.touch
 	if w == nil || w.session != id {
-		return false, false, false
+		return
 	}
 	sw, ok := w.shelves[n]
 	if !ok || sw.lost || now.Sub(sw.last) > touchGap {
-		return false, false, false
+		return
 	}
-	off, up := false, false
+	th := d.cfg.ForeignMinG
+	off, up, down := false, false, false
 	if len(sw.recent) > 1 {
-		off, up = sw.pending(d.cfg.ForeignMinG)
+		off, up = sw.pending(th)
+		for _, s := range sw.recent[1:] {
+			down = down || s.g < sw.flatLow-th // a lift may be under way
+		}
 	}
-	neverRose = !sw.rose && !up
-	return neverRose && !sw.touched && !off, neverRose, sw.rose
+	in.NeverRose = !sw.rose && !up
+	in.Still = in.NeverRose && !sw.touched && !off
+	in.Rose = sw.rose
+	in.Lifts, in.LiftsKnown = sw.lifts, !down
 }

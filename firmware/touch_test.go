@@ -68,6 +68,14 @@ func TestTouchWatch(t *testing.T) {
 	if rose := roseShelves(sale); len(rose) != 1 || !rose[2] {
 		t.Fatalf("shelves reported risen %v, want only 2", rose)
 	}
+	// One lift from shelf 1, one from shelf 2 (put back: no new low),
+	// none from the still shelves whatever the slam rang.
+	wantLifts := map[int]int{1: 1, 2: 1, 3: 0, 4: 0}
+	for _, ev := range sale.Evidence {
+		if ev.Lifts == nil || *ev.Lifts != wantLifts[ev.Shelf] {
+			t.Fatalf("shelf %d lifts %v, want %d", ev.Shelf, ev.Lifts, wantLifts[ev.Shelf])
+		}
+	}
 	if sale.Status != msg.SaleExact || len(sale.Lines) != 1 || sale.Lines[0].SKU != "NM-0003" {
 		t.Fatalf("sale %s %+v, want NM-0003 exact", sale.Status, sale.Lines)
 	}
@@ -104,6 +112,9 @@ func TestTouchWatchForgetsAcrossRestart(t *testing.T) {
 	}
 	if got := roseShelves(sale); len(got) != 0 {
 		t.Fatalf("shelves reported risen %v after a restart in the session, want none: not watched is no evidence", got)
+	}
+	if got := shelvesWhere(sale, func(ev msg.Evidence) bool { return ev.Lifts != nil }); len(got) != 0 {
+		t.Fatalf("shelves with a lift count %v after a restart in the session, want none", got)
 	}
 }
 
@@ -158,5 +169,62 @@ func TestTouchWatchHoldsLevels(t *testing.T) {
 	sw.see(t0.Add(time.Second), 2040, th)
 	if off, up := sw.pending(th); !off || !up {
 		t.Fatalf("a reading 40 g up just now: pending %v %v, want both (a change may be starting)", off, up)
+	}
+}
+
+// The watch counts a lift each time the weight holds a flat level below
+// the lowest flat level before it: units lifted one after the other are
+// as many lifts, the slide of a slow filter is one, a unit lifted again
+// after it was put back is none, and a press is none.
+func TestTouchWatchCountsLifts(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	const th = 10.0
+	lifts := func(rate float64, g func(s float64) float64) int {
+		sw := &shelfWatch{before: 2000, low: 2000, flatLow: 2000, last: t0}
+		for i := 0; float64(i)/rate < 4; i++ {
+			s := float64(i) / rate
+			sw.see(t0.Add(time.Duration(s*float64(time.Second))), g(s), th)
+		}
+		return sw.lifts
+	}
+	step := func(at ...float64) func(float64) float64 { // 100 g lifted at each time
+		return func(s float64) float64 {
+			g := 2000.0
+			for _, a := range at {
+				if s >= a {
+					g -= 100
+				}
+			}
+			return g
+		}
+	}
+	for _, c := range []struct {
+		name string
+		rate float64
+		g    func(float64) float64
+		want int
+	}{
+		{"two packs one second apart", 80, step(1, 2), 2},
+		{"two packs in one grab", 80, step(1, 1), 1},
+		{"two packs 0.1 s apart", 80, step(1, 1.1), 1},
+		{"a 500 g jar through a filter sliding for 0.8 s at 10 samples a second", 10, func(s float64) float64 {
+			return 2000 - 500*min(max((s-1)/0.8, 0), 1)
+		}, 1},
+		{"lifted, put back, lifted again", 80, func(s float64) float64 {
+			if (s >= 1 && s < 2) || s >= 3 {
+				return 1900
+			}
+			return 2000
+		}, 1},
+		{"a hand pressing 40 g for a second", 80, func(s float64) float64 {
+			if s >= 1 && s < 2 {
+				return 2040
+			}
+			return 2000
+		}, 0},
+	} {
+		if got := lifts(c.rate, c.g); got != c.want {
+			t.Errorf("%s: %d lifts, want %d", c.name, got, c.want)
+		}
 	}
 }

@@ -84,6 +84,17 @@ type Shelf struct {
 	// Options.RiseFalseP). It excludes NeverRose. When every shelf of the
 	// session rose, the cabinet was jolted and Rose is no evidence.
 	Rose bool
+	// Lifts is how many separate lifts the watch saw on the shelf: each
+	// time its weight held a level below the lowest it had held before
+	// by the touch threshold (a unit, or a handful of units, taken up),
+	// counted only when LiftsKnown. Two units lifted one after the other
+	// are two lifts; five units cannot be one or two lifts unless the
+	// shopper grabbed several at once (see Options.GrabP). It is evidence
+	// only on a shelf that is not Still.
+	Lifts int
+	// LiftsKnown reports that the shelf was watched throughout the
+	// session, so that Lifts is a count, not an unknown.
+	LiftsKnown bool
 }
 
 // Options are the model's parameters: the weight model, the prior over
@@ -162,6 +173,26 @@ type Options struct {
 	// hypothesis that sets nothing down on a Rose shelf (no unit moved onto
 	// it, no object left) is scored with it (default 0.3).
 	RiseFalseP float64
+	// GrabP is the chance that a unit lifted from a shelf goes up in the
+	// same grab as the unit before it (two packets in one hand), so the
+	// watch sees one lift for both (default 0.3).
+	GrabP float64
+	// LiftHideP is the chance that the first grab from a shelf does not
+	// show as a lift: something of its weight was set down on the shelf
+	// in the same moment (default 0.01).
+	LiftHideP float64
+	// LiftMissP is the chance that a later grab does not show as a lift
+	// of its own: it followed the one before too fast for the watch to see
+	// the level between (default 0.1).
+	LiftMissP float64
+	// LiftExtraP is the chance of each lift the watch sees beyond the
+	// grabs: a unit dragged to the edge before it was lifted, so the
+	// weight fell in two steps (default 0.05).
+	LiftExtraP float64
+	// RisePutBackP is the share of rises on a shelf where nothing else was
+	// set down that are a unit lifted and put back, which adds a lift; the
+	// rest are a hand pressing on the shelf (default 0.2).
+	RisePutBackP float64
 
 	// Search caps.
 
@@ -213,6 +244,11 @@ const (
 	DefaultStillMissP     = 0.1
 	DefaultRiseMissP      = 0.1
 	DefaultRiseFalseP     = 0.3
+	DefaultGrabP          = 0.3
+	DefaultLiftHideP      = 0.01
+	DefaultLiftMissP      = 0.1
+	DefaultLiftExtraP     = 0.05
+	DefaultRisePutBackP   = 0.2
 	DefaultMaxItems       = 30
 	DefaultMaxAdds        = 2
 	DefaultConfidence     = 0.995
@@ -226,6 +262,7 @@ func (o *Options) resolved() Options {
 		TouchedShelves: DefaultTouchedShelves, TakeMean: DefaultTakeMean, BulkP: DefaultBulkP, BulkMean: DefaultBulkMean, MoveP: DefaultMoveP,
 		ObjectP: DefaultObjectP, ObjectGoneP: DefaultObjectGoneP,
 		ObjectMinG: DefaultObjectMinG, ObjectMaxG: DefaultObjectMaxG, MiscountP: DefaultMiscountP, StillMissP: DefaultStillMissP, RiseMissP: DefaultRiseMissP, RiseFalseP: DefaultRiseFalseP,
+		GrabP: DefaultGrabP, LiftHideP: DefaultLiftHideP, LiftMissP: DefaultLiftMissP, LiftExtraP: DefaultLiftExtraP, RisePutBackP: DefaultRisePutBackP,
 		MaxItems: DefaultMaxItems, MaxAdds: DefaultMaxAdds,
 		Confidence: DefaultConfidence, CheaperBound: DefaultCheaperBound, Alternatives: DefaultAlternatives}
 	if o == nil {
@@ -254,6 +291,11 @@ func (o *Options) resolved() Options {
 	set(&r.StillMissP, o.StillMissP)
 	set(&r.RiseMissP, o.RiseMissP)
 	set(&r.RiseFalseP, o.RiseFalseP)
+	set(&r.GrabP, o.GrabP)
+	set(&r.LiftHideP, o.LiftHideP)
+	set(&r.LiftMissP, o.LiftMissP)
+	set(&r.LiftExtraP, o.LiftExtraP)
+	set(&r.RisePutBackP, o.RisePutBackP)
 	set(&r.Confidence, o.Confidence)
 	set(&r.CheaperBound, o.CheaperBound)
 	if o.MaxItems > 0 {

@@ -300,7 +300,8 @@ func TestOptionsDefaults(t *testing.T) {
 	var nilOpt *Options
 	want := Options{K: 4.5, CreepFrac: 0.001, MinNoiseG: 0.3, UnitSpread: 0.5, DriftG: 1,
 		TouchedShelves: 1.3, TakeMean: 1.5, BulkP: 0.08, BulkMean: 5, MoveP: 0.02, ObjectP: 0.002, ObjectGoneP: 1e-5,
-		ObjectMinG: 10, ObjectMaxG: 5000, MiscountP: 0.002, StillMissP: 0.1, RiseMissP: 0.1, RiseFalseP: 0.3, MaxItems: 30, MaxAdds: 2,
+		ObjectMinG: 10, ObjectMaxG: 5000, MiscountP: 0.002, StillMissP: 0.1, RiseMissP: 0.1, RiseFalseP: 0.3,
+		GrabP: 0.3, LiftHideP: 0.01, LiftMissP: 0.1, LiftExtraP: 0.05, RisePutBackP: 0.2, MaxItems: 30, MaxAdds: 2,
 		Confidence: 0.995, CheaperBound: 1e-4, Alternatives: 3}
 	if got := nilOpt.resolved(); got != want {
 		t.Errorf("nil options = %+v, want %+v", got, want)

@@ -327,6 +327,7 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 	delta := make([]float64, len(plan))
 	right := make([]float64, len(plan))
 	taken := map[Line]int{}
+	lifted := make([]int, len(plan))
 	var truth int64
 	for range units {
 		i := touched[rng.IntN(len(touched))]
@@ -341,6 +342,7 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 		x := math.Min(1, math.Max(0, k.Lane+(2*rng.Float64()-1)*laneJitter*lane))
 		delta[i] -= w
 		right[i] -= w * x
+		lifted[i]++
 		taken[Line{Shelf: plan[i].Shelf, SKU: k.SKU}]++
 		truth += k.PriceFen
 	}
@@ -356,9 +358,10 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 	var in []Shelf
 	for i, sh := range plan {
 		// The cabinet watches its shelves: one the shopper did not reach
-		// into is still, and nothing is set down on any (a jolt, a brushing
-		// sleeve or a hand resting on a shelf, which would leave shelves
-		// unmarked, are the real world's, not the model's).
+		// into is still, nothing is set down on any, and the lifts are
+		// counted as the model expects them (a jolt, a brushing sleeve or
+		// a hand resting on a shelf, which would leave shelves unmarked,
+		// are the real world's, not the model's).
 		still := !slices.Contains(touched, i)
 		have := map[string]int{}
 		for _, k := range sh.SKUs {
@@ -368,7 +371,8 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 			}
 			have[k.SKU] = n
 		}
-		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000, Still: still, NeverRose: true}
+		s := Shelf{Shelf: sh.Shelf, SKUs: sh.SKUs, Stock: have, NoiseG: sd, BeforeG: 2000, Still: still, NeverRose: true,
+			Lifts: drawLifts(rng, lifted[i], o), LiftsKnown: true}
 		if sh.TwoCell {
 			// Each cell has its own noise and drift.
 			cell := sd / math.Sqrt2
@@ -382,6 +386,28 @@ func drawSession(rng *rand.Rand, plan []PlanShelf, noiseG float64, o Options) ([
 		in = append(in, s)
 	}
 	return in, lines, truth
+}
+
+// drawLifts draws the lifts the watch counts when n units are lifted from
+// a shelf, by the model's own lift process (see liftP).
+func drawLifts(rng *rand.Rand, n int, o Options) int {
+	k := 0
+	for u := range n {
+		if u > 0 && rng.Float64() < o.GrabP {
+			continue // in the grab before
+		}
+		miss := o.LiftMissP // a later grab merges with the one before
+		if u == 0 {
+			miss = o.LiftHideP
+		}
+		if rng.Float64() >= miss {
+			k++
+		}
+	}
+	for n > 0 && rng.Float64() < o.LiftExtraP {
+		k++
+	}
+	return k
 }
 
 // basketText is a basket as text: "1×CQ-0304@3 + 2×NM-0001@1", or "nothing".

@@ -57,6 +57,9 @@ type shelfWork struct {
 	// elsewhere in its lane (see nudgeP).
 	nudgeVar float64
 	cands    []cand // most probable first
+	// lifts caches log P(the shelf's Lifts | n units lifted), by n, plain
+	// and with a put-back's lift (see liftLogP); 0 means not yet computed.
+	lifts [2][]float64
 	// broken: the readings cannot be used; the shelf takes part with one
 	// null hypothesis and the result is ambiguous.
 	broken   bool
@@ -276,10 +279,102 @@ func (e *engine) keep(w *shelfWork, c cand) {
 	case w.in.Rose && len(c.add) == 0 && !(c.obj > 0 && e.isObject(&c)):
 		c.score += e.lRiseFalse // something was set down, yet nothing was
 	}
+	if w.in.LiftsKnown && !w.in.Still {
+		n := 0
+		for _, r := range c.rem {
+			n += r.n
+		}
+		if c.obj < 0 && e.isObject(&c) {
+			n++ // an object taken away was lifted too
+		}
+		// A rise with nothing set down may be a unit put back: one lift more.
+		putBack := w.in.Rose && len(c.add) == 0 && !(c.obj > 0 && e.isObject(&c))
+		c.score += e.liftLogP(w, n, putBack)
+	}
 	if math.IsInf(c.score, -1) || math.IsNaN(c.score) {
 		return
 	}
 	w.cands = append(w.cands, c)
+}
+
+// liftLogP is log P(the shelf's Lifts | n units lifted from it), with a
+// put-back's extra lift mixed in at RisePutBackP when putBack is set.
+func (e *engine) liftLogP(w *shelfWork, n int, putBack bool) float64 {
+	v := 0
+	if putBack {
+		v = 1
+	}
+	c := &w.lifts[v]
+	if n >= len(*c) {
+		*c = append(*c, make([]float64, n+1-len(*c))...)
+	}
+	if (*c)[n] != 0 {
+		return (*c)[n]
+	}
+	o := &e.opt
+	p := liftP(n, w.in.Lifts, o.GrabP, o.LiftHideP, o.LiftMissP, o.LiftExtraP)
+	if putBack {
+		q := min(max(o.RisePutBackP, 0), 1)
+		p = (1-q)*p + q*liftP(n+1, w.in.Lifts, o.GrabP, o.LiftHideP, o.LiftMissP, o.LiftExtraP)
+	}
+	l := math.Inf(-1)
+	if p > 0 {
+		l = math.Log(p)
+	}
+	if l == 0 {
+		l = -1e-300 // certain: keep 0 for "not computed"
+	}
+	(*c)[n] = l
+	return l
+}
+
+// liftP is the chance that the watch sees k lifts when n units were
+// lifted from a shelf: the units go up in g grabs (each unit after the
+// first joins the grab before it with probability grab); the first grab
+// shows as a lift except with probability hide, each later one except
+// with probability merge; and the watch sees further lifts, geometric with
+// ratio extra.
+func liftP(n, k int, grab, hide, merge, extra float64) float64 {
+	clip := func(p float64) float64 { return min(max(p, 0), 1) }
+	grab, hide, merge, extra = clip(grab), clip(hide), clip(merge), clip(extra)
+	spurious := func(m int) float64 { // P(m extra lifts)
+		if m < 0 {
+			return 0
+		}
+		return (1 - extra) * math.Pow(extra, float64(m))
+	}
+	if n <= 0 {
+		return spurious(k)
+	}
+	var p float64
+	for g := 1; g <= n; g++ {
+		pg := binomial(n-1, g-1) * math.Pow(1-grab, float64(g-1)) * math.Pow(grab, float64(n-g))
+		if pg == 0 {
+			continue
+		}
+		// s lifts seen of the g grabs: the first seen or not, then s or
+		// s−1 of the g−1 later ones.
+		for s := 0; s <= min(g, k); s++ {
+			later := func(m int) float64 {
+				return binomial(g-1, m) * math.Pow(1-merge, float64(m)) * math.Pow(merge, float64(g-1-m))
+			}
+			ps := hide*later(s) + (1-hide)*later(s-1)
+			p += pg * ps * spurious(k-s)
+		}
+	}
+	return p
+}
+
+// binomial is n choose k as a float.
+func binomial(n, k int) float64 {
+	if k < 0 || k > n {
+		return 0
+	}
+	r := 1.0
+	for i := 1; i <= k; i++ {
+		r = r * float64(n-k+i) / float64(i)
+	}
+	return r
 }
 
 // driftVar is the zero drift's variance of the shelf's total.

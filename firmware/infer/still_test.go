@@ -1,6 +1,10 @@
 package infer
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // Two products of one pack size, and a third: a 500 g jar of honey (¥68), a
 // 500 g bag of millet (¥12), a 150 g packet of tea (¥39).
@@ -142,5 +146,53 @@ func TestMovedLookAlikesFromTwoShelves(t *testing.T) {
 	}
 	if r.Status != StatusAmbiguous || len(r.Lines) != 1 || r.Lines[0].SKU != "PACK" || r.Lines[0].Qty != 1 {
 		t.Fatalf("%s %v, want one pack charged and the move flagged", r.Status, r.Lines)
+	}
+}
+
+// A shelf of standard packs: 100 g packets of jerky beside 500 g jars of
+// honey, and 500 g gone. Five packets and one jar weigh the same; how many
+// lifts the watch counted tells them apart. With no count the weights
+// alone cannot say, and the cheaper packets are charged, flagged. One lift
+// is the jar, exact. Five lifts make the packets all but sure (a bulk
+// purchase is rare, so a jar dragged in four steps keeps a little
+// posterior).
+func TestLiftsTellPacksApart(t *testing.T) {
+	jerky := SKU{SKU: "JERKY", UnitG: 100, TolG: 2, PriceFen: 1290}
+	jar := SKU{SKU: "HONEY", UnitG: 500, TolG: 8, PriceFen: 6730}
+	cab := []SKU{tea, jerky, jar}
+	in := func(lifts int, known bool) []Shelf {
+		return []Shelf{
+			{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.2, NoiseG: 0.3, Still: true, NeverRose: true, LiftsKnown: known},
+			{Shelf: 2, SKUs: []SKU{jerky, jar}, BeforeG: 6000, AfterG: 5500.9, NoiseG: 0.3, NeverRose: true, Lifts: lifts, LiftsKnown: known},
+		}
+	}
+	taken := func(r Result) string {
+		var b strings.Builder
+		for _, l := range r.Lines {
+			fmt.Fprintf(&b, "%d×%s ", l.Qty, l.SKU)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	blind := Infer(in(0, false), cab, nil)
+	t.Logf("no count: %s %s posterior %.5f alternatives %+v", blind.Status, taken(blind), blind.Posterior, blind.Alternatives)
+	if blind.Status != StatusAmbiguous {
+		t.Fatalf("no count: %s %s, want ambiguous (the fixture no longer shows the confusion)", blind.Status, taken(blind))
+	}
+	one := Infer(in(1, true), cab, nil)
+	t.Logf("1 lift: %s %s posterior %.5f alternatives %+v", one.Status, taken(one), one.Posterior, one.Alternatives)
+	if one.Status != StatusExact || taken(one) != "1×HONEY" {
+		t.Errorf("1 lift: %s %s, want the jar exact", one.Status, taken(one))
+	}
+	five := Infer(in(5, true), cab, nil)
+	t.Logf("5 lifts: %s %s posterior %.5f alternatives %+v", five.Status, taken(five), five.Posterior, five.Alternatives)
+	if taken(five) != "5×JERKY" || five.Posterior < 0.9 {
+		t.Errorf("5 lifts: %s %s posterior %.5f, want the packets at least 0.9", five.Status, taken(five), five.Posterior)
+	}
+	// Two lifts: the jar dragged, or the packets in two grabs: never the
+	// dearer basket charged exact on a guess.
+	r := Infer(in(2, true), cab, nil)
+	t.Logf("2 lifts: %s %s posterior %.5f", r.Status, taken(r), r.Posterior)
+	if r.Status == StatusExact && r.PriceFen > 5*1290 {
+		t.Errorf("2 lifts: %s %s charged exact ¥%d", r.Status, taken(r), r.PriceFen)
 	}
 }

@@ -41,6 +41,8 @@ type setting struct {
 	// Infer: the cabinet as it judged before it watched its shelves during
 	// a session.
 	noTouch bool
+	// noLifts hides only the watch's lift counts (Lifts, LiftsKnown).
+	noLifts bool
 }
 
 // judge is the setting's result for session s of planogram p at σ; post
@@ -59,20 +61,28 @@ func (st setting) judge(p Planogram, s Session, sigma float64, post *[]FrontierB
 			s.Shelves[i].Still, s.Shelves[i].NeverRose, s.Shelves[i].Rose = false, false, false
 		}
 	}
+	if st.noTouch || st.noLifts {
+		s.Shelves = slices.Clone(s.Shelves)
+		for i := range s.Shelves {
+			s.Shelves[i].Lifts, s.Shelves[i].LiftsKnown = 0, false
+		}
+	}
 	return infer.Infer(s.Shelves, s.Cabinet, st.options(p))
 }
 
 func defaultOptions(Planogram) *infer.Options { return nil }
 
 var (
-	settingDefault = setting{"default", false, defaultOptions, nil, false}
-	// The default model without the touch detector's evidence.
-	settingNoTouch = setting{"default, no touch evidence", false, defaultOptions, nil, true}
-	settingRevenue = setting{"revenue-first", false, func(Planogram) *infer.Options {
+	settingDefault = setting{name: "default", options: defaultOptions}
+	// The default model without the lift counts, and without any of the
+	// touch watch's evidence.
+	settingNoLifts = setting{name: "default, no lift counts", options: defaultOptions, noLifts: true}
+	settingNoTouch = setting{name: "default, no touch evidence", options: defaultOptions, noTouch: true}
+	settingRevenue = setting{name: "revenue-first", options: func(Planogram) *infer.Options {
 		return &infer.Options{RevenueFirst: true}
-	}, nil, false}
-	settingOracle  = setting{"oracle", false, OracleOptions, nil, false}
-	settingTwoCell = setting{"two-cell", true, defaultOptions, nil, false}
+	}}
+	settingOracle  = setting{name: "oracle", options: OracleOptions}
+	settingTwoCell = setting{name: "two-cell", twoCell: true, options: defaultOptions}
 	// The frontier (frontier.go) under the default decision rule and
 	// under the posterior alone.
 	settingFrontier = setting{name: "frontier", frontier: func(post []FrontierBasket) infer.Result {
@@ -81,7 +91,7 @@ var (
 	settingFrontierRevenue = setting{name: "frontier, revenue-first", frontier: func(post []FrontierBasket) infer.Result {
 		return FrontierDecide(post, infer.DefaultConfidence, infer.DefaultCheaperBound, true)
 	}}
-	allSettings = []setting{settingDefault, settingNoTouch, settingRevenue, settingOracle, settingTwoCell, settingFrontier, settingFrontierRevenue}
+	allSettings = []setting{settingDefault, settingNoLifts, settingNoTouch, settingRevenue, settingOracle, settingTwoCell, settingFrontier, settingFrontierRevenue}
 )
 
 // maxExamples is how many failing sessions a run keeps for its log.
@@ -347,7 +357,9 @@ func reportNotes(took time.Duration, workers int) []string {
 			"not infer.Infer but the exact posterior under the world's own process (`Planogram.Frontier`, one cell per shelf), " +
 			fmt.Sprintf("decided by the default rule (exact iff posterior ≥ %g and no cheaper basket ≥ %g) or by the posterior alone — ",
 				infer.DefaultConfidence, infer.DefaultCheaperBound) +
-			"the best any model can do on this world. The shoppers and units are the same in every run; only the readings differ.",
+			"the best any model can do on this world with the readings and the touch flags (it does not read the lift counts). " +
+			"**default, no lift counts** and **default, no touch evidence** hide part of the touch watch's evidence from the default model. " +
+			"The shoppers and units are the same in every run; only the readings differ.",
 		fmt.Sprintf("Seeds: planogram i from PCG(%d, i), session j from PCG(%d, i<<32|j). "+
 			"Accuracy pass: %s on %d workers.", planogramSeed, sessionSeed, took.Round(time.Second), workers),
 		"exact & right: status exact or empty and the charged units per SKU equal the units bought. " +

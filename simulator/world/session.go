@@ -65,11 +65,22 @@ func (p Planogram) Session(rng *rand.Rand, sigma float64, twoCell bool) Session 
 	sh := newShopper(rng, p, state)
 	sh.act(s.Class)
 	after := loadsOf(state)
-	touch := touchFlagsOf(rng, sh.work, before, after)
+	touch, jolt := touchFlagsOf(rng, sh.work, before, after)
 	for i := range p.Shelves {
 		in := p.shelfInput(rng, i, before[i], after[i], state[i].hyst, books[i], sigma, twoCell)
 		in.Still, in.NeverRose, in.Rose = touch[i].still, touch[i].neverRose, !touch[i].neverRose
 		s.Shelves = append(s.Shelves, in)
+	}
+	// Drawn last, so that adding the counter left every earlier draw, and
+	// so the shopping and the readings, as they were.
+	if !jolt {
+		for i := range s.Shelves {
+			in := &s.Shelves[i]
+			in.LiftsKnown = true
+			if !in.Still {
+				in.Lifts = countLifts(rng, sh.lifted[i])
+			}
+		}
 	}
 	s.setTruth(sh.bought, p)
 	return s

@@ -110,10 +110,13 @@ type shopper struct {
 	// work is what the shopper did to each shelf, as the touch detector
 	// tells it apart (touch.go).
 	work []shelfWork
+	// lifted is what the shopper lifted from each shelf, in order: units
+	// bought, moved or put back (the lift counter's input, touch.go).
+	lifted [][]unit
 }
 
 func newShopper(rng *rand.Rand, plan Planogram, state []*trayState) *shopper {
-	return &shopper{rng: rng, plan: plan, state: state, work: make([]shelfWork, len(state))}
+	return &shopper{rng: rng, plan: plan, state: state, work: make([]shelfWork, len(state)), lifted: make([][]unit, len(state))}
 }
 
 // did records work w on shelf i: a set-down outranks a lift, which
@@ -181,6 +184,7 @@ func (s *shopper) buy(n, k int) {
 		}
 		if u, ok := s.takeUnit(si); ok {
 			s.did(si, lifted)
+			s.lifted[si] = append(s.lifted[si], u)
 			s.bought = append(s.bought, bought{shelf: si, sku: u.sku})
 		}
 	}
@@ -218,6 +222,7 @@ func (s *shopper) putBack() {
 	t := s.state[si]
 	s.did(si, setDown)
 	u := t.removeAny(s.rng)
+	s.lifted[si] = append(s.lifted[si], u)
 	u.x = t.lanePos(s.rng, u.sku)
 	t.units = append(t.units, u)
 }
@@ -239,6 +244,7 @@ func (s *shopper) move() {
 	s.did(from, lifted)
 	s.did(to, setDown)
 	u := s.state[from].removeAny(s.rng)
+	s.lifted[from] = append(s.lifted[from], u)
 	u.x = s.rng.Float64()
 	u.moved = true
 	s.state[to].units = append(s.state[to].units, u)

@@ -112,13 +112,73 @@ func touchP(f touchFlags, w shelfWork, small bool) float64 {
 
 // touchFlagsOf draws every shelf's verdict: from what the shopper did to
 // it and the true loads before and after, or, in a jolt, nothing.
-func touchFlagsOf(rng *rand.Rand, work []shelfWork, before, after []load) []touchFlags {
+func touchFlagsOf(rng *rand.Rand, work []shelfWork, before, after []load) (flags []touchFlags, jolt bool) {
 	out := make([]touchFlags, len(work))
 	if rng.Float64() < JoltP {
-		return out
+		return out, true
 	}
 	for i, w := range work {
 		out[i] = drawTouch(rng, w, math.Abs(after[i].total()-before[i].total()) < TouchG)
 	}
-	return out
+	return out, false
+}
+
+// The lift counter. The watch also counts a shelf's lifts: each time its
+// weight holds a level below the lowest it has held (infer.Shelf.Lifts).
+// Shoppers lift units one at a time or a few in one hand: light packs
+// often two together, jars and bags rarely; a grab that follows the one
+// before within the watch's hold time shows as one lift with it, and a
+// unit dragged to the shelf's edge before it is lifted shows as two.
+// A lean or a resting hand presses a shelf and is no lift; in a jolt the
+// counts are not known.
+const (
+	// GrabLightP, GrabMidP and GrabHeavyP are the chances that a unit of
+	// at most 250 g, at most 600 g or more goes up in the same grab as the
+	// unit before it, of the same product.
+	GrabLightP = 0.35
+	GrabMidP   = 0.15
+	GrabHeavyP = 0.03
+	// GrabMixP is the same chance for a unit of another product.
+	GrabMixP = 0.1
+	// MaxGrab is the most units one grab holds.
+	MaxGrab = 3
+	// LiftMergeP is the chance that a grab follows the one before too fast
+	// to show as a lift of its own.
+	LiftMergeP = 0.07
+	// LiftDragP is the chance that a grab shows as two lifts.
+	LiftDragP = 0.04
+)
+
+// countLifts draws the lifts the watch counts on a shelf from which the
+// units us were lifted, in order.
+func countLifts(rng *rand.Rand, us []unit) int {
+	k, size := 0, 0
+	for i, u := range us {
+		if i > 0 && size < MaxGrab && rng.Float64() < grabP(us[i-1], u) {
+			size++
+			continue
+		}
+		size = 1
+		if i > 0 && rng.Float64() < LiftMergeP {
+			continue
+		}
+		k++
+		if rng.Float64() < LiftDragP {
+			k++
+		}
+	}
+	return k
+}
+
+// grabP is the chance that unit u goes up in the same grab as prev.
+func grabP(prev, u unit) float64 {
+	switch {
+	case prev.sku != u.sku:
+		return GrabMixP
+	case u.g <= 250:
+		return GrabLightP
+	case u.g <= 600:
+		return GrabMidP
+	}
+	return GrabHeavyP
 }

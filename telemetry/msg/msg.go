@@ -395,6 +395,11 @@ type Evidence struct {
 	// lowest it had been: something was set down on it, or a hand pressed
 	// on it. It excludes NeverRose.
 	Rose bool `json:"rose,omitempty"`
+	// Lifts (an addition to v1; sales only) is how many separate lifts the
+	// cabinet saw on the shelf: each time its weight held a flat level
+	// below the lowest before it. Present only when the shelf was watched
+	// throughout the session (then 0 is a count); absent means not known.
+	Lifts *int `json:"lifts,omitempty"`
 }
 
 // Sale is the body of P/c/C/sale: one per authorised shopping session.
