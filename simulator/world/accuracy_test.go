@@ -357,7 +357,7 @@ func reportNotes(took time.Duration, workers int) []string {
 			"not infer.Infer but the exact posterior under the world's own process (`Planogram.Frontier`, one cell per shelf), " +
 			fmt.Sprintf("decided by the default rule (exact iff posterior ≥ %g and no cheaper basket ≥ %g) or by the posterior alone — ",
 				infer.DefaultConfidence, infer.DefaultCheaperBound) +
-			"the best any model can do on this world with the readings and the touch flags (it does not read the lift counts). " +
+			"the best any model can do on this world. " +
 			"**default, no lift counts** and **default, no touch evidence** hide part of the touch watch's evidence from the default model. " +
 			"The shoppers and units are the same in every run; only the readings differ.",
 		fmt.Sprintf("Seeds: planogram i from PCG(%d, i), session j from PCG(%d, i<<32|j). "+

@@ -36,6 +36,10 @@ import (
 //     way, as the world's ledger does, and is otherwise uniform;
 //   - the touch detector (touch.go) judges a worked shelf's net change by
 //     the measured delta, and a put-back may land on any shelf;
+//   - a shelf's lift count is read with the world's own grab, merge and
+//     drag process (frontier_lifts.go), the units bought in any order
+//     alike and a moved or put-back unit after them; a put-back's unit is
+//     of a product in proportion to the units the books leave;
 //   - the touch evidence of a move's source is that of a shelf lifted from
 //     (the world's move is drawn after the purchase, so the order of lifts
 //     and set-downs does not matter to it).
@@ -72,6 +76,11 @@ type fShelf struct {
 	books map[string]int
 	d     float64 // measured delta
 	cands []fCand
+	// The watch's lift count (frontier_lifts.go): evidence when liftsKnown
+	// and the shelf is not still.
+	lifts             int
+	liftsKnown, still bool
+	liftMemo          map[liftKey]float64
 }
 
 // fCand is one removal vector of a shelf and its likelihoods.
@@ -98,7 +107,8 @@ func (p Planogram) Frontier(s Session, sigma float64) []FrontierBasket {
 	shelves := make([]*fShelf, S)
 	for i, sh := range p.Shelves {
 		in := s.Shelves[i]
-		f := &fShelf{prods: sh.Products, books: in.Stock, d: in.AfterG - in.BeforeG}
+		f := &fShelf{prods: sh.Products, books: in.Stock, d: in.AfterG - in.BeforeG,
+			lifts: in.Lifts, liftsKnown: in.LiftsKnown, still: in.Still}
 		f.cands = p.candidates(f, noiseVar)
 		shelves[i] = f
 	}
@@ -291,7 +301,7 @@ func newTouchLik(shelves []infer.Shelf) touchLik {
 	t := touchLik{jolt: JoltP}
 	for _, in := range shelves {
 		f := touchFlags{still: in.Still, neverRose: in.NeverRose}
-		if f.still || f.neverRose {
+		if f.still || f.neverRose || in.LiftsKnown { // a jolt leaves no count either
 			t.jolt = 0
 		}
 		small := math.Abs(in.AfterG-in.BeforeG) < TouchG
@@ -376,7 +386,10 @@ func (e *frontierEval) leaf(pick []int) {
 	}
 	var w float64
 	t := e.touch
-	tb := t.lik(cs, noShelf, idle, noShelf, idle)
+	// The lift counts when only the purchase lifted units, and with shelf
+	// j's count read as if one more unit (a put-back) followed.
+	lifts := e.liftsLik(cs, noShelf, -1)
+	tb := t.lik(cs, noShelf, idle, noShelf, idle) * lifts
 	// Purchases alone: ordinary (and put-backs, which leave one cell's
 	// reading unchanged but set a unit down on a shelf), big, nothing.
 	if n <= frontierMaxUnits {
@@ -384,7 +397,7 @@ func (e *frontierEval) leaf(pick []int) {
 		pBig := purchaseP(Big, n, k, S, cs)
 		var back float64
 		for j := range cs {
-			back += t.lik(cs, j, setDown, noShelf, idle) / float64(S)
+			back += t.lik(cs, j, setDown, noShelf, idle) / float64(S) * e.putBackLifts(cs, j)
 		}
 		w += p0 * ((classP(Ordinary)*pOrd+classP(Big)*pBig)*tb + classP(PutBack)*pOrd*back)
 		if n == 0 {
@@ -400,8 +413,8 @@ func (e *frontierEval) leaf(pick []int) {
 						rest *= o.l0 * o.stockOK
 					}
 				}
-				lean += rest * c.lLean * c.stockOK * t.lik(cs, j, leaned, noShelf, idle)
-				obj += rest * c.lObj * c.stockOK * t.lik(cs, j, setDown, noShelf, idle)
+				lean += rest * c.lLean * c.stockOK * t.lik(cs, j, leaned, noShelf, idle) * lifts
+				obj += rest * c.lObj * c.stockOK * t.lik(cs, j, setDown, noShelf, idle) * lifts
 			}
 			w += pOrd / float64(S) * (classP(Lean)*lean + classP(Object)*obj)
 		}
@@ -488,13 +501,51 @@ func (e *frontierEval) moves(cs []*fCand, n, k int) float64 {
 				}
 				xa := slices.Clone(ca.x)
 				xa[j]++
-				touch := e.touch.lik(cs, a, lifted, b, setDown)
+				touch := e.touch.lik(cs, a, lifted, b, setDown) * e.liftsLik(cs, a, j)
 				total += rest * stockAllows(sa, xa) * cb.stockOK * l * touch *
 					pUnit / float64(S) / float64(S-1) * pOrd
 			}
 		}
 	}
 	return classP(Move) * total
+}
+
+// liftsLik is the lift counts' likelihood when every shelf lifted what
+// cs buys from it and shelf a (noShelf: none) also its product j after.
+func (e *frontierEval) liftsLik(cs []*fCand, a, j int) float64 {
+	l := 1.0
+	for i, c := range cs {
+		tail := -1
+		if i == a {
+			tail = j
+		}
+		l *= e.shelves[i].liftsLik(c.x, tail)
+		if l == 0 {
+			return 0
+		}
+	}
+	return l
+}
+
+// putBackLifts is the lift counts' likelihood when shelf j also had a
+// unit lifted and put back, of its products in proportion to the units
+// the books leave on it.
+func (e *frontierEval) putBackLifts(cs []*fCand, j int) float64 {
+	sj := e.shelves[j]
+	left := 0
+	for k, q := range sj.prods {
+		left += max(sj.books[q.SKU.SKU]-cs[j].x[k], 0)
+	}
+	if left == 0 {
+		return 0
+	}
+	var l float64
+	for k, q := range sj.prods {
+		if u := max(sj.books[q.SKU.SKU]-cs[j].x[k], 0); u > 0 {
+			l += float64(u) / float64(left) * e.liftsLik(cs, j, k)
+		}
+	}
+	return l
 }
 
 // bivariate is the density at (x, y) of a zero-mean bivariate normal with

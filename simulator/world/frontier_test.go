@@ -2,6 +2,7 @@ package world
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -142,5 +143,51 @@ func TestFrontierStockAllows(t *testing.T) {
 	}
 	if got := stockAllows(f, []int{4, 0}); got != 0 {
 		t.Errorf("two over: %g, want 0", got)
+	}
+}
+
+// The frontier's lift likelihood is countLifts's distribution: over k it
+// sums to one, and it agrees with the counter's own draws, the units in
+// random order and a put-back unit after them.
+func TestFrontierLiftsMatchCounter(t *testing.T) {
+	prods := []Product{
+		{SKU: infer.SKU{SKU: "PACKET", UnitG: 100, TolG: 2}},
+		{SKU: infer.SKU{SKU: "JAR", UnitG: 500, TolG: 8}},
+	}
+	x, tail := []int{3, 1}, 0
+	const draws = 200000
+	rng := rand.New(rand.NewPCG(5, 6))
+	seen := map[int]int{}
+	for range draws {
+		var us []unit
+		for j, n := range x {
+			for range n {
+				us = append(us, unit{sku: prods[j].SKU.SKU, g: prods[j].UnitG})
+			}
+		}
+		rng.Shuffle(len(us), func(a, b int) { us[a], us[b] = us[b], us[a] })
+		us = append(us, unit{sku: prods[tail].SKU.SKU, g: prods[tail].UnitG})
+		seen[countLifts(rng, us)]++
+	}
+	var sum float64
+	for k := 0; k <= 12; k++ {
+		f := &fShelf{prods: prods, lifts: k, liftsKnown: true}
+		p := f.liftsLik(x, tail)
+		sum += p
+		got := float64(seen[k]) / draws
+		sd := math.Sqrt(p*(1-p)/draws) + 1e-4
+		t.Logf("k=%d: frontier %.5f, counter %.5f", k, p, got)
+		if math.Abs(got-p) > 4*sd {
+			t.Errorf("k=%d: frontier %.5f, counter's draws %.5f", k, p, got)
+		}
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("P(k) sums to %.12f", sum)
+	}
+	// Not known, or a still shelf: no evidence.
+	for _, f := range []*fShelf{{prods: prods, lifts: 3}, {prods: prods, lifts: 3, liftsKnown: true, still: true}} {
+		if p := f.liftsLik(x, tail); p != 1 {
+			t.Errorf("%+v: %g, want 1", f, p)
+		}
 	}
 }

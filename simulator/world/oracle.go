@@ -40,6 +40,11 @@ const OracleUnitSpread = 0.45
 //     (the model has one knob for every shelf that rose: an untouched
 //     shelf's false touches, a lean's rise and jolts have none of their
 //     own).
+//   - GrabP: the mean of the light, mid and heavy grab chances (the model
+//     has one for every product); LiftHideP off (-1): the world never
+//     hides a shelf's first lift; LiftMissP: LiftMergeP; LiftExtraP:
+//     LiftDragP; RisePutBackP: the put-backs among the rises on shelves
+//     where nothing else was set down (put-backs against resting hands).
 //
 // Put-backs and leans have no knob: a put-back cancels in the model, and a
 // lean's hysteresis is not modelled.
@@ -64,7 +69,21 @@ func OracleOptions(p Planogram) *infer.Options {
 		StillMissP:     SwapStillP,
 		RiseMissP:      SetDownUnseenP,
 		RiseFalseP:     HandRestP / (1 - SetDownUnseenP),
+		GrabP:          (GrabLightP + GrabMidP + GrabHeavyP) / 3,
+		LiftHideP:      -1,
+		LiftMissP:      LiftMergeP,
+		LiftExtraP:     LiftDragP,
+		RisePutBackP:   risePutBackShare(),
 	}
+}
+
+// risePutBackShare is the share of put-backs among the rises, outside a
+// jolt, on shelves where nothing else was set down: a put-back rises its
+// shelf unless unseen, a shelf only lifted from rises with HandRestP.
+func risePutBackShare() float64 {
+	back := PutBackPct / 100.0 * (1 - SetDownUnseenP)
+	hands := expectedShelvesTouched() * HandRestP
+	return back / (back + hands)
 }
 
 // ordinaryUnits is the mean units of an ordinary purchase.

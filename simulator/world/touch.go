@@ -133,11 +133,14 @@ func touchFlagsOf(rng *rand.Rand, work []shelfWork, before, after []load) (flags
 // counts are not known.
 const (
 	// GrabLightP, GrabMidP and GrabHeavyP are the chances that a unit of
-	// at most 250 g, at most 600 g or more goes up in the same grab as the
-	// unit before it, of the same product.
+	// at most LightG, at most HeavyG or more goes up in the same grab as
+	// the unit before it, of the same product. No standard pack's weight
+	// is near either limit.
 	GrabLightP = 0.35
 	GrabMidP   = 0.15
 	GrabHeavyP = 0.03
+	LightG     = 300
+	HeavyG     = 600
 	// GrabMixP is the same chance for a unit of another product.
 	GrabMixP = 0.1
 	// MaxGrab is the most units one grab holds.
@@ -175,9 +178,17 @@ func grabP(prev, u unit) float64 {
 	switch {
 	case prev.sku != u.sku:
 		return GrabMixP
-	case u.g <= 250:
+	}
+	return grabSameP(u.g)
+}
+
+// grabSameP is the chance that a unit of weight g goes up in the same grab
+// as the unit of its product before it.
+func grabSameP(g float64) float64 {
+	switch {
+	case g <= LightG:
 		return GrabLightP
-	case u.g <= 600:
+	case g <= HeavyG:
 		return GrabMidP
 	}
 	return GrabHeavyP
