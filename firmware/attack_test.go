@@ -150,7 +150,7 @@ func attacks() []attack {
 			c.ExpiresAt = msg.At(ar.d.now().Add(-time.Minute))
 		}), msg.ErrExpired},
 		{"reordered: older than the newest accepted by more than a lifetime", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {
-			c.IssuedAt = msg.At(ar.d.newestIssued.Add(-6 * time.Minute))
+			c.IssuedAt = msg.At(ar.d.cmd.newestIssued.Add(-6 * time.Minute))
 			c.ExpiresAt = msg.At(c.IssuedAt.Add(5 * time.Minute))
 		}), msg.ErrExpired},
 		{"issued in the future", cmdTopic, unlockWith(keyA, func(ar *attackRig, c *msg.Command) {

@@ -119,37 +119,26 @@ type Device struct {
 	sensed
 
 	// Owned by the Run goroutine.
-	trust        ledger.Trust // as last read from the ledger
-	newestIssued time.Time    // newest issued_at of an accepted command
-	sess         *ledger.Session
-	forced       map[int]bool // door_forced raised for the current opening
-	faulted      map[int]bool // scale_fault raised and not cleared
-	shown        hal.Screen
-	disp         displayState // the receipt shown and the indicator's signal (display.go)
-	started      time.Time
-	ackBound     bool // an ack naming this cabinet was taken: unbound ones are refused since
-	lastBadAt    time.Time
-	warnings     []string
-	pendingPlan  *msg.Planogram   // a verified planogram that came before any catalog
-	hbC          <-chan time.Time // the next heartbeat; a config command re-arms it
-	hushed       <-chan struct{}  // while the hardware is hushed (quiet.go): closed when the hush ends
-	hushAfter    time.Time        // no hush is asked for before this (quiet.go)
-	slow         bool             // the next tick is further away than the tick (quiet.go)
-	waitTick     time.Duration    // the tick while a hush is not asked for (quiet.go)
-	depth        int              // outbox depth, refreshed by publishStatus
-	depthAt      time.Time
+	sess        *ledger.Session
+	forced      map[int]bool // door_forced raised for the current opening
+	faulted     map[int]bool // scale_fault raised and not cleared
+	shown       hal.Screen
+	disp        displayState // the receipt shown and the indicator's signal (display.go)
+	started     time.Time
+	warnings    []string
+	pendingPlan *msg.Planogram   // a verified planogram that came before any catalog
+	hbC         <-chan time.Time // the next heartbeat; a config command re-arms it
+	depth       int              // outbox depth, refreshed by publishStatus
+	depthAt     time.Time
+	direct      chan directMsg
+	locks       map[int]lockWatch
+	temp        thermo
 
-	storageFault   *ledger.Fault // the ledger's predecessor was lost or corrupt
-	probedAt       time.Time     // last write probe while writes fail
-	storageAlarmed bool          // storage_fault raised for the present write failure
-	failedCommit   string        // the session whose end failed to commit and is retried
-	direct         chan directMsg
-	locks          map[int]lockWatch
-	temp           thermo
-	tempOutSince   time.Time // air out of the cold-chain range since
-	tempAlarmed    bool
-
-	stk stockState // stock levels and revoked goods held (revoke.go)
+	cmd   commandGuard // what commands must be newer than (trust.go)
+	hush  hushState    // the hardware's hush while idle (quiet.go)
+	store storageWatch // the ledger's faults and failing writes (session.go)
+	cold  coldChain    // the air out of its range (temperature.go)
+	stk   stockState   // stock levels and revoked goods held (revoke.go)
 
 	us    updateState    // a firmware update in progress (update.go)
 	updWG sync.WaitGroup // its download
@@ -289,7 +278,7 @@ func New(o Opts) (*Device, error) {
 			right: map[int]hal.Reading{}, rightSettled: map[int]hal.Reading{},
 			baseline: map[int]float64{}, doorClosed: map[int]bool{},
 		},
-		trust: trust, newestIssued: trust.NewestIssued,
+		cmd:    commandGuard{trust: trust, newestIssued: trust.NewestIssued},
 		forced: map[int]bool{}, faulted: map[int]bool{},
 		direct: make(chan directMsg, 16), locks: map[int]lockWatch{},
 	}
@@ -363,21 +352,21 @@ func (d *Device) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case in := <-d.link.Inbound():
-			if d.hushed != nil {
+			if d.hush.ended != nil {
 				// Sample again before acting: a hush vouches for the
 				// readings only up to the moment it ends.
 				d.wake()
 				d.sample(ctx)
 			}
-			if d.slow {
+			if d.hush.slow {
 				tickC = d.clk.After(d.tick) // a message may start a session: tick again
-				d.slow = false
+				d.hush.slow = false
 			}
 			if err := d.handle(ctx, in); err != nil {
 				return err
 			}
-		case <-d.hushed: // the world changed: back to ticking at once
-			d.hushed = nil
+		case <-d.hush.ended: // the world changed: back to ticking at once
+			d.hush.ended = nil
 			tickC = d.clk.After(0)
 		case <-tickC:
 			d.step(ctx)
@@ -388,7 +377,7 @@ func (d *Device) Run(ctx context.Context) error {
 				return err
 			}
 			next := d.pace(d.now())
-			d.slow = next > d.tick
+			d.hush.slow = next > d.tick
 			tickC = d.clk.After(next)
 		case r := <-d.fetchDone():
 			d.updateFetched(ctx, r)
@@ -444,7 +433,7 @@ func (d *Device) recover(ctx context.Context) error {
 		}
 	}
 	if f, err := d.ledger.Fault(); err != nil || f != nil {
-		d.storageFault = f
+		d.store.fault = f
 		detail := map[string]any{}
 		if f != nil {
 			detail = map[string]any{"kind": f.Kind, "aside": filepath.Base(f.Aside), "err": f.Err}
@@ -674,7 +663,7 @@ func (d *Device) mode() string {
 // outOfService says why the cabinet cannot take shoppers, or "". It is a
 // query: it raises, clears and writes nothing.
 func (d *Device) outOfService() string {
-	if f := d.storageFault; f != nil {
+	if f := d.store.fault; f != nil {
 		return "storage fault: " + f.String()
 	}
 	if err := d.ledger.WriteErr(); err != nil {

@@ -61,13 +61,13 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 		case a.CabinetID != "" && a.CabinetID != d.cfg.CabinetID:
 			d.badMessage(in.Topic, fmt.Errorf("ack for cabinet %q", a.CabinetID))
 			return nil
-		case a.CabinetID == "" && d.ackBound:
+		case a.CabinetID == "" && d.cmd.ackBound:
 			// The platform binds its acks to this cabinet: an unbound one
 			// is an old ack replayed.
 			d.badMessage(in.Topic, errors.New("ack without cabinet_id after a bound one"))
 			return nil
 		case a.CabinetID != "":
-			d.ackBound = true
+			d.cmd.ackBound = true
 		}
 		c, err := d.ledger.Counters()
 		if err != nil {
@@ -93,7 +93,7 @@ func (d *Device) handle(ctx context.Context, in telemetry.Inbound) error {
 		// An accepted command may have moved the trust state (keys,
 		// newest issued_at): keep the copy the checks use in step.
 		if t, terr := d.ledger.Trust(); terr == nil {
-			d.trust, d.newestIssued = t, t.NewestIssued
+			d.cmd.trust, d.cmd.newestIssued = t, t.NewestIssued
 		}
 		return err
 	default:
@@ -209,8 +209,8 @@ func (d *Device) badMessage(topic string, err error) {
 	n := d.bad
 	d.mu.Unlock()
 	d.badLog.Warn("bad_message", "message refused", "topic", topic, "err", err)
-	if now := d.now(); now.Sub(d.lastBadAt) >= time.Minute {
-		d.lastBadAt = now
+	if now := d.now(); now.Sub(d.cmd.lastBadAt) >= time.Minute {
+		d.cmd.lastBadAt = now
 		d.alarm(msg.AlarmBadMessage, msg.SevWarning, map[string]any{"topic": topic, "err": err.Error(), "count": n})
 	}
 }

@@ -56,7 +56,7 @@ func (d *Device) lamp(v view) lamp {
 // part of it is broken, rather than waiting for the platform (planogram,
 // clock, revoked goods).
 func (d *Device) hardwareFault() bool {
-	if d.storageFault != nil || d.ledger.WriteErr() != nil || d.lockFaulty() != "" {
+	if d.store.fault != nil || d.ledger.WriteErr() != nil || d.lockFaulty() != "" {
 		return true
 	}
 	for _, sh := range d.hw.Shelves {

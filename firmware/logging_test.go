@@ -193,7 +193,7 @@ func TestFullLedgerMidSessionAlarmsOnce(t *testing.T) {
 
 	// No write probe until the test asks for one: the commit alone meets
 	// the full disk.
-	r.d.probedAt = r.d.now().Add(time.Hour)
+	r.d.store.probedAt = r.d.now().Add(time.Hour)
 	// Big fillers until one fails, then smaller ones into what is left,
 	// so that not even a small sale fits.
 	for _, size := range []int{2000, 400, 50} {
@@ -223,7 +223,7 @@ func TestFullLedgerMidSessionAlarmsOnce(t *testing.T) {
 		t.Fatalf("%d direct-queue-full lines", n)
 	}
 	// The write probe fails as the commit does: no second alarm.
-	r.d.probedAt = time.Time{}
+	r.d.store.probedAt = time.Time{}
 	r.d.step(r.ctx)
 	if len(r.d.direct) != 0 || len(rec.named("alarm")) != 1 {
 		t.Fatal("the write probe raised storage_fault again for the same failure")
@@ -246,10 +246,10 @@ func TestFullLedgerMidSessionAlarmsOnce(t *testing.T) {
 	if s := r.checkOnlySale(); s.SessionID != cmd.SessionID {
 		t.Fatalf("sale of session %s, want %s", s.SessionID, cmd.SessionID)
 	}
-	r.d.probedAt = time.Time{}
+	r.d.store.probedAt = time.Time{}
 	r.d.step(r.ctx)
-	if raised, cleared := storageAlarms(r); raised != 0 || cleared != 1 || r.d.storageAlarmed {
-		t.Fatalf("storage_fault raised %d cleared %d in the outbox, alarmed %v; want one cleared", raised, cleared, r.d.storageAlarmed)
+	if raised, cleared := storageAlarms(r); raised != 0 || cleared != 1 || r.d.store.alarmed {
+		t.Fatalf("storage_fault raised %d cleared %d in the outbox, alarmed %v; want one cleared", raised, cleared, r.d.store.alarmed)
 	}
 }
 
@@ -263,7 +263,7 @@ func TestFailingCommitAlarmsOnceAndHolds(t *testing.T) {
 	clk := clocktest.New()
 	rec, cnt := recordLogs(r, clk)
 	sessionToSettling(r)
-	r.d.probedAt = r.d.now().Add(time.Hour)
+	r.d.store.probedAt = r.d.now().Add(time.Hour)
 
 	counters := []byte("{}") // as they are before the first sale
 	if err := r.d.ledger.DB().View(func(tx *bolt.Tx) error {
@@ -288,7 +288,7 @@ func TestFailingCommitAlarmsOnceAndHolds(t *testing.T) {
 		t.Fatalf("storage_fault raised %d cleared %d, want raised once", raised, cleared)
 	}
 	for range 2 { // two probes: both pass, neither clears nor raises again
-		r.d.probedAt = time.Time{}
+		r.d.store.probedAt = time.Time{}
 		r.d.step(r.ctx)
 		if raised, cleared := storageAlarms(r); raised != 1 || cleared != 0 {
 			t.Fatalf("after a passing probe: storage_fault raised %d cleared %d, want raised once", raised, cleared)
@@ -298,7 +298,7 @@ func TestFailingCommitAlarmsOnceAndHolds(t *testing.T) {
 	setCounters(counters)
 	r.stepToState("")
 	r.checkOnlySale()
-	r.d.probedAt = time.Time{}
+	r.d.store.probedAt = time.Time{}
 	r.d.step(r.ctx)
 	if raised, cleared := storageAlarms(r); raised != 1 || cleared != 1 {
 		t.Fatalf("after the sale: storage_fault raised %d cleared %d, want raised and cleared once", raised, cleared)

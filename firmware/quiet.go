@@ -18,6 +18,15 @@ const hushRetry = time.Second
 // opened meanwhile is latched (hal.DoorLatch).
 const settleTick = 250 * time.Millisecond
 
+// hushState is the hardware's hush while the cabinet is idle (Run
+// goroutine only).
+type hushState struct {
+	ended    <-chan struct{} // while hushed: closed when the hush ends
+	after    time.Time       // no hush is asked for before this
+	slow     bool            // the next tick is further away than the tick
+	waitTick time.Duration   // the tick while a hush is not asked for
+}
+
 // idle reports whether nothing the Run loop watches can change but through
 // the hardware, a message or the clock: no session, no update under way,
 // every door shut with its lock reporting locked in time, every scale
@@ -25,7 +34,7 @@ const settleTick = 250 * time.Millisecond
 // status's outbox depth is not left stale). Only then may the hardware be
 // hushed (hal.Quiet).
 func (d *Device) idle() bool {
-	if d.sess != nil || d.failedCommit != "" || d.storageAlarmed {
+	if d.sess != nil || d.store.failedCommit != "" || d.store.alarmed {
 		return false
 	}
 	if d.upd != nil && (!d.us.started || d.us.fetching || d.us.ready != nil || d.us.trial != nil) {
@@ -42,7 +51,7 @@ func (d *Device) idle() bool {
 			return false
 		}
 	}
-	if d.hushed == nil { // about to hush: the outbox must be empty now
+	if d.hush.ended == nil { // about to hush: the outbox must be empty now
 		if d.depth > 0 {
 			return false // as of the last status, at most a second ago
 		}
@@ -67,18 +76,18 @@ func (d *Device) pace(now time.Time) time.Duration {
 		return d.tick
 	}
 	select {
-	case <-d.hushed:
-		d.hushed = nil // the world changed since
+	case <-d.hush.ended:
+		d.hush.ended = nil // the world changed since
 	default:
 	}
-	if d.hushed != nil {
+	if d.hush.ended != nil {
 		if !d.idle() {
 			d.wake()
 			return d.tick
 		}
 	} else {
-		if now.Before(d.hushAfter) {
-			return d.waitTick // lately not idle, or the world still settling
+		if now.Before(d.hush.after) {
+			return d.hush.waitTick // lately not idle, or the world still settling
 		}
 		idle := d.idle()
 		ended, ok := (<-chan struct{})(nil), false
@@ -86,16 +95,16 @@ func (d *Device) pace(now time.Time) time.Duration {
 			ended, ok = q.Hush()
 		}
 		if !ok {
-			d.hushAfter = now.Add(hushRetry)
-			d.waitTick = d.tick
+			d.hush.after = now.Add(hushRetry)
+			d.hush.waitTick = d.tick
 			if idle {
 				// Nothing to watch but the world settling: a slower tick
 				// (a message still starts a session at once, see Run).
-				d.waitTick = max(d.tick, settleTick)
+				d.hush.waitTick = max(d.tick, settleTick)
 			}
-			return d.waitTick
+			return d.hush.waitTick
 		}
-		d.hushed = ended
+		d.hush.ended = ended
 	}
 	due := now.Add(hushTick)
 	if t := d.qr.Due(); !t.IsZero() && t.Before(due) {
@@ -110,8 +119,8 @@ func (d *Device) pace(now time.Time) time.Duration {
 // wake ends a hush the cabinet asked for, so that the scales sample again
 // before it acts on them.
 func (d *Device) wake() {
-	if d.hushed != nil {
+	if d.hush.ended != nil {
 		d.hw.Quiet.Wake()
-		d.hushed = nil
+		d.hush.ended = nil
 	}
 }

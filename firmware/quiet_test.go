@@ -23,7 +23,7 @@ func hushNow(t *testing.T, r *rig) time.Duration {
 	// Creep after the shelves were stocked must fade first: minutes.
 	stepUntil(t, r.d, func() bool {
 		wait = r.d.pace(r.d.now())
-		return r.d.hushed != nil
+		return r.d.hush.ended != nil
 	}, 5*time.Minute)
 	if !r.hw.Hushed() {
 		t.Fatal("the Device holds a hush the hardware does not")
@@ -58,7 +58,7 @@ func TestHushWhileIdle(t *testing.T) {
 		if m := r.d.Status().Mode; m != msg.ModeIdle {
 			t.Fatalf("mode %q while hushed", m)
 		}
-		if w := r.d.pace(r.d.now()); w > hushTick || r.d.hushed == nil || !r.hw.Hushed() {
+		if w := r.d.pace(r.d.now()); w > hushTick || r.d.hush.ended == nil || !r.hw.Hushed() {
 			t.Fatalf("the hush ended by itself (next tick in %v)", w)
 		}
 	}
@@ -74,7 +74,7 @@ func TestHushWhileIdle(t *testing.T) {
 	}
 
 	// A change in the world ends the hush by itself.
-	ended := r.d.hushed
+	ended := r.d.hush.ended
 	if err := r.hw.OpenDoor(1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,8 @@ func TestHushWhileIdle(t *testing.T) {
 	before = r.hw.Samples()
 	resume(t, r)
 	stepUntil(t, r.d, func() bool { return !r.d.doorClosed[1] }, time.Second)
-	if w := r.d.pace(r.d.now()); w != r.d.tick || r.d.hushed != nil {
-		t.Fatalf("door open: next tick in %v, hushed %v", w, r.d.hushed != nil)
+	if w := r.d.pace(r.d.now()); w != r.d.tick || r.d.hush.ended != nil {
+		t.Fatalf("door open: next tick in %v, hushed %v", w, r.d.hush.ended != nil)
 	}
 	stepFor(t, r.d, time.Second)
 	if r.hw.Samples()-before < uint64(cells)*50 {
@@ -104,7 +104,7 @@ func TestHushWhileIdle(t *testing.T) {
 	// for every message).
 	hushNow(t, r)
 	r.d.wake()
-	if r.hw.Hushed() || r.d.hushed != nil {
+	if r.hw.Hushed() || r.d.hush.ended != nil {
 		t.Fatal("wake left the hardware hushed")
 	}
 	resume(t, r)
@@ -150,9 +150,9 @@ func TestHushWaitsForTheWorldToSettle(t *testing.T) {
 	// Idle again once the filters' windows hold only samples from after the
 	// change (settled, as far as a filter can tell), and past any retry
 	// time an earlier refusal set; the world still moves.
-	stepUntil(t, r.d, func() bool { return r.d.idle() && !r.d.now().Before(r.d.hushAfter) }, 10*time.Second)
-	if w := r.d.pace(r.d.now()); w != settleTick || r.d.hushed != nil || r.hw.Hushed() {
-		t.Fatalf("idle in a drifting world: next tick in %v, hushed %v (asked %v), idle %v, retry in %v", w, r.hw.Hushed(), r.d.hushed != nil, r.d.idle(), r.d.hushAfter.Sub(r.d.now()))
+	stepUntil(t, r.d, func() bool { return r.d.idle() && !r.d.now().Before(r.d.hush.after) }, 10*time.Second)
+	if w := r.d.pace(r.d.now()); w != settleTick || r.d.hush.ended != nil || r.hw.Hushed() {
+		t.Fatalf("idle in a drifting world: next tick in %v, hushed %v (asked %v), idle %v, retry in %v", w, r.hw.Hushed(), r.d.hush.ended != nil, r.d.idle(), r.d.hush.after.Sub(r.d.now()))
 	}
 	if w := r.d.pace(r.d.now()); w != settleTick {
 		t.Fatalf("asked again at once: next tick in %v", w)

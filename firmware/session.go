@@ -289,6 +289,15 @@ func alarmLevel(sev string) slog.Level {
 	return slog.LevelWarn
 }
 
+// storageWatch is what the device loop knows of its storage's health (Run
+// goroutine only).
+type storageWatch struct {
+	fault        *ledger.Fault // the ledger's predecessor was lost or corrupt
+	probedAt     time.Time     // last write probe while writes fail
+	alarmed      bool          // storage_fault raised for the present write failure
+	failedCommit string        // the session whose end failed to commit and is retried
+}
+
 // commitFailed handles a session's end (its sale, or its restock) that did
 // not commit; the device loop retries it every tick while the session
 // stands. It logs at most a line a minute and raises storage_fault once
@@ -298,11 +307,11 @@ func alarmLevel(sev string) slog.Level {
 // too: those lines carry keys of their session, a line a minute each.)
 func (d *Device) commitFailed(s *ledger.Session, what string, err error) {
 	d.log.Error(what+"; will retry", logx.Limit("commit"), "session", s.ID, "err", err)
-	d.failedCommit = s.ID
-	if d.storageAlarmed {
+	d.store.failedCommit = s.ID
+	if d.store.alarmed {
 		return // raised already: here, or by checkStorage for the same failure
 	}
-	d.storageAlarmed = true
+	d.store.alarmed = true
 	d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error(), "session": s.ID})
 }
 
@@ -331,21 +340,21 @@ type directMsg struct {
 // before the disk is full and returns to service by itself once there is
 // room again.
 func (d *Device) checkStorage(now time.Time) {
-	if now.Sub(d.probedAt) < storageProbe {
+	if now.Sub(d.store.probedAt) < storageProbe {
 		return
 	}
-	d.probedAt = now
+	d.store.probedAt = now
 	err := d.ledger.Check(now)
-	if d.failedCommit != "" && (d.sess == nil || d.sess.ID != d.failedCommit) {
-		d.failedCommit = "" // that session's end went through since
+	if d.store.failedCommit != "" && (d.sess == nil || d.sess.ID != d.store.failedCommit) {
+		d.store.failedCommit = "" // that session's end went through since
 	}
 	switch {
-	case err == nil && d.storageAlarmed && d.failedCommit == "":
-		d.storageAlarmed = false
+	case err == nil && d.store.alarmed && d.store.failedCommit == "":
+		d.store.alarmed = false
 		d.log.Info("storage accepts writes again")
 		d.alarmCleared(msg.AlarmStorageFault, map[string]any{})
-	case err != nil && !d.storageAlarmed:
-		d.storageAlarmed = true
+	case err != nil && !d.store.alarmed:
+		d.store.alarmed = true
 		d.alarm(msg.AlarmStorageFault, msg.SevCritical, map[string]any{"err": err.Error()})
 	}
 }

@@ -88,7 +88,7 @@ func TestFullDisk(t *testing.T) {
 	if r.d.ledger.WriteErr() == nil {
 		t.Fatal("no write error recorded")
 	}
-	r.d.probedAt = time.Time{}
+	r.d.store.probedAt = time.Time{}
 	r.d.step(r.ctx)
 	room, _ := r.d.ledger.Headroom()
 	t.Logf("headroom %d, write err %v", room, r.d.ledger.WriteErr())
@@ -117,7 +117,7 @@ func TestFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r.d.probedAt = time.Time{}
+	r.d.store.probedAt = time.Time{}
 	stepUntil(t, r.d, func() bool { return r.d.ledger.WriteErr() == nil }, 5*time.Second)
 	r.waitIdle()
 }

@@ -59,6 +59,12 @@ func (d *Device) runThermometer(ctx context.Context) {
 	}
 }
 
+// coldChain is the temperature alarm's state (Run goroutine only).
+type coldChain struct {
+	outSince time.Time // the air out of the cold-chain range since
+	alarmed  bool      // the temperature alarm is raised
+}
+
 // checkTemperature raises a `temperature` alarm when a cold-chain cabinet's
 // air has stayed outside its range for temp_alarm_s, and clears it when
 // the air is back in range. A thermometer that cannot be read counts as
@@ -74,17 +80,17 @@ func (d *Device) checkTemperature(now time.Time) {
 	inRange := ok && c >= d.cfg.TempMinC && c <= d.cfg.TempMaxC
 	switch {
 	case inRange:
-		d.tempOutSince = time.Time{}
-		if d.tempAlarmed {
-			d.tempAlarmed = false
+		d.cold.outSince = time.Time{}
+		if d.cold.alarmed {
+			d.cold.alarmed = false
 			d.alarmCleared(msg.AlarmTemperature, map[string]any{"temp_c": round1(c)})
 		}
-	case d.tempOutSince.IsZero():
-		d.tempOutSince = now
-	case !d.tempAlarmed && now.Sub(d.tempOutSince) >= d.cfg.TempAlarm():
-		d.tempAlarmed = true
+	case d.cold.outSince.IsZero():
+		d.cold.outSince = now
+	case !d.cold.alarmed && now.Sub(d.cold.outSince) >= d.cfg.TempAlarm():
+		d.cold.alarmed = true
 		detail := map[string]any{"min_c": d.cfg.TempMinC, "max_c": d.cfg.TempMaxC,
-			"out_s": int(now.Sub(d.tempOutSince).Seconds())}
+			"out_s": int(now.Sub(d.cold.outSince).Seconds())}
 		if ok {
 			detail["temp_c"] = round1(c)
 		} else {

@@ -158,6 +158,17 @@ func (r lazyReply) MarshalJSON() ([]byte, error) {
 
 // Clock trust.
 
+// commandGuard is what the device loop checks commands against (Run
+// goroutine only).
+type commandGuard struct {
+	trust        ledger.Trust // as last read from the ledger
+	newestIssued time.Time    // newest issued_at of an accepted command
+	// ackBound: an ack naming this cabinet was taken; unbound ones are
+	// refused since.
+	ackBound  bool
+	lastBadAt time.Time // when a refused message was last logged
+}
+
 // clockTrusted reports whether the local clock can judge time-bounded
 // commands: it is not behind the firmware's build floor nor behind the
 // newest signed issued_at the cabinet has accepted (less the skew a
@@ -168,9 +179,9 @@ func (d *Device) clockTrusted(now time.Time) (bool, string) {
 	if now.Before(TimeFloor) {
 		return false, fmt.Sprintf("clock %s is before %s: not set", now.UTC().Format(time.RFC3339), TimeFloor.Format("2006-01-02"))
 	}
-	if !d.newestIssued.IsZero() && now.Before(d.newestIssued.Add(-d.auth.MaxSkewOrDefault())) {
+	if !d.cmd.newestIssued.IsZero() && now.Before(d.cmd.newestIssued.Add(-d.auth.MaxSkewOrDefault())) {
 		return false, fmt.Sprintf("clock %s is behind a signed command issued at %s",
-			now.UTC().Format(time.RFC3339), d.newestIssued.Format(time.RFC3339))
+			now.UTC().Format(time.RFC3339), d.cmd.newestIssued.Format(time.RFC3339))
 	}
 	return true, ""
 }
@@ -180,12 +191,12 @@ func (d *Device) clockTrusted(now time.Time) (bool, string) {
 // those, so it is a replay from before the replay cache was pruned, or a
 // platform clock gone back.
 func (d *Device) tooOld(cmd msg.Command) string {
-	if d.newestIssued.IsZero() {
+	if d.cmd.newestIssued.IsZero() {
 		return ""
 	}
-	if limit := d.newestIssued.Add(-d.auth.MaxTTLOrDefault()); cmd.IssuedAt.Before(limit) {
+	if limit := d.cmd.newestIssued.Add(-d.auth.MaxTTLOrDefault()); cmd.IssuedAt.Before(limit) {
 		return fmt.Sprintf("issued_at %s is older than the newest accepted command (%s) by more than %v",
-			cmd.IssuedAt.Format(time.RFC3339), d.newestIssued.Format(time.RFC3339), d.auth.MaxTTLOrDefault())
+			cmd.IssuedAt.Format(time.RFC3339), d.cmd.newestIssued.Format(time.RFC3339), d.auth.MaxTTLOrDefault())
 	}
 	return ""
 }
@@ -206,8 +217,8 @@ func (d *Device) acceptCatalog(c msg.Catalog, now time.Time) error {
 		return fmt.Errorf("%w: region %q, this cabinet takes %q", catalog.ErrInvalid, c.Region, d.cfg.Region)
 	}
 	held := d.catalog.Version()
-	if c.Version < d.trust.CatalogHigh || (c.Version == d.trust.CatalogHigh && held >= c.Version) || c.Version <= held {
-		return fmt.Errorf("%w: got %d, highest accepted %d, hold %d", catalog.ErrStale, c.Version, d.trust.CatalogHigh, held)
+	if c.Version < d.cmd.trust.CatalogHigh || (c.Version == d.cmd.trust.CatalogHigh && held >= c.Version) || c.Version <= held {
+		return fmt.Errorf("%w: got %d, highest accepted %d, hold %d", catalog.ErrStale, c.Version, d.cmd.trust.CatalogHigh, held)
 	}
 	if c.ExpiresAt != nil {
 		if ok, why := d.clockTrusted(now); !ok {
@@ -217,11 +228,11 @@ func (d *Device) acceptCatalog(c msg.Catalog, now time.Time) error {
 			return fmt.Errorf("%w: expired at %s", catalog.ErrInvalid, c.ExpiresAt.Format(time.RFC3339))
 		}
 	}
-	if c.Version > d.trust.CatalogHigh {
+	if c.Version > d.cmd.trust.CatalogHigh {
 		if err := d.ledger.RaiseCatalogHigh(c.Version); err != nil {
 			return err
 		}
-		d.trust.CatalogHigh = c.Version
+		d.cmd.trust.CatalogHigh = c.Version
 	}
 	return d.catalog.ApplyCatalog(c, d.cfg.Region)
 }

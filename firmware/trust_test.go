@@ -242,7 +242,7 @@ func TestClockTrust(t *testing.T) {
 	first.FromSeq, first.ToSeq = 1, 1
 	r.deliver(cmdTopic, a.seal(t, first))
 	r.reply(first.ID, "")
-	if r.d.newestIssued.IsZero() {
+	if r.d.cmd.newestIssued.IsZero() {
 		t.Fatal("newest issued_at not recorded")
 	}
 
@@ -250,7 +250,7 @@ func TestClockTrust(t *testing.T) {
 		defer r.use(t)()
 		old := r.cmd(msg.CmdResend)
 		old.FromSeq, old.ToSeq = 1, 1
-		old.IssuedAt = msg.At(r.d.newestIssued.Add(-10 * time.Minute))
+		old.IssuedAt = msg.At(r.d.cmd.newestIssued.Add(-10 * time.Minute))
 		old.ExpiresAt = msg.At(old.IssuedAt.Add(4 * time.Minute))
 		r.deliver(cmdTopic, a.seal(t, old))
 		// Expiry alone would refuse it too; the detail shows the check
