@@ -100,6 +100,12 @@ func (t TLS) Files() *telemetry.TLSFiles {
 
 // Default returns the default configuration. The settings the contract
 // names (intervals, ack_mode, ledger_days, …) default as docs/contract.md says.
+
+// MaxUpdateStarts is the largest update_max_starts: the packaged service's
+// start limit leaves room for that many failed starts and two more (the
+// switch's and the rollback's), so systemd never stops a rollback.
+const MaxUpdateStarts = 100
+
 func Default() Config {
 	return Config{
 		Broker:          "tcp://127.0.0.1:1883",
@@ -197,7 +203,7 @@ func (c Config) Validate() error {
 		}
 	}
 	pos0("update_health_s", c.UpdateHealthS, 1, 86400)
-	pos0("update_max_starts", c.UpdateMaxStarts, 1, 100)
+	pos0("update_max_starts", c.UpdateMaxStarts, 1, MaxUpdateStarts)
 	if u, err := url.Parse(c.QRBase); err != nil || u.Scheme != "https" && u.Scheme != "http" {
 		bad("qr_base %q: want an http(s) URL", c.QRBase)
 	}

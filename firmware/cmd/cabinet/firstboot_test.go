@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -561,5 +562,25 @@ func TestFirstbootCorrectedBeforeService(t *testing.T) {
 	provMust(t, err)
 	if cfg.CabinetID != provID {
 		t.Errorf("cabinet id %q", cfg.CabinetID)
+	}
+}
+
+// The packaged service's start limit must never stop an update's
+// rollback: within its interval it allows the switch's start, the most
+// failed trial starts a config may ask for and the rollback's start.
+func TestServiceStartLimitAllowsRollback(t *testing.T) {
+	unit := string(provRead(t, filepath.Join("..", "..", "..", "packaging", "deb", "bangfu-cabinet.service")))
+	burst := -1
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, "StartLimitBurst="); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("StartLimitBurst=%q: %v", v, err)
+			}
+			burst = n
+		}
+	}
+	if burst < config.MaxUpdateStarts+2 {
+		t.Errorf("StartLimitBurst=%d: a rollback after %d failed starts needs %d starts", burst, config.MaxUpdateStarts, config.MaxUpdateStarts+2)
 	}
 }
