@@ -159,6 +159,15 @@ package:
 package-check: package
 	bash packaging/check.sh $(foreach a,$(PKG_ARCHES),$(PKG_DIR)/bangfu-cabinet_$(VERSION)_$(a).deb)
 
+# Installs the amd64 package on this machine, reinstalls it over an edited
+# config and purges it, checking the ledger directory is never touched
+# (packaging/install-check.sh). It changes the machine, so it runs only as
+# root with BANGFU_INSTALL_CHECK=1 (CI's fresh machine).
+.PHONY: install-check
+install-check:
+	$(MAKE) package PKG_ARCHES=amd64
+	bash packaging/install-check.sh $(PKG_DIR)/bangfu-cabinet_$(VERSION)_amd64.deb
+
 # A flashable SD-card image for the Raspberry Pi (arm64; Pi 3 and 4 on
 # Debian bookworm's kernel): Debian packages bootstrapped by mmdebstrap,
 # our arm64 .deb installed, a FAT boot partition, an ext4 root and the data
