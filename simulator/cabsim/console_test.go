@@ -195,6 +195,9 @@ func TestConsole(t *testing.T) {
 	if got := eval[string](c, `document.querySelector('#cab-id').textContent`); got != id {
 		t.Fatalf("the console shows cabinet %q, want %q", got, id)
 	}
+	if !eval[bool](c, `document.querySelector('#scan-door-label').hidden`) {
+		t.Fatal("a cabinet of one door shows the door picker")
+	}
 	c.shot("console-start.png")
 
 	t.Run("error_shown", func(t *testing.T) {
@@ -510,4 +513,36 @@ func reviewOf(s *Sim, saleID string) (platform.SaleRecord, bool) {
 		}
 	}
 	return platform.SaleRecord{}, false
+}
+
+// On a cabinet of two doors the console lets the shopper pick the door to
+// unlock: a scan for door 2 unlocks door 2 and leaves door 1 locked. On a
+// cabinet of one door (TestConsole) the picker stays hidden.
+func TestConsoleScanPicksDoor(t *testing.T) {
+	exe := chromiumPath(t)
+	s := startSim(t, Options{Seed: 13, StockFile: writeFile(t, "stock.json", twoDoorStock)})
+	id := s.Cabinets()[0].ID
+	h := newHarness(t, s, id, 2*time.Minute)
+	h.waitReady()
+	c := newConsole(t, s, exe)
+	c.do("load the console", 30*time.Second,
+		chromedp.Navigate(c.srv.URL),
+		chromedp.WaitVisible(chromedp.CSS(`#door-2-state[data-locked="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#scan-door-label`)))
+	if !eval[bool](c, `(() => { const p = document.querySelector('#scan-door'); p.value = '2'; return p.value === '2'; })()`) {
+		t.Fatal("the door picker has no door 2")
+	}
+	c.do("scan for door 2", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`#btn-scan`)),
+		chromedp.WaitVisible(chromedp.CSS(`#door-2-state[data-locked="false"]`)))
+	v, err := s.View(id)
+	must(t, err)
+	if v.Session == nil || v.Session.Door != 2 {
+		t.Fatalf("session %+v, want one for door 2", v.Session)
+	}
+	for _, d := range v.Doors {
+		if d.Door == 1 && !d.Locked {
+			t.Fatal("door 1 unlocked on a scan for door 2")
+		}
+	}
 }
