@@ -88,6 +88,18 @@ func newConsole(t *testing.T, s *Sim, exe string) *console {
 	return &console{t: t, s: s, srv: srv, browser: bctx, tab: bctx}
 }
 
+// consoleOn starts a simulator with options o, waits until its first
+// cabinet is ready (a harness of deadline d) and opens a console on it.
+func consoleOn(t *testing.T, o Options, d time.Duration) (*Sim, string, *harness, *console) {
+	t.Helper()
+	exe := chromiumPath(t)
+	s := startSim(t, o)
+	id := s.Cabinets()[0].ID
+	h := newHarness(t, s, id, d)
+	h.waitReady()
+	return s, id, h, newConsole(t, s, exe)
+}
+
 // newTab opens another tab of the same browser.
 func (c *console) newTab() *console {
 	ctx, cancel := chromedp.NewContext(c.browser)
@@ -182,12 +194,7 @@ func fenText(fen int64) string {
 // clicks shows up as a sale with its product's name and amount, the page
 // offers the county sales form for download, and the page fits a phone.
 func TestConsole(t *testing.T) {
-	exe := chromiumPath(t)
-	s := startSim(t, Options{Seed: 51})
-	id := s.Cabinets()[0].ID
-	h := newHarness(t, s, id, 3*time.Minute)
-	h.waitReady()
-	c := newConsole(t, s, exe)
+	s, id, h, c := consoleOn(t, Options{Seed: 51}, 3*time.Minute)
 	c.do("load the console", 30*time.Second,
 		chromedp.Navigate(c.srv.URL),
 		chromedp.WaitVisible(chromedp.CSS(`#cab-badges [data-mode="idle"]`)),
@@ -519,12 +526,7 @@ func reviewOf(s *Sim, saleID string) (platform.SaleRecord, bool) {
 // unlock: a scan for door 2 unlocks door 2 and leaves door 1 locked. On a
 // cabinet of one door (TestConsole) the picker stays hidden.
 func TestConsoleScanPicksDoor(t *testing.T) {
-	exe := chromiumPath(t)
-	s := startSim(t, Options{Seed: 13, StockFile: writeFile(t, "stock.json", twoDoorStock)})
-	id := s.Cabinets()[0].ID
-	h := newHarness(t, s, id, 2*time.Minute)
-	h.waitReady()
-	c := newConsole(t, s, exe)
+	s, id, _, c := consoleOn(t, Options{Seed: 13, StockFile: writeFile(t, "stock.json", twoDoorStock)}, 2*time.Minute)
 	c.do("load the console", 30*time.Second,
 		chromedp.Navigate(c.srv.URL),
 		chromedp.WaitVisible(chromedp.CSS(`#door-2-state[data-locked="true"]`)),
