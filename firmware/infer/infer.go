@@ -93,7 +93,9 @@ type Shelf struct {
 	// only on a shelf that is not Still.
 	Lifts int
 	// LiftsKnown reports that the shelf was watched throughout the
-	// session, so that Lifts is a count, not an unknown.
+	// session, so that Lifts is a count, not an unknown. A negative Lifts
+	// is no evidence; a count no explanation makes likely weighs every
+	// explanation alike (the watch may miscount).
 	LiftsKnown bool
 }
 

@@ -58,7 +58,7 @@ type shelfWork struct {
 	nudgeVar float64
 	cands    []cand // most probable first
 	// lifts caches log P(the shelf's Lifts | n units lifted), by n, plain
-	// and with a put-back's lift (see liftLogP); 0 means not yet computed.
+	// and with a put-back's lift (see liftLogP); NaN means not yet computed.
 	lifts [2][]float64
 	// broken: the readings cannot be used; the shelf takes part with one
 	// null hypothesis and the result is ambiguous.
@@ -279,7 +279,7 @@ func (e *engine) keep(w *shelfWork, c cand) {
 	case w.in.Rose && len(c.add) == 0 && !(c.obj > 0 && e.isObject(&c)):
 		c.score += e.lRiseFalse // something was set down, yet nothing was
 	}
-	if w.in.LiftsKnown && !w.in.Still {
+	if w.in.LiftsKnown && w.in.Lifts >= 0 && !w.in.Still {
 		n := 0
 		for _, r := range c.rem {
 			n += r.n
@@ -305,10 +305,10 @@ func (e *engine) liftLogP(w *shelfWork, n int, putBack bool) float64 {
 		v = 1
 	}
 	c := &w.lifts[v]
-	if n >= len(*c) {
-		*c = append(*c, make([]float64, n+1-len(*c))...)
+	for len(*c) <= n {
+		*c = append(*c, math.NaN())
 	}
-	if (*c)[n] != 0 {
+	if !math.IsNaN((*c)[n]) {
 		return (*c)[n]
 	}
 	o := &e.opt
@@ -317,16 +317,17 @@ func (e *engine) liftLogP(w *shelfWork, n int, putBack bool) float64 {
 		q := min(max(o.RisePutBackP, 0), 1)
 		p = (1-q)*p + q*liftP(n+1, w.in.Lifts, o.GrabP, o.LiftHideP, o.LiftMissP, o.LiftExtraP)
 	}
-	l := math.Inf(-1)
-	if p > 0 {
-		l = math.Log(p)
-	}
-	if l == 0 {
-		l = -1e-300 // certain: keep 0 for "not computed"
-	}
+	// A count no explanation makes likely is a count the watch got wrong:
+	// never a reason to rule every explanation out.
+	l := math.Log(max(p, liftFloor))
 	(*c)[n] = l
 	return l
 }
+
+// liftFloor is the least likelihood a lift count gives any explanation:
+// the chance that the watch miscounted (a fault, a shelf knocked in a way
+// no shopper does), so a wrong count weighs no explanation down further.
+const liftFloor = 1e-6
 
 // liftP is the chance that the watch sees k lifts when n units were
 // lifted from a shelf: the units go up in g grabs (each unit after the

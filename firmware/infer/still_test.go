@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -194,5 +195,29 @@ func TestLiftsTellPacksApart(t *testing.T) {
 	t.Logf("2 lifts: %s %s posterior %.5f", r.Status, taken(r), r.Posterior)
 	if r.Status == StatusExact && r.PriceFen > 5*1290 {
 		t.Errorf("2 lifts: %s %s charged exact ¥%d", r.Status, taken(r), r.PriceFen)
+	}
+}
+
+// A lift count that makes no sense is no evidence: a negative count is
+// ignored, and an absurd one (a thousand lifts for 500 g) weighs every
+// explanation alike, so the sale is judged as without it, never ruled out.
+func TestLiftsNonsenseIsNoEvidence(t *testing.T) {
+	jerky := SKU{SKU: "JERKY", UnitG: 100, TolG: 2, PriceFen: 1290}
+	jar := SKU{SKU: "HONEY", UnitG: 500, TolG: 8, PriceFen: 6730}
+	cab := []SKU{tea, jerky, jar}
+	in := func(lifts int, known bool) []Shelf {
+		return []Shelf{
+			{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.2, NoiseG: 0.3, Still: true, NeverRose: true, LiftsKnown: known},
+			{Shelf: 2, SKUs: []SKU{jerky, jar}, BeforeG: 6000, AfterG: 5500.9, NoiseG: 0.3, NeverRose: true, Lifts: lifts, LiftsKnown: known},
+		}
+	}
+	blind := Infer(in(0, false), cab, nil)
+	for _, k := range []int{-1, 1000} {
+		r := Infer(in(k, true), cab, nil)
+		t.Logf("%d lifts: %s ¥%d posterior %.5f", k, r.Status, r.PriceFen, r.Posterior)
+		if r.Status != blind.Status || r.PriceFen != blind.PriceFen || math.Abs(r.Posterior-blind.Posterior) > 1e-3 {
+			t.Errorf("%d lifts: %s ¥%d %.5f, want as without a count: %s ¥%d %.5f",
+				k, r.Status, r.PriceFen, r.Posterior, blind.Status, blind.PriceFen, blind.Posterior)
+		}
 	}
 }
