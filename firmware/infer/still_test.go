@@ -150,6 +150,20 @@ func TestMovedLookAlikesFromTwoShelves(t *testing.T) {
 	}
 }
 
+// packsShelf is a still shelf of tea beside a shelf of 100 g jerky packets
+// (¥12.90) and 500 g honey jars (¥67.30) that lost 500 g, with the lift
+// count given, and the cabinet's SKUs.
+func packsShelf() (func(lifts int, known bool) []Shelf, []SKU) {
+	jerky := SKU{SKU: "JERKY", UnitG: 100, TolG: 2, PriceFen: 1290}
+	jar := SKU{SKU: "HONEY", UnitG: 500, TolG: 8, PriceFen: 6730}
+	return func(lifts int, known bool) []Shelf {
+		return []Shelf{
+			{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.2, NoiseG: 0.3, Still: true, NeverRose: true, LiftsKnown: known},
+			{Shelf: 2, SKUs: []SKU{jerky, jar}, BeforeG: 6000, AfterG: 5500.9, NoiseG: 0.3, NeverRose: true, Lifts: lifts, LiftsKnown: known},
+		}
+	}, []SKU{tea, jerky, jar}
+}
+
 // A shelf of standard packs: 100 g packets of jerky beside 500 g jars of
 // honey, and 500 g gone. Five packets and one jar weigh the same; how many
 // lifts the watch counted tells them apart. With no count the weights
@@ -158,15 +172,7 @@ func TestMovedLookAlikesFromTwoShelves(t *testing.T) {
 // purchase is rare, so a jar dragged in four steps keeps a little
 // posterior).
 func TestLiftsTellPacksApart(t *testing.T) {
-	jerky := SKU{SKU: "JERKY", UnitG: 100, TolG: 2, PriceFen: 1290}
-	jar := SKU{SKU: "HONEY", UnitG: 500, TolG: 8, PriceFen: 6730}
-	cab := []SKU{tea, jerky, jar}
-	in := func(lifts int, known bool) []Shelf {
-		return []Shelf{
-			{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.2, NoiseG: 0.3, Still: true, NeverRose: true, LiftsKnown: known},
-			{Shelf: 2, SKUs: []SKU{jerky, jar}, BeforeG: 6000, AfterG: 5500.9, NoiseG: 0.3, NeverRose: true, Lifts: lifts, LiftsKnown: known},
-		}
-	}
+	in, cab := packsShelf()
 	taken := func(r Result) string {
 		var b strings.Builder
 		for _, l := range r.Lines {
@@ -202,15 +208,7 @@ func TestLiftsTellPacksApart(t *testing.T) {
 // ignored, and an absurd one (a thousand lifts for 500 g) weighs every
 // explanation alike, so the sale is judged as without it, never ruled out.
 func TestLiftsNonsenseIsNoEvidence(t *testing.T) {
-	jerky := SKU{SKU: "JERKY", UnitG: 100, TolG: 2, PriceFen: 1290}
-	jar := SKU{SKU: "HONEY", UnitG: 500, TolG: 8, PriceFen: 6730}
-	cab := []SKU{tea, jerky, jar}
-	in := func(lifts int, known bool) []Shelf {
-		return []Shelf{
-			{Shelf: 1, SKUs: []SKU{tea}, BeforeG: 1500, AfterG: 1500.2, NoiseG: 0.3, Still: true, NeverRose: true, LiftsKnown: known},
-			{Shelf: 2, SKUs: []SKU{jerky, jar}, BeforeG: 6000, AfterG: 5500.9, NoiseG: 0.3, NeverRose: true, Lifts: lifts, LiftsKnown: known},
-		}
-	}
+	in, cab := packsShelf()
 	blind := Infer(in(0, false), cab, nil)
 	for _, k := range []int{-1, 1000} {
 		r := Infer(in(k, true), cab, nil)
